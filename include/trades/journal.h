@@ -1,0 +1,148 @@
+/* journal.h -- the append-only, memory-mapped, checksummed trade journal.
+ *
+ * STATE_DIR/journal/ holds segment files named by the journal sequence of
+ * their first entry, "%020llu.seg", so they sort by name and a reader finds
+ * the segment holding jseq N by binary search.  Each segment is created at its
+ * full size (ftruncate: zero-filled) and mapped once:
+ *
+ *   [0, 64)    struct journal_seg_header  (magic, version, first_jseq, size)
+ *   [64, ...)  entries: struct journal_frame + payload (len bytes, 8-aligned)
+ *              a frame whose crc and len are 0 marks the end of the data
+ *
+ * Entry i of the whole journal has jseq i (1-based, no holes).  crc is CRC32C
+ * over the frame after the crc field and the payload, so a torn or partly
+ * written entry never validates.  On open the writer walks the last segment;
+ * at the first frame that does not validate it zeroes the rest of the segment
+ * (the torn tail), logs how many bytes it dropped, and appends from there.
+ *
+ * Durability: every append is a memcpy into a shared file mapping, so a
+ * process crash (kill -9) loses nothing already appended.  For power loss,
+ * --sync decides when msync(MS_SYNC) runs: never (none), every N ms
+ * (interval:N), or at every journal_commit (always) -- the pipeline commits
+ * at the end of every receive batch, before it reads more input.
+ */
+#ifndef TRADES_JOURNAL_H
+#define TRADES_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_MAGIC "TRDJRNL1"
+#define JOURNAL_VERSION 1u
+#define JOURNAL_DIR_NAME "journal"
+#define JOURNAL_SEG_HEADER 64u
+#define JOURNAL_SEGMENT_DEFAULT (64ull << 20) /* 64 MiB */
+#define JOURNAL_SEGMENT_MIN (64ull << 10)     /* 64 KiB */
+#define JOURNAL_SEGMENT_MAX (1ull << 40)
+#define JOURNAL_PAYLOAD_MAX 1024u
+
+enum journal_type {
+	JOURNAL_TRADE = 1,      /* payload: struct trade (64 bytes) */
+	JOURNAL_INSTRUMENT = 2, /* payload: struct journal_name (instrument id) */
+	JOURNAL_FEED = 3,       /* payload: struct journal_name (feed id) */
+	JOURNAL_GAP = 4,        /* payload: struct journal_gap */
+};
+
+struct journal_frame {
+	uint32_t crc;  /* CRC32C of bytes [4, sizeof frame + len) */
+	uint16_t type; /* enum journal_type */
+	uint16_t len;  /* payload bytes, multiple of 8, <= JOURNAL_PAYLOAD_MAX */
+	uint64_t jseq; /* 1-based, consecutive across segments */
+};
+_Static_assert(sizeof(struct journal_frame) == 16, "frame header is 16 bytes");
+
+struct journal_name {
+	uint32_t id;
+	uint16_t len;
+	uint16_t pad;
+	char name[64]; /* NUL-padded */
+};
+
+struct journal_gap {   /* an unrecoverable feed gap, recorded for audit */
+	uint64_t first_missing;
+	uint64_t last_missing;
+	uint16_t feed;
+	uint16_t pad[3];
+};
+
+struct journal_seg_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t first_jseq;
+	uint64_t segment_bytes;
+	uint64_t created_ns;
+	uint8_t pad[24];
+};
+_Static_assert(sizeof(struct journal_seg_header) == JOURNAL_SEG_HEADER, "segment header");
+
+enum journal_sync {
+	JOURNAL_SYNC_NONE,
+	JOURNAL_SYNC_INTERVAL,
+	JOURNAL_SYNC_ALWAYS,
+};
+
+struct journal_config {
+	const char *dir;          /* STATE_DIR; segments live in dir/journal */
+	uint64_t segment_bytes;   /* size of a new segment */
+	enum journal_sync sync;
+	uint32_t sync_interval_ms;
+};
+
+struct journal {
+	struct journal_config cfg;
+	char dir[4096];
+	int dirfd;
+	int fd;                /* current segment */
+	uint8_t *map;
+	uint64_t map_size;
+	uint64_t off;          /* append offset in the current segment */
+	uint64_t synced_off;   /* bytes of the current segment known synced */
+	uint64_t first_jseq;   /* of the current segment */
+	uint64_t next_jseq;    /* jseq the next append gets */
+	int64_t last_sync_ns;
+	uint64_t torn_bytes;   /* dropped at open (for tests and logs) */
+	uint64_t segments;     /* segment files present */
+	uint64_t syncs;        /* msync calls made */
+};
+
+/* Parses "none", "always" or "interval:MS" (1..3600000).  0 or -1. */
+int journal_sync_parse(const char *s, enum journal_sync *mode, uint32_t *interval_ms);
+
+/* Opens or creates dir/journal, finds the end, truncates a torn tail.
+ * 0, or -1 with err filled (path and cause). */
+int journal_open(struct journal *j, const struct journal_config *cfg, char *err, size_t errlen);
+
+/* Appends one entry; returns its jseq (>= 1), or 0 on I/O failure (a new
+ * segment could not be created: logged, caller counts).  Rolls to a new
+ * segment when the entry does not fit. */
+uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, uint16_t len);
+
+/* End of a batch: msync per the sync policy. */
+void journal_commit(struct journal *j);
+int journal_sync(struct journal *j);
+void journal_close(struct journal *j);
+
+/* Sequential reader; works on a journal another process is appending to. */
+struct journal_reader {
+	char dir[4096];
+	int fd;
+	uint8_t *map;
+	uint64_t map_size;
+	uint64_t off;
+	uint64_t next_jseq;   /* jseq of the entry next() returns */
+	uint64_t seg_first;   /* first jseq of the mapped segment */
+};
+
+/* Positions at the first entry with jseq >= from (1 = start).  0 or -1. */
+int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_t from_jseq,
+			char *err, size_t errlen);
+/* 1: *frame and *payload point at the next entry (valid until the next call);
+ * 0: no further entry yet (end of data; call again later to follow);
+ * -1: corruption in the middle of the journal (logged). */
+int journal_reader_next(struct journal_reader *r, const struct journal_frame **frame,
+			const void **payload);
+void journal_reader_close(struct journal_reader *r);
+
+#endif

@@ -1,0 +1,93 @@
+/* jsonl.h -- the JSON-lines trade decoder (the input side of the contract).
+ *
+ * One line is one flat JSON object in the output contract's schema:
+ *   {"pair":"BTC/USD","price":105944.1,"volume":"0.5",
+ *    "timestamp":"2025-01-02T03:04:05.123Z","timestamp_ms":1735787045123,
+ *    "side":"buy","trade_id":42,"seq":7}
+ * price/volume: JSON number or string holding a decimal.  timestamp (RFC 3339)
+ * or timestamp_ms (integer, number or string): one of them is enough; when
+ * both are given, timestamp wins.  side: "buy"/"sell"/"b"/"s" (any case),
+ * absent/null/"" means unknown.  trade_id and seq: unsigned integers (number
+ * or digit string), optional.  Unknown keys are skipped whatever their value
+ * (nested objects and arrays included).  "feed" and "rx_ns" keys are ignored:
+ * the feed is the source the line arrived on and rx_ns is stamped locally.
+ *
+ * The parser is a single pass over the bytes, allocates nothing and never
+ * reads outside [line, line+len).
+ */
+#ifndef TRADES_JSONL_H
+#define TRADES_JSONL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trades/trade.h"
+
+#define JSONL_LINE_MAX 4096 /* longer lines are malformed (line_too_long) */
+
+/* Why a line was refused.  Every reason has its own counter per feed in the
+ * state file; keep the order stable (it is part of the state layout) and only
+ * append.  MALFORMED_MAX bounds the table. */
+enum malformed {
+	MALFORMED_NONE = 0,
+	MALFORMED_SYNTAX,          /* not a JSON object / bad JSON */
+	MALFORMED_LINE_TOO_LONG,   /* over JSONL_LINE_MAX bytes */
+	MALFORMED_MISSING_PAIR,    /* no "pair" */
+	MALFORMED_BAD_PAIR,        /* empty, too long, not a string, bad bytes */
+	MALFORMED_MISSING_PRICE,   /* no "price" */
+	MALFORMED_BAD_PRICE,       /* not a decimal */
+	MALFORMED_PRICE_PRECISION, /* more than 8 fractional digits */
+	MALFORMED_PRICE_RANGE,     /* does not fit */
+	MALFORMED_MISSING_VOLUME,  /* no "volume" */
+	MALFORMED_BAD_VOLUME,      /* not a decimal */
+	MALFORMED_VOLUME_PRECISION,
+	MALFORMED_VOLUME_RANGE,    /* does not fit, zero or negative */
+	MALFORMED_MISSING_TIME,    /* neither timestamp nor timestamp_ms */
+	MALFORMED_BAD_TIMESTAMP,   /* timestamp is not RFC 3339 */
+	MALFORMED_BAD_TIMESTAMP_MS,
+	MALFORMED_BAD_SIDE,
+	MALFORMED_BAD_TRADE_ID,
+	MALFORMED_BAD_SEQ,
+	MALFORMED_DUPLICATE_KEY,   /* a known key given twice */
+	MALFORMED_TABLE_FULL,      /* instrument table full: pair not interned */
+	MALFORMED_ITCH,            /* ITCH/MoldUDP64 framing errors (issue 3) */
+	MALFORMED_COUNT,           /* number of reasons in use */
+	MALFORMED_MAX = 32         /* slots reserved in the state file */
+};
+_Static_assert(MALFORMED_COUNT <= MALFORMED_MAX, "state file reserves 32 reasons");
+
+/* A parsed line.  pair points into the caller's line buffer. */
+struct jsonl_trade {
+	struct trade t;   /* price, qty, ts, side, trade_id, seq, flags, dps set;
+	                     instrument/feed/ts_rx left 0 for the caller */
+	const char *pair; /* not NUL-terminated */
+	uint32_t pair_len;
+};
+
+/* Parses one line (without its '\n'; a trailing '\r' and surrounding blanks
+ * are tolerated).  Returns MALFORMED_NONE and fills *out, or the reason. */
+enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out);
+
+/* Short snake_case name of a reason ("bad_price"), for logs and JSON. */
+const char *malformed_name(enum malformed m);
+
+/* Line framing for byte streams (TCP, files): carries a partial line across
+ * reads.  Bounded: a line longer than JSONL_LINE_MAX is reported once as
+ * too long and skipped up to its newline. */
+struct jsonl_stream {
+	uint32_t len;      /* bytes held in buf */
+	uint8_t skipping;  /* inside an over-long line: drop up to '\n' */
+	char buf[JSONL_LINE_MAX];
+};
+
+/* Called once per complete line (no '\n'); too_long is set for a line that
+ * was cut (line then holds its first JSONL_LINE_MAX bytes). */
+typedef void (*jsonl_line_fn)(void *ctx, const char *line, size_t len, int too_long);
+
+/* Splits buf into lines, calling fn for each complete one; keeps the tail. */
+void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len,
+		       jsonl_line_fn fn, void *ctx);
+/* End of stream: a final line without '\n' is delivered, then s is reset. */
+void jsonl_stream_end(struct jsonl_stream *s, jsonl_line_fn fn, void *ctx);
+
+#endif

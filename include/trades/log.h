@@ -1,0 +1,42 @@
+/* log.h -- one-line logs to stderr, and a rate limiter for noisy ones.
+ *
+ * Format: "2025-01-02T03:04:05.123Z trades[pid] LEVEL message".  Logging is
+ * for init, shutdown and rate-limited events; the hot path only counts.
+ */
+#ifndef TRADES_LOG_H
+#define TRADES_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level lvl);
+void log_set_name(const char *name); /* program name in the prefix */
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* At most `burst` events per window; the rest are counted as suppressed and
+ * reported with the next allowed one. */
+struct ratelimit {
+	int64_t window_ns;
+	uint32_t burst;
+	uint32_t used;
+	int64_t window_start_ns;
+	uint64_t suppressed;
+};
+#define RATELIMIT_INIT(window_s, burst_n) { (int64_t)(window_s) * 1000000000LL, (burst_n), 0, 0, 0 }
+
+/* true if this event may be logged; *suppressed_out (if non-NULL) gets the
+ * number suppressed since the last allowed one. */
+int ratelimit_allow(struct ratelimit *rl, int64_t now_ns, uint64_t *suppressed_out);
+
+/* Escapes up to max bytes of data for a log line (non-printables as \xNN,
+ * "..." appended when cut).  Returns out. */
+char *log_escape(const void *data, size_t len, size_t max, char *out, size_t outlen);
+
+#endif

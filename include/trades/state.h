@@ -1,0 +1,200 @@
+/* state.h -- per-instrument and per-feed state in one memory-mapped file.
+ *
+ * Layout of STATE_DIR/trades.state (all offsets fixed at creation, the file is
+ * created at full size with ftruncate and mapped once; nothing grows):
+ *
+ *   [0, 4096)            struct state_header (magic, version, sizes, crc,
+ *                        applied journal position, clean flag, undo record)
+ *   index                uint32_t[index_cap]  open-addressing symbol hash,
+ *                        value = instrument id + 1, 0 = empty
+ *   instruments          struct state_instrument[inst_cap]
+ *   feeds                struct state_feed[TRADE_FEED_MAX]
+ *   dedup                struct state_dedup[dedup_cap]  (inst, feed) -> ids
+ *
+ * Concurrency: one writer process (flock LOCK_EX on the file), any number of
+ * readers in other processes.  Each instrument has a seqlock: the writer makes
+ * it odd, writes, makes it even; readers copy and retry while it is odd or
+ * changed (state_read_instrument).  Feed counters are single 64-bit words,
+ * read individually.
+ *
+ * Crash safety (kill -9 at any instruction): state_apply_trade arms an undo
+ * record in the header (copies of the instrument, dedup entry and feed it is
+ * about to touch, plus the journal sequence), applies, then disarms it.
+ * state_open finds an armed undo record, restores the copies, and the caller
+ * replays the journal from applied_jseq + 1.  The journal is the truth; the
+ * state file is its exactly-once materialization.
+ */
+#ifndef TRADES_STATE_H
+#define TRADES_STATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trades/jsonl.h"
+#include "trades/trade.h"
+
+#define STATE_MAGIC "TRDSTAT1"      /* 8 bytes, no NUL stored */
+#define STATE_VERSION 1u            /* bump on any layout change */
+#define STATE_FILE_NAME "trades.state"
+#define STATE_HEADER_SIZE 4096u
+#define STATE_INST_CAP_DEFAULT 65536u
+#define STATE_INST_CAP_MAX (1u << 24)
+#define STATE_DEDUP_WINDOW 1024u    /* ids below the high-water mark tracked */
+#define STATE_FEED_NAME_MAX 63
+#define STATE_READ_RETRIES 1000000u /* seqlock reader gives up after this */
+
+_Static_assert((STATE_DEDUP_WINDOW & (STATE_DEDUP_WINDOW - 1)) == 0, "window is a power of two");
+
+struct state_instrument {
+	_Atomic uint32_t seqlock; /* odd while the writer is inside */
+	uint32_t id;              /* own slot, for asserts */
+	uint8_t symbol_len;
+	uint8_t price_dp;         /* max decimals seen in prices */
+	uint8_t qty_dp;           /* max decimals seen in quantities */
+	uint8_t pad0;
+	char symbol[TRADE_SYMBOL_MAX + 1]; /* NUL-padded */
+	uint64_t trades;          /* accepted trades (corrections subtract) */
+	uint64_t corrections;     /* broken/corrected trades reversed */
+	int64_t first, last, high, low; /* prices, scaled; valid if trades>0 */
+	uint64_t last_trade_id;
+	int64_t last_ts_exch_ns;
+	int64_t last_ts_rx_ns;
+	uint64_t applied_jseq;    /* journal seq of the last trade applied */
+	__int128 volume;          /* sum qty, scaled 1e8 */
+	__int128 notional;        /* sum price*qty, scaled 1e16 (VWAP numerator) */
+} __attribute__((aligned(64)));
+
+/* Per-feed counters.  received = messages seen (lines, ITCH trade messages);
+ * received == accepted + duplicates + malformed for JSON feeds. */
+struct state_feed {
+	char name[STATE_FEED_NAME_MAX + 1]; /* "" = slot unused */
+	uint64_t received;
+	uint64_t accepted;
+	uint64_t duplicates;
+	uint64_t malformed;
+	uint64_t gaps;          /* gap events (a jump in seq) */
+	uint64_t gap_missing;   /* sequence numbers missing in those gaps */
+	uint64_t out_of_order;  /* seq lower than one already seen */
+	uint64_t last_seq;      /* highest feed seq seen (TRADE_F_HAS_SEQ) */
+	uint64_t no_trade_id;   /* accepted without an id: not deduplicated */
+	uint64_t dedup_overflow;/* dedup table full: accepted undeduplicated */
+	uint64_t ext[6];        /* reserved for decoders (ITCH counters) */
+	uint64_t malformed_by[MALFORMED_MAX];
+} __attribute__((aligned(64)));
+
+/* Duplicate filter for one (instrument, feed): ids <= hwm - WINDOW are taken
+ * as duplicates (exchanges re-send old trades after reconnects); ids inside
+ * the window are looked up in the bitmap; ids above hwm advance it. */
+struct state_dedup {
+	uint32_t inst_plus1;  /* 0 = empty slot */
+	uint16_t feed;
+	uint16_t pad;
+	uint64_t hwm;         /* highest trade id accepted */
+	uint64_t bits[STATE_DEDUP_WINDOW / 64]; /* bit (id % WINDOW) = seen */
+};
+
+struct state_undo {
+	_Atomic uint64_t jseq;         /* 0 = disarmed */
+	uint32_t inst_id;
+	uint32_t dedup_slot;           /* UINT32_MAX = none */
+	uint16_t feed_id;
+	uint16_t pad[3];
+	uint64_t applied_jseq;         /* header value before */
+	struct state_instrument inst;
+	struct state_dedup dedup;
+	struct state_feed feed;
+};
+
+struct state_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t file_size;
+	uint32_t inst_cap;
+	uint32_t index_cap;            /* power of two >= 2 * inst_cap */
+	uint32_t feed_cap;             /* TRADE_FEED_MAX */
+	uint32_t dedup_cap;            /* power of two >= 2 * inst_cap */
+	uint64_t off_index, off_inst, off_feeds, off_dedup;
+	uint32_t layout_crc;           /* CRC32C of the bytes above */
+	uint32_t pad0;
+	/* ---- mutable ---- */
+	_Atomic uint32_t inst_count;   /* instruments in use: ids 0..count-1 */
+	_Atomic uint32_t clean;        /* 1 = closed cleanly, 0 while open */
+	_Atomic uint64_t applied_jseq; /* last journal seq applied */
+	uint64_t created_ns;
+	uint64_t opened_ns;
+	uint32_t writer_pid;
+	uint32_t open_count;
+	uint64_t recoveries;           /* times an armed undo was rolled back */
+	_Atomic int64_t heartbeat_ns;  /* writer's wall clock, refreshed >= 1/s */
+	struct state_undo undo __attribute__((aligned(64)));
+};
+_Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
+
+struct state {
+	int fd;
+	bool readonly;
+	size_t size;
+	uint8_t *map;
+	struct state_header *hdr;
+	uint32_t *index;
+	struct state_instrument *inst;
+	struct state_feed *feeds;
+	struct state_dedup *dedup;
+	char path[4096];
+};
+
+enum state_open_mode {
+	STATE_OPEN_WRITE,    /* create if missing, lock exclusively */
+	STATE_OPEN_READ,     /* must exist; read-only map; no lock */
+};
+
+/* Opens (and for WRITE creates with inst_cap slots) dir/trades.state.
+ * Refuses -- never rewrites -- a file with the wrong magic, version, size or
+ * layout crc, and a file another writer holds.  A WRITE open rolls back an
+ * armed undo record and marks the file not clean until state_close.
+ * Returns 0, or -1 with a message naming the path and cause in err. */
+int state_open(struct state *s, const char *dir, enum state_open_mode mode,
+	       uint32_t inst_cap, char *err, size_t errlen);
+/* Syncs the map when clean, sets the clean flag, unmaps, unlocks. */
+void state_close(struct state *s, bool clean);
+int state_sync(struct state *s); /* msync(MS_SYNC) the whole map */
+/* Writer: refresh hdr->heartbeat_ns (cheap; call per batch). */
+void state_heartbeat(struct state *s, int64_t now_ns);
+/* Reader: pid of the process holding the writer lock, 0 if none. */
+int state_writer_pid(const struct state *s);
+
+/* Symbol -> id.  state_lookup returns the id or -1.  state_define puts a
+ * symbol at an explicit id (journal replay; idempotent if it is already
+ * there, -1 if id or symbol conflict).  state_next_id is the id the next new
+ * symbol gets, or -1 when the table is full. */
+int64_t state_lookup(const struct state *s, const char *sym, size_t len);
+int state_define(struct state *s, uint32_t id, const char *sym, size_t len);
+int64_t state_next_id(const struct state *s);
+
+/* Feed name -> id; state_feed_define is idempotent, -1 if id is taken by
+ * another name.  state_feed_lookup returns id or -1; state_feed_next_id the
+ * next free id or -1. */
+int64_t state_feed_lookup(const struct state *s, const char *name);
+int state_feed_define(struct state *s, uint16_t id, const char *name);
+int64_t state_feed_next_id(const struct state *s);
+
+/* Duplicate check, read-only: true if (inst, feed, trade_id) was accepted
+ * before (or is older than the window).  trade_id 0 is never a duplicate. */
+bool state_is_duplicate(const struct state *s, uint32_t inst, uint16_t feed, uint64_t trade_id);
+
+/* Applies one journaled trade: instrument aggregates, dedup mark, feed
+ * accepted/seq counters, applied_jseq = jseq, all under the undo record.
+ * jseq must be applied_jseq + 1 (asserted).  A TRADE_F_CORRECTION trade
+ * subtracts its qty and notional and counts a correction. */
+void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq);
+/* Advances applied_jseq over a journal entry that is not a trade. */
+void state_apply_other(struct state *s, uint64_t jseq);
+
+/* Consistent copy of one instrument (seqlock).  0, or -1 if the writer held
+ * it for STATE_READ_RETRIES tries. */
+int state_read_instrument(const struct state *s, uint32_t id, struct state_instrument *out);
+
+#endif
