@@ -1,1 +1,116 @@
-/* being written */
+/* cli.c -- helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trades/log.h"
+
+const char *cli_env(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
+}
+
+static int cli_suffix(const char *end, uint64_t *mult)
+{
+	static const struct {
+		const char *s;
+		uint64_t m;
+	} tab[] = {
+		{"", 1},          {"k", 1000ull},     {"K", 1000ull},       {"M", 1000000ull},
+		{"G", 1000000000ull}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (strcmp(end, tab[i].s) == 0) {
+			*mult = tab[i].m;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
+	    bool sizes, uint64_t *out)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	errno = 0;
+	if (!text || !*text || *text == '-' || *text == '+' || *text == ' ') {
+		fprintf(stderr, "trades %s: %s '%s': not a number\n", cmd, opt, text ? text : "");
+		return -1;
+	}
+	v = strtoull(text, &end, 10);
+	if (end == text || errno == ERANGE || (sizes ? cli_suffix(end, &mult) < 0 : *end != '\0')) {
+		fprintf(stderr, "trades %s: %s '%s': not a number%s\n", cmd, opt, text,
+			sizes ? " (suffixes: k M G Ki Mi Gi)" : "");
+		return -1;
+	}
+	if (v > max / mult || v * mult < min || v * mult > max) {
+		fprintf(stderr, "trades %s: %s '%s': out of range %llu..%llu\n", cmd, opt, text,
+			(unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = v * mult;
+	return 0;
+}
+
+int cli_log_level(const char *name)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcmp(name, names[i]) == 0) {
+			log_set_level((enum log_level)i);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int cli_store_env(const char *cmd, struct cli_store *st)
+{
+	const char *v;
+
+	st->state_dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	st->sync = cli_env("TRADES_SYNC", "none");
+	st->segment_bytes = JOURNAL_SEGMENT_DEFAULT;
+	st->instruments = STATE_INST_CAP_DEFAULT;
+	v = cli_env("TRADES_SEGMENT_SIZE", NULL);
+	if (v && cli_u64(cmd, "TRADES_SEGMENT_SIZE", v, JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX, true,
+			 &st->segment_bytes) < 0)
+		return -1;
+	v = cli_env("TRADES_INSTRUMENTS", NULL);
+	if (v && cli_u64(cmd, "TRADES_INSTRUMENTS", v, 1, STATE_INST_CAP_MAX, true,
+			 &st->instruments) < 0)
+		return -1;
+	v = cli_env("TRADES_LOG_LEVEL", NULL);
+	if (v && cli_log_level(v) < 0) {
+		fprintf(stderr, "trades %s: TRADES_LOG_LEVEL '%s': use debug, info, warn or error\n",
+			cmd, v);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_store_config(const char *cmd, const struct cli_store *st, struct pipeline_config *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->state_dir = st->state_dir;
+	pc->inst_cap = (uint32_t)st->instruments;
+	pc->segment_bytes = st->segment_bytes;
+	if (journal_sync_parse(st->sync, &pc->sync, &pc->sync_interval_ms) < 0) {
+		fprintf(stderr, "trades %s: --sync '%s': use none, always or interval:MS (1..3600000)\n",
+			cmd, st->sync);
+		return -1;
+	}
+	return 0;
+}

@@ -1,1 +1,182 @@
-/* being written */
+/* decoder.c -- per-channel framing and the hand-off from parsers to the
+ * pipeline.  Format parsers (jsonl.c, itch.c) know nothing of feeds, symbols
+ * tables or counters; this file is the glue that does. */
+#include "trades/decoder.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "trades/pipeline.h"
+
+void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt, bool datagram,
+		  uint16_t feed, const char *peer)
+{
+	memset(d, 0, sizeof(*d));
+	d->pipe = p;
+	d->format = (uint8_t)fmt;
+	d->datagram = datagram;
+	d->feed = feed;
+	snprintf(d->peer, sizeof(d->peer), "%s", peer ? peer : "?");
+	d->cache_len = 0;
+}
+
+void decoder_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+/* Symbol -> instrument id, with a one-entry cache: feeds mostly repeat the
+ * pair of the previous line, and the cache saves the hash lookup. */
+static int64_t decoder_intern(struct decoder *d, const char *sym, size_t len)
+{
+	int64_t id;
+
+	if (len == d->cache_len && len > 0 && memcmp(sym, d->cache_sym, len) == 0)
+		return d->cache_id;
+	id = pipeline_intern(d->pipe, sym, len);
+	if (id >= 0 && len <= TRADE_SYMBOL_MAX) {
+		memcpy(d->cache_sym, sym, len);
+		d->cache_len = (uint8_t)len;
+		d->cache_id = (uint32_t)id;
+	}
+	return id;
+}
+
+static bool decoder_blank(const char *line, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
+static void decoder_malformed(struct decoder *d, enum malformed why, const char *bytes, size_t len)
+{
+	char from[DECODER_PEER_MAX];
+
+	if (d->from) {
+		decoder_addr_str(d->from, from, sizeof(from));
+		pipeline_malformed(d->pipe, d->feed, why, from, bytes, len);
+	} else {
+		pipeline_malformed(d->pipe, d->feed, why, d->peer, bytes, len);
+	}
+}
+
+/* One JSON line: count it, parse it, intern its pair, submit it. */
+static void decoder_line(void *ctx, const char *line, size_t len, int too_long)
+{
+	struct decoder *d = ctx;
+	struct jsonl_trade jt;
+	enum malformed why;
+	int64_t id;
+
+	if (!too_long && decoder_blank(line, len))
+		return; /* blank lines separate nothing and are not messages */
+	pipeline_received(d->pipe, d->feed, 1);
+	if (too_long) {
+		decoder_malformed(d, MALFORMED_LINE_TOO_LONG, line, len);
+		return;
+	}
+	why = jsonl_parse(line, len, &jt);
+	if (why != MALFORMED_NONE) {
+		decoder_malformed(d, why, line, len);
+		return;
+	}
+	id = decoder_intern(d, jt.pair, jt.pair_len);
+	if (id < 0) {
+		decoder_malformed(d, MALFORMED_TABLE_FULL, line, len);
+		return;
+	}
+	jt.t.instrument = (uint32_t)id;
+	jt.t.feed = d->feed;
+	jt.t.ts_rx_ns = d->rx_ns;
+	if (d->rx_kernel)
+		jt.t.flags |= TRADE_F_KERNEL_RX;
+	pipeline_submit(d->pipe, &jt.t);
+}
+
+/* A datagram holds whole lines: no carry-over between datagrams, so a line
+ * cut by the sender's MTU is malformed rather than glued to the next one. */
+static void decoder_datagram_lines(struct decoder *d, const char *buf, size_t len)
+{
+	const char *end = buf + len;
+
+	while (buf < end) {
+		const char *nl = memchr(buf, '\n', (size_t)(end - buf));
+		size_t n = nl ? (size_t)(nl - buf) : (size_t)(end - buf);
+
+		if (n > JSONL_LINE_MAX)
+			decoder_line(d, buf, JSONL_LINE_MAX, 1);
+		else
+			decoder_line(d, buf, n, 0);
+		buf += n + (nl ? 1 : 0);
+	}
+}
+
+void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns, bool rx_kernel,
+		   const struct sockaddr *from)
+{
+	d->rx_ns = rx_ns;
+	d->rx_kernel = rx_kernel;
+	d->from = from;
+	switch (d->format) {
+	case DECODER_JSONL:
+		if (d->datagram)
+			decoder_datagram_lines(d, buf, len);
+		else
+			jsonl_stream_feed(&d->stream, buf, len, decoder_line, d);
+		break;
+	default:
+		assert(!"decoder format not wired");
+	}
+	d->from = NULL;
+}
+
+void decoder_end(struct decoder *d)
+{
+	if (d->format == DECODER_JSONL && !d->datagram)
+		jsonl_stream_end(&d->stream, decoder_line, d);
+}
+
+static const char *const decoder_names[] = {
+	[DECODER_JSONL] = "jsonl",
+	[DECODER_ITCH] = "itch",
+	[DECODER_MOLD] = "mold",
+};
+
+const char *decoder_format_name(enum decoder_format f)
+{
+	return (unsigned)f < sizeof(decoder_names) / sizeof(decoder_names[0]) ? decoder_names[f] : "?";
+}
+
+int decoder_format_parse(const char *s, enum decoder_format *f)
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof(decoder_names) / sizeof(decoder_names[0]); i++) {
+		if (strcmp(s, decoder_names[i]) == 0) {
+			*f = (enum decoder_format)i;
+			return 0;
+		}
+	}
+	return -1;
+}

@@ -1,1 +1,346 @@
-/* being written */
+/* pipeline.c -- the one path every trade takes: dedup, journal, state, sinks.
+ *
+ * The journal is appended before the state is touched, and both the live path
+ * and the recovery replay go through pipeline_apply(), so a trade is applied
+ * by exactly the same code whether it arrived on a socket a microsecond ago
+ * or is being replayed after a kill -9.
+ */
+#include "trades/pipeline.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "trades/sink.h"
+#include "trades/timefmt.h"
+
+#if HAVE_SDT
+#include <sys/sdt.h>
+#define PIPELINE_PROBE2(name, a, b) DTRACE_PROBE2(trades, name, a, b)
+#else
+#define PIPELINE_PROBE2(name, a, b) ((void)(a), (void)(b))
+#endif
+
+#define MALFORMED_LOG_PER_MIN 5 /* malformed messages logged per feed per minute */
+#define MALFORMED_LOG_BYTES 120 /* offending bytes shown, then "..." */
+#define REPLAY_LOG_EVERY 1000000u
+
+/* Applies one journal entry to the state.  Used live, right after the append,
+ * and at open for entries the state has not applied yet. */
+static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, const void *payload)
+{
+	struct state *s = &p->state;
+
+	switch (f->type) {
+	case JOURNAL_TRADE: {
+		struct trade t;
+
+		if (f->len != sizeof(t))
+			return -1;
+		memcpy(&t, payload, sizeof(t));
+		if (t.instrument >= s->hdr->inst_cap || t.feed >= TRADE_FEED_MAX)
+			return -1;
+		state_apply_trade(s, &t, f->jseq);
+		return 0;
+	}
+	case JOURNAL_INSTRUMENT:
+	case JOURNAL_FEED: {
+		const struct journal_name *n = payload;
+		int rc;
+
+		if (f->len != sizeof(*n) || n->len == 0 || n->len >= sizeof(n->name))
+			return -1;
+		if (f->type == JOURNAL_INSTRUMENT)
+			rc = state_define(s, n->id, n->name, n->len);
+		else
+			rc = n->id < TRADE_FEED_MAX ? state_feed_define(s, (uint16_t)n->id, n->name) : -1;
+		if (rc < 0)
+			return -1;
+		state_apply_other(s, f->jseq);
+		return 0;
+	}
+	case JOURNAL_GAP: {
+		const struct journal_gap *g = payload;
+
+		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX || g->last_missing < g->first_missing)
+			return -1;
+		s->feeds[g->feed].ext[0]++; /* unrecoverable gaps */
+		s->feeds[g->feed].ext[1] += g->last_missing - g->first_missing + 1;
+		state_apply_other(s, f->jseq);
+		return 0;
+	}
+	default:
+		return -1;
+	}
+}
+
+/* Brings the state up to the journal's end.  The state may only be behind. */
+static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
+{
+	uint64_t applied = atomic_load(&p->state.hdr->applied_jseq);
+	uint64_t last = p->journal.next_jseq - 1;
+	struct journal_reader r;
+	const struct journal_frame *f;
+	const void *payload;
+	int rc;
+
+	if (applied > last) {
+		snprintf(err, errlen,
+			 "state %s has applied journal entry %llu but the journal in %s ends at %llu "
+			 "(journal lost or replaced?); move the state file away to rebuild it from "
+			 "the journal",
+			 p->state.path, (unsigned long long)applied, p->journal.dir,
+			 (unsigned long long)last);
+		return -1;
+	}
+	if (applied == last)
+		return 0;
+	if (journal_reader_open(&r, p->journal.cfg.dir, applied + 1, err, errlen) < 0)
+		return -1;
+	log_info("recovery: applying journal entries %llu..%llu to the state",
+		 (unsigned long long)applied + 1, (unsigned long long)last);
+	/* Bounded by the journal's length, known before the loop starts. */
+	while (applied < last) {
+		rc = journal_reader_next(&r, &f, &payload);
+		if (rc <= 0 || f->jseq != applied + 1 || pipeline_apply(p, f, payload) < 0) {
+			snprintf(err, errlen, "recovery: journal entry %llu unreadable or inconsistent",
+				 (unsigned long long)applied + 1);
+			journal_reader_close(&r);
+			return -1;
+		}
+		applied++;
+		p->stats.replayed++;
+		if (p->stats.replayed % REPLAY_LOG_EVERY == 0)
+			log_info("recovery: %llu entries applied", (unsigned long long)p->stats.replayed);
+	}
+	journal_reader_close(&r);
+	log_info("recovery: %llu journal entries applied", (unsigned long long)p->stats.replayed);
+	return 0;
+}
+
+int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *err, size_t errlen)
+{
+	struct journal_config jc = {
+		.dir = cfg->state_dir,
+		.segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_DEFAULT,
+		.sync = cfg->sync,
+		.sync_interval_ms = cfg->sync_interval_ms,
+	};
+	unsigned i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < TRADE_FEED_MAX; i++)
+		p->malformed_rl[i] = (struct ratelimit)RATELIMIT_INIT(60, MALFORMED_LOG_PER_MIN);
+	p->decode_only = cfg->decode_only;
+	if (p->decode_only)
+		return 0;
+	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "state dir %s: mkdir: %s", cfg->state_dir, strerror(errno));
+		return -1;
+	}
+	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
+		return -1;
+	if (journal_open(&p->journal, &jc, err, errlen) < 0) {
+		state_close(&p->state, false);
+		return -1;
+	}
+	if (pipeline_recover(p, err, errlen) < 0) {
+		journal_close(&p->journal);
+		state_close(&p->state, false);
+		return -1;
+	}
+	return 0;
+}
+
+void pipeline_close(struct pipeline *p, bool clean)
+{
+	unsigned i;
+
+	pipeline_commit(p);
+	for (i = 0; i < p->nsinks; i++)
+		if (p->sinks[i]->close)
+			p->sinks[i]->close(p->sinks[i]);
+	p->nsinks = 0;
+	if (p->decode_only)
+		return;
+	journal_close(&p->journal);
+	state_close(&p->state, clean);
+}
+
+int pipeline_add_sink(struct pipeline *p, struct sink *s)
+{
+	if (p->nsinks >= PIPELINE_SINKS_MAX)
+		return -1;
+	p->sinks[p->nsinks++] = s;
+	return 0;
+}
+
+/* Appends a name entry (instrument or feed) and applies it. */
+static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const char *name,
+			   size_t len)
+{
+	struct journal_name n;
+	struct journal_frame f = {.type = type, .len = sizeof(n)};
+
+	memset(&n, 0, sizeof(n));
+	n.id = id;
+	n.len = (uint16_t)len;
+	memcpy(n.name, name, len);
+	f.jseq = journal_append(&p->journal, type, &n, sizeof(n));
+	if (f.jseq == 0) {
+		p->stats.journal_errors++;
+		return -1;
+	}
+	return pipeline_apply(p, &f, &n);
+}
+
+int pipeline_feed(struct pipeline *p, const char *name)
+{
+	size_t len = strlen(name);
+	int64_t id;
+
+	if (p->decode_only)
+		return 0;
+	if (len == 0 || len > STATE_FEED_NAME_MAX) {
+		log_error("feed name '%s': must be 1..%d bytes", name, STATE_FEED_NAME_MAX);
+		return -1;
+	}
+	id = state_feed_lookup(&p->state, name);
+	if (id >= 0)
+		return (int)id;
+	id = state_feed_next_id(&p->state);
+	if (id < 0) {
+		log_error("feed '%s': feed table full (%d feeds)", name, TRADE_FEED_MAX);
+		return -1;
+	}
+	if (pipeline_define(p, JOURNAL_FEED, (uint32_t)id, name, len) < 0)
+		return -1;
+	return (int)id;
+}
+
+int64_t pipeline_intern(struct pipeline *p, const char *sym, size_t len)
+{
+	int64_t id;
+
+	if (p->decode_only)
+		return 0;
+	if (len == 0 || len > TRADE_SYMBOL_MAX)
+		return -1;
+	id = state_lookup(&p->state, sym, len);
+	if (id >= 0)
+		return id;
+	id = state_next_id(&p->state);
+	if (id < 0)
+		return -1;
+	if (pipeline_define(p, JOURNAL_INSTRUMENT, (uint32_t)id, sym, len) < 0)
+		return -1;
+	return id;
+}
+
+void pipeline_received(struct pipeline *p, uint16_t feed, uint64_t n)
+{
+	p->stats.received += n;
+	if (!p->decode_only)
+		p->state.feeds[feed].received += n;
+}
+
+void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, const char *peer,
+			const void *bytes, size_t len)
+{
+	char shown[MALFORMED_LOG_BYTES * 4 + 8];
+	uint64_t suppressed = 0;
+
+	assert(why > MALFORMED_NONE && why < MALFORMED_COUNT);
+	p->stats.malformed++;
+	if (!p->decode_only) {
+		p->state.feeds[feed].malformed++;
+		p->state.feeds[feed].malformed_by[why]++;
+	}
+	if (!ratelimit_allow(&p->malformed_rl[feed], timefmt_mono_ns(), &suppressed))
+		return;
+	log_warn("feed %s: malformed (%s) from %s: %s%s", pipeline_feed_name(p, feed),
+		 malformed_name(why), peer ? peer : "?",
+		 log_escape(bytes, len, MALFORMED_LOG_BYTES, shown, sizeof(shown)),
+		 suppressed ? " (more suppressed)" : "");
+}
+
+enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
+{
+	struct journal_frame f = {.type = JOURNAL_TRADE, .len = sizeof(*t)};
+	unsigned i;
+
+	if (p->decode_only) {
+		p->stats.accepted++;
+		return PIPELINE_ACCEPTED;
+	}
+	assert(t->instrument < p->state.hdr->inst_cap && t->feed < TRADE_FEED_MAX);
+	/* A correction reuses the id of the trade it reverses: never a duplicate. */
+	if (!(t->flags & TRADE_F_CORRECTION) &&
+	    state_is_duplicate(&p->state, t->instrument, t->feed, t->trade_id)) {
+		p->state.feeds[t->feed].duplicates++;
+		p->stats.duplicates++;
+		return PIPELINE_DUPLICATE;
+	}
+	f.jseq = journal_append(&p->journal, JOURNAL_TRADE, t, sizeof(*t));
+	if (f.jseq == 0) {
+		p->stats.journal_errors++;
+		return PIPELINE_FAILED;
+	}
+	state_apply_trade(&p->state, t, f.jseq);
+	p->stats.accepted++;
+	for (i = 0; i < p->nsinks; i++) {
+		struct sink *s = p->sinks[i];
+
+		if (s->write(s, t, pipeline_symbol(p, t->instrument), pipeline_feed_name(p, t->feed)) < 0)
+			s->errors++;
+		else
+			s->written++;
+	}
+	return PIPELINE_ACCEPTED;
+}
+
+void pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t last)
+{
+	struct journal_gap g = {.first_missing = first, .last_missing = last, .feed = feed};
+	struct journal_frame f = {.type = JOURNAL_GAP, .len = sizeof(g)};
+
+	if (p->decode_only)
+		return;
+	f.jseq = journal_append(&p->journal, JOURNAL_GAP, &g, sizeof(g));
+	if (f.jseq == 0) {
+		p->stats.journal_errors++;
+		return;
+	}
+	pipeline_apply(p, &f, &g);
+}
+
+void pipeline_commit(struct pipeline *p)
+{
+	unsigned i;
+
+	PIPELINE_PROBE2(commit, p->stats.received, p->stats.accepted);
+	for (i = 0; i < p->nsinks; i++)
+		if (p->sinks[i]->flush)
+			p->sinks[i]->flush(p->sinks[i]);
+	if (p->decode_only)
+		return;
+	journal_commit(&p->journal);
+	state_heartbeat(&p->state, timefmt_now_ns());
+}
+
+const char *pipeline_symbol(const struct pipeline *p, uint32_t inst)
+{
+	if (p->decode_only || inst >= atomic_load(&p->state.hdr->inst_count))
+		return "";
+	return p->state.inst[inst].symbol;
+}
+
+const char *pipeline_feed_name(const struct pipeline *p, uint16_t feed)
+{
+	if (p->decode_only)
+		return "decode-only";
+	return p->state.feeds[feed].name;
+}
