@@ -40,8 +40,10 @@ int cmd_version(int argc, char **argv)
 	(void)argv;
 	printf("trades %s\n", TRADES_VERSION);
 	version_allocator();
-	printf("io_uring: %s%s%s\n", source_uring_available(why, sizeof(why)) ? "available" : "unavailable",
-	       why[0] ? " -- " : "", why);
+	if (source_uring_available(why, sizeof(why)))
+		printf("io_uring: available\n");
+	else
+		printf("io_uring: unavailable -- %s\n", why);
 	printf("features: sdt=%s pcap=%s dpdk=%s bpf=%s\n", HAVE_SDT ? "yes" : "no",
 	       HAVE_PCAP ? "yes" : "no", HAVE_DPDK ? "yes" : "no", HAVE_BPF ? "yes" : "no");
 	return CLI_OK;

@@ -1,0 +1,78 @@
+# lib.sh -- shared by the integration tests: start/stop `trades serve` on
+# ephemeral loopback ports, wait for conditions with a bound, compare JSON.
+# Every wait here is bounded; a test that times out fails, it never hangs.
+set -euo pipefail
+
+: "${TRADES:?TRADES must point at the trades binary}"
+: "${TRADES_GEN:?TRADES_GEN must point at the trades-gen binary}"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=${PYTHON:-python3}
+
+T=$(mktemp -d /tmp/trades-test.XXXXXX)
+SERVE_PID=
+cleanup() {
+	if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+		kill -KILL "$SERVE_PID" 2>/dev/null || true
+	fi
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -f "$T/serve.err" ]; then
+		echo "--- serve stderr (last 20 lines) ---" >&2
+		tail -n 20 "$T/serve.err" >&2
+	fi
+	exit 1
+}
+
+# start_serve NAME ARGS...: runs serve in the background; sets SERVE_PID and
+# TCP_PORT/UDP_PORT from its "listening" lines (first of each kind).
+start_serve() {
+	local name=$1 i
+	shift
+	: >"$T/$name.out"
+	"$TRADES" serve "$@" >"$T/$name.out" 2>>"$T/serve.err" &
+	SERVE_PID=$!
+	for i in $(seq 1 200); do # 200 x 50 ms = 10 s
+		grep -q '^ready$' "$T/$name.out" && break
+		kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited at start: $(tail -n 3 "$T/serve.err")"
+		sleep 0.05
+	done
+	grep -q '^ready$' "$T/$name.out" || fail "serve not ready in 10 s"
+	TCP_PORT=$(awk '$1=="listening" && $2=="tcp" {n=split($3,a,":"); print a[n]; exit}' "$T/$name.out")
+	UDP_PORT=$(awk '$1=="listening" && $2=="udp" {n=split($3,a,":"); print a[n]; exit}' "$T/$name.out")
+}
+
+# stop_serve: SIGTERM, wait (bounded), require exit status 0.
+stop_serve() {
+	local i rc=0
+	kill -TERM "$SERVE_PID"
+	for i in $(seq 1 600); do # 60 s
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$SERVE_PID" 2>/dev/null && fail "serve did not stop within 60 s of SIGTERM"
+	wait "$SERVE_PID" || rc=$?
+	SERVE_PID=
+	[ "$rc" -eq 0 ] || fail "serve exited with $rc after SIGTERM"
+}
+
+# stat_json DIR FILE
+stat_json() {
+	"$TRADES" stat --state-dir "$1" --json >"$2" || fail "trades stat --json failed on $1"
+}
+
+# wait_received DIR N SECONDS: until N messages were processed, i.e. the sum
+# over feeds of accepted + duplicates + malformed reaches N.
+wait_received() {
+	local dir=$1 want=$2 secs=$3 i got=0
+	for i in $(seq 1 $((secs * 5))); do
+		got=$("$TRADES" stat --state-dir "$dir" --json |
+			"$PY" -c 'import json,sys; d=json.load(sys.stdin); print(sum(f["accepted"] + f["duplicates"] + f["malformed"] for f in d["feeds"]))')
+		[ "$got" -ge "$want" ] && return 0
+		sleep 0.2
+	done
+	fail "only $got of $want messages processed after $secs s"
+}
