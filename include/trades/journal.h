@@ -16,7 +16,8 @@
  * (the torn tail), logs how many bytes it dropped, and appends from there.
  *
  * Durability: every append is a memcpy into a shared file mapping, so a
- * process crash (kill -9) loses nothing already appended.  For power loss,
+ * process crash (kill -9) loses nothing already appended (an append cut off
+ * half-way by the kill is a torn tail: the next open drops that one entry).  For power loss,
  * --sync decides when msync(MS_SYNC) runs: never (none), every N ms
  * (interval:N), or at every journal_commit (always) -- the pipeline commits
  * at the end of every receive batch, before it reads more input.
@@ -111,6 +112,11 @@ struct journal {
 int journal_sync_parse(const char *s, enum journal_sync *mode, uint32_t *interval_ms);
 
 /* Opens or creates dir/journal, finds the end, truncates a torn tail.
+ * Creates the first segment of an empty journal.  Takes an exclusive flock
+ * on the journal directory (a second writer is refused).  segment_bytes 0
+ * means JOURNAL_SEGMENT_DEFAULT; others must be page multiples in
+ * [MIN, MAX].  Only the last segment's frames are walked: damage in an
+ * earlier segment is the reader's to find.
  * 0, or -1 with err filled (path and cause). */
 int journal_open(struct journal *j, const struct journal_config *cfg, char *err, size_t errlen);
 
@@ -121,8 +127,36 @@ uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, u
 
 /* End of a batch: msync per the sync policy. */
 void journal_commit(struct journal *j);
+/* msync(MS_SYNC) everything written whatever the policy.  0 or -1 (logged). */
 int journal_sync(struct journal *j);
+/* Syncs everything written, unmaps, unlocks.  Also safe after a failed open. */
 void journal_close(struct journal *j);
+
+/* ---- Shared by the writer, the reader and tools that inspect a journal ---- */
+
+#define JOURNAL_SEGMENTS_MAX 1000000u /* journal_open refuses a directory with more */
+
+/* What journal_frame_check found at an offset of a mapped segment. */
+enum journal_frame_state {
+	JOURNAL_FRAME_VALID,   /* a complete entry carrying the expected jseq */
+	JOURNAL_FRAME_END,     /* all-zero frame, or no room for one: end of data */
+	JOURNAL_FRAME_TORN,    /* bad length or crc: torn, being written, or damaged */
+	JOURNAL_FRAME_CORRUPT, /* crc good but jseq or type wrong: damage, never a torn write */
+};
+
+/* Checks the frame at off (8-aligned, >= JOURNAL_SEG_HEADER) of a segment
+ * mapping of seg_bytes bytes against the jseq it must carry.  Reads the crc
+ * first (acquire), so it is safe on a segment another process appends to. */
+enum journal_frame_state journal_frame_check(const uint8_t *seg, uint64_t seg_bytes, uint64_t off,
+					     uint64_t jseq);
+
+/* 0 if h is a valid header for the segment named first_jseq whose file is
+ * file_bytes long; -1 and what is wrong in why otherwise. */
+int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, uint64_t file_bytes,
+		      char *why, size_t whylen);
+
+/* true, and *first_jseq, if name is a segment name: 20 digits + ".seg", >= 1. */
+bool journal_seg_name_parse(const char *name, uint64_t *first_jseq);
 
 /* Sequential reader; works on a journal another process is appending to. */
 struct journal_reader {
@@ -135,7 +169,10 @@ struct journal_reader {
 	uint64_t seg_first;   /* first jseq of the mapped segment */
 };
 
-/* Positions at the first entry with jseq >= from (1 = start).  0 or -1. */
+/* Positions at the first entry with jseq >= from (1 = start; 0 is taken as
+ * 1).  A journal with no segment (or no directory) opens at jseq 1 and
+ * next() returns 0 until the writer creates one.  0, or -1 with err filled
+ * (a bad segment header, or from more than one past the last entry). */
 int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_t from_jseq,
 			char *err, size_t errlen);
 /* 1: *frame and *payload point at the next entry (valid until the next call);

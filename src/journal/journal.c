@@ -1,1 +1,731 @@
-/* being written */
+/* journal.c -- the journal writer: segment files, torn-tail recovery on open,
+ * appends into a shared file mapping, and the msync policy.
+ *
+ * The one invariant everything here protects: a file with a segment name
+ * always has a valid header, and every frame before the first all-zero frame
+ * of a segment validates (crc, length, jseq).  A new segment is therefore
+ * built under a .tmp name and renamed; an append writes the crc last; and
+ * open zeroes whatever follows the last valid frame of the last segment.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trades/crc32c.h"
+#include "trades/journal.h"
+#include "trades/log.h"
+
+#define SEG_NAME_DIGITS      20
+#define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
+#define SEG_TMP_SUFFIX       ".tmp"
+#define SEG_TMP_LEN          (SEG_NAME_LEN + 4)                   /* "%020llu.seg.tmp" */
+#define DIR_ENTRIES_MAX      (2ull * JOURNAL_SEGMENTS_MAX + 1024) /* bounds the scan */
+#define SYNC_INTERVAL_MS_MAX 3600000u
+#define NS_PER_MS            1000000LL
+#define NS_PER_S             1000000000LL
+#define FRAME_BYTES          ((uint64_t)sizeof(struct journal_frame))
+#define CRC_SKIP             4u /* the crc covers the frame after its own field */
+
+_Static_assert(JOURNAL_SEG_HEADER % 8 == 0, "entries start 8-aligned");
+_Static_assert(JOURNAL_PAYLOAD_MAX % 8 == 0, "the largest payload keeps alignment");
+_Static_assert(JOURNAL_PAYLOAD_MAX <= UINT16_MAX, "len is a 16-bit field");
+_Static_assert(JOURNAL_SEGMENT_MIN >=
+                       JOURNAL_SEG_HEADER + sizeof(struct journal_frame) + JOURNAL_PAYLOAD_MAX,
+               "an empty segment holds the largest entry, so a roll always makes progress");
+_Static_assert(JOURNAL_SEGMENT_MIN <= JOURNAL_SEGMENT_DEFAULT, "default within bounds");
+_Static_assert(JOURNAL_SEGMENT_DEFAULT <= JOURNAL_SEGMENT_MAX, "default within bounds");
+_Static_assert(sizeof(JOURNAL_MAGIC) - 1 == sizeof(((struct journal_seg_header *)0)->magic),
+               "magic fills its field, no NUL stored");
+
+/* msync and commit failures can repeat at batch rate: log a few, count the rest. */
+static struct ratelimit journal_err_rl = RATELIMIT_INIT(10, 5);
+
+static int64_t journal_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static uint64_t journal_page_bytes(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	assert(pg > 0 && (pg & (pg - 1)) == 0);
+	return (uint64_t)pg;
+}
+
+__attribute__((format(printf, 3, 4))) static void journal_fail(char *err, size_t errlen,
+                                                               const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void journal_seg_name(char *buf, size_t len, uint64_t first_jseq)
+{
+	int n = snprintf(buf, len, "%020llu.seg", (unsigned long long)first_jseq);
+
+	assert(n == SEG_NAME_LEN && (size_t)n < len);
+	(void)n;
+}
+
+bool journal_seg_name_parse(const char *name, uint64_t *first_jseq)
+{
+	uint64_t v = 0;
+	int i;
+
+	/* A short name stops at its NUL, which is not a digit. */
+	for (i = 0; i < SEG_NAME_DIGITS; i++) {
+		unsigned d = (unsigned char)name[i] - '0';
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (strcmp(name + SEG_NAME_DIGITS, ".seg") != 0 || v == 0)
+		return false;
+	*first_jseq = v;
+	return true;
+}
+
+/* "%020llu.seg.tmp": a segment that was being created when a writer died. */
+static bool journal_seg_tmp_name(const char *name)
+{
+	char seg[SEG_NAME_LEN + 1];
+	uint64_t first;
+
+	if (strlen(name) != SEG_TMP_LEN || strcmp(name + SEG_NAME_LEN, SEG_TMP_SUFFIX) != 0)
+		return false;
+	memcpy(seg, name, SEG_NAME_LEN);
+	seg[SEG_NAME_LEN] = '\0';
+	return journal_seg_name_parse(seg, &first);
+}
+
+int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, uint64_t file_bytes,
+                      char *why, size_t whylen)
+{
+	if (memcmp(h->magic, JOURNAL_MAGIC, sizeof(h->magic)) != 0)
+		journal_fail(why, whylen, "bad magic (not a journal segment)");
+	else if (h->version != JOURNAL_VERSION)
+		journal_fail(why, whylen, "version %u, this build reads %u", h->version,
+		             JOURNAL_VERSION);
+	else if (h->header_size != JOURNAL_SEG_HEADER)
+		journal_fail(why, whylen, "header size %u, expected %u", h->header_size,
+		             JOURNAL_SEG_HEADER);
+	else if (h->first_jseq != first_jseq)
+		journal_fail(why, whylen, "first jseq %llu does not match the file name",
+		             (unsigned long long)h->first_jseq);
+	else if (h->segment_bytes < JOURNAL_SEGMENT_MIN || h->segment_bytes > JOURNAL_SEGMENT_MAX)
+		journal_fail(why, whylen, "segment size %llu out of range",
+		             (unsigned long long)h->segment_bytes);
+	else if (h->segment_bytes != file_bytes)
+		journal_fail(why, whylen, "segment size %llu but the file has %llu bytes",
+		             (unsigned long long)h->segment_bytes, (unsigned long long)file_bytes);
+	else
+		return 0;
+	return -1;
+}
+
+static bool journal_type_known(uint16_t type)
+{
+	return type >= JOURNAL_TRADE && type <= JOURNAL_GAP;
+}
+
+enum journal_frame_state journal_frame_check(const uint8_t *seg, uint64_t seg_bytes, uint64_t off,
+                                             uint64_t jseq)
+{
+	const struct journal_frame *f;
+	uint32_t crc;
+	uint16_t len;
+
+	assert(seg && off % 8 == 0 && off >= JOURNAL_SEG_HEADER);
+	if (off > seg_bytes || seg_bytes - off < FRAME_BYTES)
+		return JOURNAL_FRAME_END;
+	f = (const struct journal_frame *)(seg + off);
+	/* The writer stores the crc last (release): once it is seen, the rest is
+	 * final.  len is read once, as the writer may be filling it in. */
+	crc = __atomic_load_n(&f->crc, __ATOMIC_ACQUIRE);
+	len = f->len;
+	if (crc == 0 && len == 0 && f->type == 0 && f->jseq == 0)
+		return JOURNAL_FRAME_END;
+	if (len % 8 != 0 || len > JOURNAL_PAYLOAD_MAX || seg_bytes - off - FRAME_BYTES < len)
+		return JOURNAL_FRAME_TORN;
+	if (crc32c(0, seg + off + CRC_SKIP, FRAME_BYTES - CRC_SKIP + len) != crc)
+		return JOURNAL_FRAME_TORN;
+	if (f->jseq != jseq || !journal_type_known(f->type))
+		return JOURNAL_FRAME_CORRUPT;
+	return JOURNAL_FRAME_VALID;
+}
+
+int journal_sync_parse(const char *s, enum journal_sync *mode, uint32_t *interval_ms)
+{
+	static const char prefix[] = "interval:";
+	const char *p;
+	uint32_t v = 0;
+	int i;
+
+	assert(s && mode && interval_ms);
+	if (strcmp(s, "none") == 0 || strcmp(s, "always") == 0) {
+		*mode = s[0] == 'n' ? JOURNAL_SYNC_NONE : JOURNAL_SYNC_ALWAYS;
+		*interval_ms = 0;
+		return 0;
+	}
+	if (strncmp(s, prefix, sizeof(prefix) - 1) != 0)
+		return -1;
+	p = s + sizeof(prefix) - 1;
+	/* Digits only (no sign, no blanks), stopping as soon as the value is
+	 * over the bound so it can never overflow. */
+	for (i = 0; p[i] != '\0'; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint32_t)(p[i] - '0');
+		if (v > SYNC_INTERVAL_MS_MAX)
+			return -1;
+	}
+	if (i == 0 || v == 0)
+		return -1;
+	*mode = JOURNAL_SYNC_INTERVAL;
+	*interval_ms = v;
+	return 0;
+}
+
+/* msync(MS_SYNC) of [synced_off, off), from the page synced_off is in. */
+static int journal_sync_written(struct journal *j)
+{
+	uint64_t start;
+
+	if (!j->map || j->off <= j->synced_off)
+		return 0;
+	assert(j->off <= j->map_size);
+	start = j->synced_off & ~(journal_page_bytes() - 1);
+	if (msync(j->map + start, j->off - start, MS_SYNC) != 0) {
+		uint64_t suppressed = 0;
+
+		if (ratelimit_allow(&journal_err_rl, journal_clock_ns(CLOCK_MONOTONIC),
+		                    &suppressed))
+			log_error("journal %s/%020llu.seg: msync: %s (%llu similar suppressed)",
+			          j->dir, (unsigned long long)j->first_jseq, strerror(errno),
+			          (unsigned long long)suppressed);
+		return -1;
+	}
+	j->synced_off = j->off;
+	j->syncs++;
+	return 0;
+}
+
+static void journal_seg_unmap(struct journal *j)
+{
+	if (j->map)
+		munmap(j->map, j->map_size);
+	if (j->fd >= 0)
+		close(j->fd);
+	j->map = NULL;
+	j->fd = -1;
+	j->map_size = 0;
+}
+
+/* Writes and syncs the header of a fresh mapping. */
+static int journal_seg_init(uint8_t *map, uint64_t first_jseq, uint64_t size)
+{
+	struct journal_seg_header h;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, JOURNAL_MAGIC, sizeof(h.magic));
+	h.version = JOURNAL_VERSION;
+	h.header_size = JOURNAL_SEG_HEADER;
+	h.first_jseq = first_jseq;
+	h.segment_bytes = size;
+	h.created_ns = (uint64_t)journal_clock_ns(CLOCK_REALTIME);
+	memcpy(map, &h, sizeof(h));
+	return msync(map, sizeof(h), MS_SYNC);
+}
+
+/* Sizes and maps the .tmp file; -1 with errno and the failing step in *step. */
+static uint8_t *journal_seg_build(int fd, uint64_t first_jseq, uint64_t size, const char **step)
+{
+	void *map;
+
+	*step = "ftruncate";
+	if (ftruncate(fd, (off_t)size) != 0)
+		return NULL;
+	/* Reserve the blocks now: a full disk then fails here, cleanly, and not
+	 * as a SIGBUS on a store into a hole of the mapping mid-append. */
+	*step = "fallocate";
+	if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP)
+		return NULL;
+	*step = "mmap";
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return NULL;
+	*step = "msync header";
+	if (journal_seg_init(map, first_jseq, size) != 0) {
+		int e = errno;
+
+		munmap(map, size);
+		errno = e;
+		return NULL;
+	}
+	return map;
+}
+
+/* Creates segment first_jseq under a .tmp name, fully sized and with a synced
+ * header, then renames it into place and syncs the directory, so a crash at
+ * any point leaves either no segment or a valid empty one (and maybe a stale
+ * .tmp that the next open removes).  Maps it as the current segment. */
+static int journal_seg_create(struct journal *j, uint64_t first_jseq, char *err, size_t errlen)
+{
+	char name[SEG_NAME_LEN + 1], tmp[SEG_TMP_LEN + 1];
+	uint64_t size = j->cfg.segment_bytes;
+	const char *step = "unlink stale";
+	uint8_t *map = NULL;
+	int fd = -1, e;
+
+	assert(!j->map && j->fd < 0 && first_jseq >= 1);
+	journal_seg_name(name, sizeof(name), first_jseq);
+	snprintf(tmp, sizeof(tmp), "%s%s", name, SEG_TMP_SUFFIX);
+	if (unlinkat(j->dirfd, tmp, 0) != 0 && errno != ENOENT)
+		goto fail;
+	step = "create";
+	fd = openat(j->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	map = journal_seg_build(fd, first_jseq, size, &step);
+	if (!map)
+		goto fail;
+	step = "rename";
+	if (renameat(j->dirfd, tmp, j->dirfd, name) != 0)
+		goto fail;
+	step = "fsync directory";
+	if (fsync(j->dirfd) != 0)
+		goto fail;
+	j->fd = fd;
+	j->map = map;
+	j->map_size = size;
+	j->off = JOURNAL_SEG_HEADER;
+	j->synced_off = JOURNAL_SEG_HEADER; /* the header was synced */
+	j->first_jseq = first_jseq;
+	j->segments++;
+	return 0;
+fail:
+	e = errno;
+	journal_fail(err, errlen, "journal %s/%s: %s: %s", j->dir, tmp, step, strerror(e));
+	if (map)
+		munmap(map, size);
+	if (fd >= 0) {
+		close(fd);
+		unlinkat(j->dirfd, tmp, 0);
+	}
+	errno = e;
+	return -1;
+}
+
+/* Creates STATE_DIR and STATE_DIR/journal as needed, opens the latter and
+ * takes its lock: two writers appending to one journal would interleave
+ * jseqs. */
+static int journal_dir_open(struct journal *j, char *err, size_t errlen)
+{
+	int n;
+
+	if (mkdir(j->cfg.dir, 0755) != 0 && errno != EEXIST) {
+		journal_fail(err, errlen, "journal %s: mkdir: %s", j->cfg.dir, strerror(errno));
+		return -1;
+	}
+	n = snprintf(j->dir, sizeof(j->dir), "%s/%s", j->cfg.dir, JOURNAL_DIR_NAME);
+	if (n < 0 || (size_t)n >= sizeof(j->dir)) {
+		journal_fail(err, errlen, "journal %s: path too long", j->cfg.dir);
+		return -1;
+	}
+	if (mkdir(j->dir, 0755) != 0 && errno != EEXIST) {
+		journal_fail(err, errlen, "journal %s: mkdir: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0) {
+		journal_fail(err, errlen, "journal %s: open: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
+		journal_fail(err, errlen, "journal %s: lock: %s%s", j->dir, strerror(errno),
+		             errno == EWOULDBLOCK ? " (another writer has it open)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and checks the header of one segment file, without mapping it. */
+static int journal_seg_check_file(struct journal *j, const char *name, uint64_t first_jseq,
+                                  char *err, size_t errlen)
+{
+	struct journal_seg_header h;
+	char why[128];
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		journal_fail(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		journal_fail(err, errlen, "journal %s/%s: fstat: %s", j->dir, name,
+		             strerror(errno));
+		close(fd);
+		return -1;
+	}
+	got = pread(fd, &h, sizeof(h), 0);
+	close(fd);
+	if (got != (ssize_t)sizeof(h)) {
+		journal_fail(err, errlen, "journal %s/%s: bad header: %s", j->dir, name,
+		             got < 0 ? strerror(errno) : "file shorter than a header");
+		return -1;
+	}
+	if (journal_seg_check(&h, first_jseq, (uint64_t)st.st_size, why, sizeof(why)) != 0) {
+		journal_fail(err, errlen, "journal %s/%s: bad header: %s", j->dir, name, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Handles one directory entry of the scan: checks a segment (and keeps the
+ * highest first jseq in *last), removes a stale .tmp, ignores anything else. */
+static int journal_scan_entry(struct journal *j, const char *name, uint64_t *last, char *err,
+                              size_t errlen)
+{
+	uint64_t first;
+
+	if (journal_seg_tmp_name(name)) {
+		if (unlinkat(j->dirfd, name, 0) != 0 && errno != ENOENT) {
+			journal_fail(err, errlen, "journal %s/%s: unlink stale: %s", j->dir, name,
+			             strerror(errno));
+			return -1;
+		}
+		log_info("journal %s/%s: removed a segment left half-created", j->dir, name);
+		return 0;
+	}
+	if (!journal_seg_name_parse(name, &first))
+		return 0;
+	if (j->segments >= JOURNAL_SEGMENTS_MAX) {
+		journal_fail(err, errlen, "journal %s: more than %u segments", j->dir,
+		             JOURNAL_SEGMENTS_MAX);
+		return -1;
+	}
+	if (journal_seg_check_file(j, name, first, err, errlen) != 0)
+		return -1;
+	j->segments++;
+	if (first > *last)
+		*last = first;
+	return 0;
+}
+
+/* Lists the directory; *last = highest first jseq of a segment, 0 if none.
+ * Names are unique and each header's first jseq must equal its name, so
+ * first jseqs strictly increase in name order without a separate check. */
+static int journal_scan(struct journal *j, uint64_t *last, char *err, size_t errlen)
+{
+	struct dirent *de;
+	uint64_t n;
+	int fd, rc = 0;
+	DIR *d;
+
+	*last = 0;
+	fd = dup(j->dirfd);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		journal_fail(err, errlen, "journal %s: opendir: %s", j->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	for (n = 0; rc == 0; n++) {
+		if (n >= DIR_ENTRIES_MAX) {
+			journal_fail(err, errlen, "journal %s: more than %llu directory entries",
+			             j->dir, (unsigned long long)DIR_ENTRIES_MAX);
+			rc = -1;
+			break;
+		}
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno != 0) {
+				journal_fail(err, errlen, "journal %s: readdir: %s", j->dir,
+				             strerror(errno));
+				rc = -1;
+			}
+			break;
+		}
+		rc = journal_scan_entry(j, de->d_name, last, err, errlen);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Offset just past the last non-zero byte in [from, end), or from if none. */
+static uint64_t journal_last_nonzero_end(const uint8_t *map, uint64_t from, uint64_t end)
+{
+	uint64_t w;
+
+	/* Bytes up to an 8-aligned end, then words, then the last word's bytes;
+	 * each loop is bounded by end - from. */
+	while (end > from && end % 8 != 0 && map[end - 1] == 0)
+		end--;
+	if (end > from && end % 8 != 0)
+		return end;
+	while (end - from >= 8) {
+		memcpy(&w, map + end - 8, 8);
+		if (w != 0)
+			break;
+		end -= 8;
+	}
+	while (end > from && map[end - 1] == 0)
+		end--;
+	return end;
+}
+
+/* Zeroes the torn tail that starts at j->off and makes that durable, so the
+ * bytes can never be mistaken for data again. */
+static int journal_drop_tail(struct journal *j, char *err, size_t errlen)
+{
+	uint64_t end = journal_last_nonzero_end(j->map, j->off, j->map_size);
+	uint64_t start = j->off & ~(journal_page_bytes() - 1);
+
+	assert(end > j->off); /* a torn frame has a non-zero field */
+	memset(j->map + j->off, 0, end - j->off);
+	if (msync(j->map + start, end - start, MS_SYNC) != 0) {
+		journal_fail(err, errlen, "journal %s/%020llu.seg: msync: %s", j->dir,
+		             (unsigned long long)j->first_jseq, strerror(errno));
+		return -1;
+	}
+	j->torn_bytes = end - j->off;
+	log_warn("journal %s/%020llu.seg: torn tail at offset %llu: dropped %llu bytes (entries "
+	         "from jseq %llu on)",
+	         j->dir, (unsigned long long)j->first_jseq, (unsigned long long)j->off,
+	         (unsigned long long)j->torn_bytes, (unsigned long long)j->next_jseq);
+	return 0;
+}
+
+/* Walks the frames of the mapped last segment to its end and drops a torn
+ * tail; sets off and next_jseq. */
+static int journal_recover(struct journal *j, char *err, size_t errlen)
+{
+	enum journal_frame_state st = JOURNAL_FRAME_END;
+	uint64_t n, max = j->map_size / FRAME_BYTES;
+
+	j->off = JOURNAL_SEG_HEADER;
+	j->next_jseq = j->first_jseq;
+	for (n = 0; n < max; n++) {
+		const struct journal_frame *f = (const void *)(j->map + j->off);
+
+		st = journal_frame_check(j->map, j->map_size, j->off, j->next_jseq);
+		if (st != JOURNAL_FRAME_VALID)
+			break;
+		j->off += FRAME_BYTES + f->len;
+		j->next_jseq++;
+	}
+	assert(st != JOURNAL_FRAME_VALID);
+	/* Data left by a killed writer may still be only in the page cache:
+	 * the first sync covers the whole segment. */
+	j->synced_off = 0;
+	if (st == JOURNAL_FRAME_END)
+		return 0;
+	return journal_drop_tail(j, err, errlen);
+}
+
+/* Maps the existing segment first_jseq read-write as the current one. */
+static int journal_seg_open_last(struct journal *j, uint64_t first_jseq, char *err, size_t errlen)
+{
+	char name[SEG_NAME_LEN + 1];
+	struct stat st;
+	void *map;
+
+	journal_seg_name(name, sizeof(name), first_jseq);
+	j->fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
+	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
+		journal_fail(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
+		return -1;
+	}
+	/* The header was checked by the scan, st_size == segment_bytes. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
+	if (map == MAP_FAILED) {
+		journal_fail(err, errlen, "journal %s/%s: mmap: %s", j->dir, name, strerror(errno));
+		return -1;
+	}
+	j->map = map;
+	j->map_size = (uint64_t)st.st_size;
+	j->first_jseq = first_jseq;
+	assert(((const struct journal_seg_header *)map)->first_jseq == first_jseq);
+	return journal_recover(j, err, errlen);
+}
+
+static int journal_config_check(const struct journal_config *cfg, char *err, size_t errlen)
+{
+	uint64_t pg = journal_page_bytes();
+
+	if (cfg->segment_bytes < JOURNAL_SEGMENT_MIN || cfg->segment_bytes > JOURNAL_SEGMENT_MAX ||
+	    cfg->segment_bytes % pg != 0) {
+		journal_fail(
+		        err, errlen,
+		        "journal %s: segment size %llu: not a multiple of %llu in [%llu, %llu]",
+		        cfg->dir, (unsigned long long)cfg->segment_bytes, (unsigned long long)pg,
+		        JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX);
+		return -1;
+	}
+	if (cfg->sync > JOURNAL_SYNC_ALWAYS ||
+	    (cfg->sync == JOURNAL_SYNC_INTERVAL &&
+	     (cfg->sync_interval_ms == 0 || cfg->sync_interval_ms > SYNC_INTERVAL_MS_MAX))) {
+		journal_fail(err, errlen, "journal %s: bad sync policy %d (interval %u ms)",
+		             cfg->dir, (int)cfg->sync, cfg->sync_interval_ms);
+		return -1;
+	}
+	return 0;
+}
+
+/* segment_bytes 0 means JOURNAL_SEGMENT_DEFAULT.  The first segment is
+ * created here, at init, so a directory that cannot hold one fails early. */
+int journal_open(struct journal *j, const struct journal_config *cfg, char *err, size_t errlen)
+{
+	uint64_t last;
+	int rc;
+
+	assert(j && cfg && cfg->dir);
+	memset(j, 0, sizeof(*j));
+	j->dirfd = -1;
+	j->fd = -1;
+	j->cfg = *cfg;
+	if (j->cfg.segment_bytes == 0)
+		j->cfg.segment_bytes = JOURNAL_SEGMENT_DEFAULT;
+	if (journal_config_check(&j->cfg, err, errlen) != 0)
+		return -1;
+	if (journal_dir_open(j, err, errlen) != 0 || journal_scan(j, &last, err, errlen) != 0)
+		goto fail;
+	if (last == 0) {
+		j->next_jseq = 1;
+		rc = journal_seg_create(j, 1, err, errlen);
+	} else {
+		rc = journal_seg_open_last(j, last, err, errlen);
+	}
+	if (rc != 0)
+		goto fail;
+	assert(j->map && j->next_jseq >= j->first_jseq && j->off >= JOURNAL_SEG_HEADER);
+	j->last_sync_ns = journal_clock_ns(CLOCK_MONOTONIC);
+	return 0;
+fail:
+	journal_seg_unmap(j);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	j->dirfd = -1;
+	return -1;
+}
+
+/* Moves to a new segment named next_jseq.  The old one is synced first (unless
+ * the policy is none) so that after a power loss no later segment can exist
+ * while entries before it are missing. */
+static int journal_roll(struct journal *j)
+{
+	char err[4096 + 128];
+
+	if (j->map) {
+		if (j->cfg.sync != JOURNAL_SYNC_NONE)
+			journal_sync_written(j);
+		journal_seg_unmap(j);
+	}
+	if (journal_seg_create(j, j->next_jseq, err, sizeof(err)) != 0) {
+		uint64_t suppressed = 0;
+
+		if (ratelimit_allow(&journal_err_rl, journal_clock_ns(CLOCK_MONOTONIC),
+		                    &suppressed))
+			log_error("%s (%llu similar suppressed)", err,
+			          (unsigned long long)suppressed);
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, uint16_t len)
+{
+	uint64_t need = FRAME_BYTES + len, jseq;
+	struct journal_frame *f;
+	uint32_t crc;
+
+	assert(j && journal_type_known(type));
+	assert(len % 8 == 0 && len <= JOURNAL_PAYLOAD_MAX);
+	assert(payload || len == 0);
+	if (!j->map || j->map_size - j->off < need) {
+		if (journal_roll(j) != 0)
+			return 0;
+	}
+	assert(j->off % 8 == 0 && j->map_size - j->off >= need);
+	f = (struct journal_frame *)(j->map + j->off);
+	assert(f->crc == 0 && f->jseq == 0); /* appends only ever go into zeroes */
+	jseq = j->next_jseq;
+	assert(jseq >= 1);
+	f->type = type;
+	f->len = len;
+	f->jseq = jseq;
+	memcpy(f + 1, payload, len);
+	/* The crc goes last, with release order: a reader in another process
+	 * that sees it sees a complete entry. */
+	crc = crc32c(0, (const uint8_t *)f + CRC_SKIP, FRAME_BYTES - CRC_SKIP + len);
+	__atomic_store_n(&f->crc, crc, __ATOMIC_RELEASE);
+	j->off += need;
+	j->next_jseq = jseq + 1;
+	return jseq;
+}
+
+void journal_commit(struct journal *j)
+{
+	int64_t now;
+
+	assert(j);
+	switch (j->cfg.sync) {
+	case JOURNAL_SYNC_NONE:
+		return;
+	case JOURNAL_SYNC_INTERVAL:
+		now = journal_clock_ns(CLOCK_MONOTONIC);
+		if (now - j->last_sync_ns < (int64_t)j->cfg.sync_interval_ms * NS_PER_MS)
+			return;
+		j->last_sync_ns = now;
+		break;
+	case JOURNAL_SYNC_ALWAYS:
+		break;
+	}
+	/* A failure is logged (rate-limited); synced_off stays, so the range is
+	 * retried at the next commit. */
+	journal_sync_written(j);
+}
+
+int journal_sync(struct journal *j)
+{
+	assert(j);
+	return journal_sync_written(j);
+}
+
+/* Syncs everything written whatever the policy, then unmaps and unlocks.
+ * Safe on a journal whose open failed. */
+void journal_close(struct journal *j)
+{
+	assert(j);
+	journal_sync_written(j);
+	journal_seg_unmap(j);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	j->dirfd = -1;
+}

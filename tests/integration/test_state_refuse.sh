@@ -28,7 +28,7 @@ printf '\x63' | dd of="$T/ver/trades.state" bs=1 seek=8 conv=notrunc status=none
 refused "$T/ver" "version"
 
 mkdir -p "$T/short" && head -c 100000 "$T/good/trades.state" >"$T/short/trades.state"
-refused "$T/short" "size"
+refused "$T/short" "truncated"
 
 # Locked: a running serve holds the state; replay must not write into it.
 start_serve serve --tcp 127.0.0.1:0 --state-dir "$T/good"
