@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "trades/decoder.h"
+#include "trades/log.h"
 
 #define SOURCE_LISTEN_MAX 16
 #define SOURCE_CONNS_DEFAULT 1024
@@ -34,9 +35,17 @@
 #define SOURCE_BUF_SIZE 65536             /* one receive buffer (UDP: max datagram) */
 #define SOURCE_BUF_COUNT 1024             /* buffers in a ring, power of two */
 #define SOURCE_WAIT_MS 50                 /* longest sleep before checking stop */
+#define SOURCE_TCP_BUF_SIZE 16384         /* one TCP receive buffer in the uring ring */
+#define SOURCE_ACCEPT_BURST 64            /* accept4 calls per listener event (epoll) */
+#define SOURCE_READS_PER_EVENT 4          /* reads per connection event, so none starves */
+#define SOURCE_DRAIN_READS 4096           /* reads per socket when draining at stop */
+#define SOURCE_STOP_ROUNDS 100            /* waits of SOURCE_WAIT_MS for cancels at stop */
+#define SOURCE_CMSG_SPACE 64              /* control bytes per datagram: SCM_TIMESTAMPNS is 32 */
 
 _Static_assert((SOURCE_BUF_COUNT & (SOURCE_BUF_COUNT - 1)) == 0, "buffer ring size is a power of two");
 _Static_assert(SOURCE_BUF_COUNT <= 32768, "kernel limit for a buffer ring");
+_Static_assert(SOURCE_TCP_BUF_SIZE <= SOURCE_BUF_SIZE, "the drain buffer holds any TCP read");
+_Static_assert(SOURCE_BURST <= SOURCE_BUF_COUNT, "a batch never needs more buffers than a ring");
 
 enum source_io { SOURCE_IO_AUTO, SOURCE_IO_URING, SOURCE_IO_EPOLL };
 enum source_kind { SOURCE_TCP, SOURCE_UDP };
@@ -63,17 +72,18 @@ struct source_conn {
 
 struct source_stats {
 	uint64_t conns_accepted, conns_rejected, conns_closed;
-	uint64_t bytes, datagrams, reads;
+	uint64_t bytes, datagrams;
+	uint64_t reads;                 /* TCP receive calls/completions that returned data */
 	uint64_t truncated;             /* datagrams larger than a buffer */
 	uint64_t nobufs;                /* buffer ring ran dry (back-pressure) */
 	uint64_t errors;                /* socket errors, counted */
-	uint64_t batches;
+	uint64_t batches;               /* loop turns that handled at least one event */
 };
 
 struct source_config {
 	enum source_io io;
-	unsigned max_conns;
-	uint32_t rcvbuf_bytes;
+	unsigned max_conns;             /* 0: SOURCE_CONNS_DEFAULT; <= SOURCE_CONNS_MAX */
+	uint32_t rcvbuf_bytes;          /* UDP receive buffer; 0: SOURCE_RCVBUF_DEFAULT */
 	volatile sig_atomic_t *stop;    /* set by the signal handler */
 };
 
@@ -83,7 +93,12 @@ struct source {
 	struct source_listen listen[SOURCE_LISTEN_MAX];
 	unsigned nlisten;
 	struct source_conn *conns;      /* cfg.max_conns slots, allocated at open */
+	uint32_t *conn_free;            /* stack of free slot indices */
+	unsigned nfree;
 	struct decoder *udp_dec;        /* one per UDP listener */
+	uint8_t *rxbuf;                 /* SOURCE_BUF_SIZE bytes: epoll reads and the drain */
+	struct ratelimit reject_rl;     /* "connection table full" warnings */
+	struct ratelimit error_rl;      /* socket error warnings */
 	enum source_io active;          /* backend in use after open */
 	char fallback_why[160];         /* why io_uring was not used */
 	struct source_stats stats;
@@ -91,6 +106,8 @@ struct source {
 };
 
 /* Parses "HOST:PORT[,feed=NAME]" ("[::1]:PORT" for IPv6) and adds a listener.
+ * HOST is dotted IPv4, "localhost", "*" (any) or a bracketed IPv6 address;
+ * no name lookups.  s must be zeroed before the first call.
  * 0, or -1 with err naming the spec. */
 int source_add(struct source *s, enum source_kind kind, enum decoder_format fmt, const char *spec,
 	       char *err, size_t errlen);
@@ -99,22 +116,47 @@ int source_add(struct source *s, enum source_kind kind, enum decoder_format fmt,
 int source_open(struct source *s, struct pipeline *p, const struct source_config *cfg, char *err,
 		size_t errlen);
 /* Runs until *cfg.stop, then drains the sockets.  0, or -1 on a fatal
- * backend error (logged). */
+ * backend error (logged).  Call it from the thread that will drive the
+ * pipeline: the io_uring ring is created here (SINGLE_ISSUER). */
 int source_run(struct source *s);
+/* Closes every socket and frees the tables; safe after a failed open. */
 void source_close(struct source *s);
 
 int source_io_parse(const char *s, enum source_io *io);
 const char *source_io_name(enum source_io io);
 
 /* Shared by the backends (source.c). */
+/* Takes a slot for an accepted socket and starts its decoder (peer may be
+ * NULL: getpeername is asked).  When the table is full the socket is closed
+ * at once, counted in conns_rejected, and NULL returned. */
 struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
 				    const struct sockaddr *peer);
+/* decoder_end (a final unterminated line counts), close, free the slot. */
 void source_conn_close(struct source *s, struct source_conn *c);
-/* Reads every socket with plain non-blocking calls until empty (bounded). */
+/* Accepts what waits in the backlogs, then reads every socket with plain
+ * non-blocking calls until empty (bounded), closes the connections and
+ * commits. */
 void source_drain(struct source *s);
+/* The kernel's SO_TIMESTAMPNS stamp in msg (*kernel = true), or 0 with
+ * *kernel = false: the caller uses its batch clock. */
 int64_t source_rx_stamp(struct msghdr *msg, bool *kernel);
+/* Bytes read from connection c at batch_ns: decoder_input, counted. */
+void source_tcp_input(struct source *s, struct source_conn *c, const void *buf, size_t len,
+		      int64_t batch_ns);
+/* One datagram on UDP listener l as recvmsg left it in msg (name, control,
+ * msg_flags): a truncated one is counted and dropped, else it is stamped and
+ * decoded whole. */
+void source_udp_input(struct source *s, struct source_listen *l, const void *buf, size_t len,
+		      struct msghdr *msg, int64_t batch_ns);
+/* Rate-limited warning for a runtime socket error (the caller counts it):
+ * "<what> '<who>': <strerror(err)>". */
+void source_warn(struct source *s, const char *what, const char *who, int err);
+/* CLOCK_REALTIME now, ns: the stamp of a batch without a kernel stamp. */
+int64_t source_now_ns(void);
 
-/* Backends: _available says why not in why; _run is the loop. */
+/* Backends: _available says why not in why; _run is the loop and the drain.
+ * source_uring_run returns 1 when its setup failed before any socket was
+ * touched (the caller may fall back to epoll), else 0 or -1 as source_run. */
 bool source_uring_available(char *why, size_t len);
 int source_uring_run(struct source *s);
 int source_epoll_run(struct source *s);

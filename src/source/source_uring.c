@@ -1,1 +1,555 @@
-/* being written */
+/* source_uring.c -- the io_uring backend: multishot accept, multishot recv
+ * (TCP) and multishot recvmsg (UDP) on provided buffer rings.
+ *
+ * One request per socket stays armed for as long as the socket lives; the
+ * kernel picks a buffer from a ring per completion and we hand it back once
+ * the decoder has copied what it keeps.  Completions are taken in batches:
+ * wait for one (DEFER_TASKRUN: waiting for more than one on a single
+ * multishot request sleeps until the timeout), peek up to SOURCE_BURST,
+ * process, return buffers, advance the CQ once, commit the pipeline once.
+ *
+ * At stop every armed request is cancelled and its completions are reaped
+ * (they may still carry data) before the ring goes away; then source_drain
+ * reads what the sockets still hold with plain calls.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trades/log.h"
+#include "trades/pipeline.h"
+#include "trades/source.h"
+
+/* user_data: kind in the top byte, slot index, then the slot's generation */
+enum uring_kind { UD_ACCEPT = 1, UD_RECV, UD_RECVMSG, UD_CANCEL };
+
+#define URING_SQ_ENTRIES (SOURCE_BURST * 2) /* rearms of one batch + new conns */
+#define URING_CQ_ENTRIES (SOURCE_BUF_COUNT * 8)
+#define URING_TCP_BGID   0
+#define URING_UDP_BGID   1
+/* recvmsg puts io_uring_recvmsg_out, the name and the control bytes ahead of
+ * the payload: the buffer is that much longer than the largest datagram */
+#define URING_UDP_HDR_ROOM 256
+#define URING_UDP_BUF_SIZE (SOURCE_BUF_SIZE + URING_UDP_HDR_ROOM)
+#define URING_RETRY_NS     (SOURCE_WAIT_MS * 1000000LL) /* accept rearm after an error */
+
+_Static_assert(SOURCE_CONNS_MAX < (1 << 24), "slot index fits 24 bits of user_data");
+_Static_assert(sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage) +
+                               SOURCE_CMSG_SPACE <=
+                       URING_UDP_HDR_ROOM,
+               "recvmsg header room");
+_Static_assert((SOURCE_BUF_COUNT * sizeof(struct io_uring_buf)) % 4096 == 0,
+               "buffers start page-aligned after the ring");
+
+struct uring_pool {
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	size_t map_len;
+	uint32_t buf_size;
+	uint16_t bgid;
+	uint16_t nret; /* buffers handed back since the last advance */
+};
+
+struct uring {
+	struct io_uring ring;
+	bool ring_ok;
+	bool stopping;       /* no rearms: the requests are being cancelled */
+	bool cancel_pending; /* the cancel-all request has not completed yet */
+	unsigned armed;      /* multishot requests not yet terminated */
+	struct uring_pool tcp, udp;
+	struct msghdr msg;                       /* recvmsg layout: name and control sizes */
+	int64_t accept_at_ns[SOURCE_LISTEN_MAX]; /* 0: armed; else rearm at (mono) */
+	int64_t batch_ns;
+	struct io_uring_cqe *cqes[SOURCE_BURST];
+};
+
+static uint64_t ud_make(enum uring_kind kind, uint32_t idx, uint32_t gen)
+{
+	assert(idx < (1u << 24));
+	return (uint64_t)kind << 56 | (uint64_t)idx << 32 | gen;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool source_uring_available(char *why, size_t len)
+{
+	static const struct {
+		int op;
+		const char *name;
+	} need[] = {
+	        {IORING_OP_ACCEPT, "ACCEPT"},
+	        {IORING_OP_RECV, "RECV"},
+	        {IORING_OP_RECVMSG, "RECVMSG"},
+	        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+	};
+	struct io_uring_probe *probe;
+	struct io_uring ring;
+	unsigned i;
+	int ret;
+
+	ret = io_uring_queue_init(8, &ring, 0);
+	if (ret < 0) {
+		/* ENOSYS/EPERM: the syscall exists since 5.1, so a filter said no */
+		snprintf(why, len, "io_uring_queue_init: %s%s", strerror(-ret),
+		         ret == -ENOSYS || ret == -EPERM
+		                 ? " \xe2\x80\x94 a container seccomp profile may block it; see "
+		                   "deploy/seccomp-trades.json"
+		                 : "");
+		return false;
+	}
+	probe = io_uring_get_probe_ring(&ring);
+	io_uring_queue_exit(&ring);
+	if (!probe) {
+		snprintf(why, len, "io_uring_get_probe_ring failed (kernel older than 5.6)");
+		return false;
+	}
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!io_uring_opcode_supported(probe, need[i].op)) {
+			snprintf(why, len, "io_uring lacks IORING_OP_%s", need[i].name);
+			io_uring_free_probe(probe);
+			return false;
+		}
+	}
+	io_uring_free_probe(probe);
+	snprintf(why, len, "io_uring available");
+	return true;
+}
+
+/* liburing 2.3 has no io_uring_setup_buf_ring: one mapping holds the ring
+ * (page-aligned, as the kernel wants) followed by the buffers. */
+static int pool_setup(struct uring *u, struct uring_pool *pool, uint16_t bgid, uint32_t buf_size)
+{
+	size_t ring_len = SOURCE_BUF_COUNT * sizeof(struct io_uring_buf);
+	struct io_uring_buf_reg reg;
+	void *map;
+	int ret, i, mask = io_uring_buf_ring_mask(SOURCE_BUF_COUNT);
+
+	pool->map_len = ring_len + (size_t)SOURCE_BUF_COUNT * buf_size;
+	map = mmap(NULL, pool->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED) {
+		log_error("io_uring buffer ring %u: mmap %zu bytes: %s", bgid, pool->map_len,
+		          strerror(errno));
+		pool->map_len = 0;
+		return -1;
+	}
+	pool->br = map;
+	pool->bufs = (uint8_t *)map + ring_len;
+	pool->buf_size = buf_size;
+	pool->bgid = bgid;
+	io_uring_buf_ring_init(pool->br);
+	memset(&reg, 0, sizeof(reg)); /* reg.pad is the later "flags": zero */
+	reg.ring_addr = (uint64_t)(uintptr_t)pool->br;
+	reg.ring_entries = SOURCE_BUF_COUNT;
+	reg.bgid = bgid;
+	ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (ret < 0) {
+		log_error("io_uring_register_buf_ring %u (%d x %u bytes): %s", bgid,
+		          SOURCE_BUF_COUNT, buf_size, strerror(-ret));
+		return -1;
+	}
+	for (i = 0; i < SOURCE_BUF_COUNT; i++)
+		io_uring_buf_ring_add(pool->br, pool->bufs + (size_t)i * buf_size, buf_size,
+		                      (unsigned short)i, mask, i);
+	io_uring_buf_ring_advance(pool->br, SOURCE_BUF_COUNT);
+	return 0;
+}
+
+static uint8_t *pool_buf(struct uring_pool *pool, unsigned bid)
+{
+	assert(bid < SOURCE_BUF_COUNT);
+	return pool->bufs + (size_t)bid * pool->buf_size;
+}
+
+/* Hands a buffer back; the kernel sees it at pool_flush (one store per batch). */
+static void pool_return(struct uring_pool *pool, unsigned bid)
+{
+	assert(pool->nret < SOURCE_BUF_COUNT);
+	io_uring_buf_ring_add(pool->br, pool_buf(pool, bid), pool->buf_size, (unsigned short)bid,
+	                      io_uring_buf_ring_mask(SOURCE_BUF_COUNT), pool->nret);
+	pool->nret++;
+}
+
+static void pool_flush(struct uring_pool *pool)
+{
+	if (!pool->nret)
+		return;
+	io_uring_buf_ring_advance(pool->br, pool->nret);
+	pool->nret = 0;
+}
+
+static int uring_setup(struct source *s, struct uring *u)
+{
+	struct io_uring_params prm;
+	bool tcp = false, udp = false;
+	unsigned i;
+	int ret;
+
+	memset(&prm, 0, sizeof(prm));
+	prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	prm.cq_entries = URING_CQ_ENTRIES;
+	ret = io_uring_queue_init_params(URING_SQ_ENTRIES, &u->ring, &prm);
+	if (ret == -EINVAL) { /* kernel before 6.1: plain task work */
+		memset(&prm, 0, sizeof(prm));
+		prm.flags = IORING_SETUP_CQSIZE;
+		prm.cq_entries = URING_CQ_ENTRIES;
+		ret = io_uring_queue_init_params(URING_SQ_ENTRIES, &u->ring, &prm);
+	}
+	if (ret < 0) {
+		log_error("io_uring_queue_init_params(%d, cq %d): %s", URING_SQ_ENTRIES,
+		          URING_CQ_ENTRIES, strerror(-ret));
+		return -1;
+	}
+	u->ring_ok = true;
+	for (i = 0; i < s->nlisten; i++) {
+		tcp |= s->listen[i].kind == SOURCE_TCP;
+		udp |= s->listen[i].kind == SOURCE_UDP;
+	}
+	/* memory only for the kinds in use: the UDP ring alone is 64 MiB */
+	if (tcp && pool_setup(u, &u->tcp, URING_TCP_BGID, SOURCE_TCP_BUF_SIZE) != 0)
+		return -1;
+	if (udp && pool_setup(u, &u->udp, URING_UDP_BGID, URING_UDP_BUF_SIZE) != 0)
+		return -1;
+	memset(&u->msg, 0, sizeof(u->msg));
+	u->msg.msg_namelen = sizeof(struct sockaddr_storage);
+	u->msg.msg_controllen = SOURCE_CMSG_SPACE;
+	return 0;
+}
+
+static void uring_teardown(struct uring *u)
+{
+	/* the ring first: the kernel lets go of the buffer rings with it */
+	if (u->ring_ok)
+		io_uring_queue_exit(&u->ring);
+	u->ring_ok = false;
+	if (u->tcp.map_len)
+		munmap(u->tcp.br, u->tcp.map_len);
+	if (u->udp.map_len)
+		munmap(u->udp.br, u->udp.map_len);
+	u->tcp.map_len = 0;
+	u->udp.map_len = 0;
+}
+
+/* An SQE, submitting what is queued when the SQ is full.  NULL is fatal:
+ * the SQ is sized for a whole batch of rearms. */
+static struct io_uring_sqe *uring_sqe(struct uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe) {
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	if (!sqe)
+		log_error("io_uring: no free SQE after a submit");
+	return sqe;
+}
+
+static int arm_accept(struct source *s, struct uring *u, unsigned i)
+{
+	struct io_uring_sqe *sqe = uring_sqe(u);
+
+	if (!sqe)
+		return -1;
+	/* no address: one buffer would be shared by every completion; the
+	 * peer is asked with getpeername when the slot is set up */
+	io_uring_prep_multishot_accept(sqe, s->listen[i].fd, NULL, NULL,
+	                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, i, 0));
+	u->accept_at_ns[i] = 0;
+	u->armed++;
+	return 0;
+}
+
+static int arm_recv(struct source *s, struct uring *u, struct source_conn *c)
+{
+	struct io_uring_sqe *sqe = uring_sqe(u);
+
+	if (!sqe)
+		return -1;
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = URING_TCP_BGID;
+	io_uring_sqe_set_data64(sqe, ud_make(UD_RECV, (uint32_t)(c - s->conns), c->gen));
+	u->armed++;
+	return 0;
+}
+
+static int arm_recvmsg(struct source *s, struct uring *u, unsigned i)
+{
+	struct io_uring_sqe *sqe = uring_sqe(u);
+
+	if (!sqe)
+		return -1;
+	/* MSG_TRUNC: payloadlen reports the datagram's real length */
+	io_uring_prep_recvmsg_multishot(sqe, s->listen[i].fd, &u->msg, MSG_TRUNC);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = URING_UDP_BGID;
+	io_uring_sqe_set_data64(sqe, ud_make(UD_RECVMSG, i, 0));
+	u->armed++;
+	return 0;
+}
+
+/* Accept requests that ended wait here until their retry time (EMFILE would
+ * otherwise complete, rearm and complete again in a tight loop). */
+static int arm_accepts_due(struct source *s, struct uring *u)
+{
+	int64_t now = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nlisten; i++) {
+		if (!u->accept_at_ns[i])
+			continue;
+		if (!now)
+			now = mono_ns();
+		if (now >= u->accept_at_ns[i] && arm_accept(s, u, i) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int accept_cqe(struct source *s, struct uring *u, const struct io_uring_cqe *cqe, unsigned i)
+{
+	struct source_conn *c;
+
+	assert(i < s->nlisten && s->listen[i].kind == SOURCE_TCP);
+	if (cqe->res >= 0) {
+		c = source_conn_new(s, cqe->res, (uint16_t)i, NULL);
+		/* when stopping, source_drain reads the new connection */
+		if (c && !u->stopping && arm_recv(s, u, c) != 0)
+			return -1;
+	} else if (cqe->res != -ECANCELED) {
+		s->stats.errors++;
+		source_warn(s, "accept on", s->listen[i].spec, -cqe->res);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return 0;
+	assert(u->armed > 0);
+	u->armed--;
+	if (!u->stopping)
+		u->accept_at_ns[i] = mono_ns() + (cqe->res < 0 ? URING_RETRY_NS : 0) + 1;
+	return 0;
+}
+
+static int recv_cqe(struct source *s, struct uring *u, const struct io_uring_cqe *cqe, uint32_t idx,
+                    uint32_t gen)
+{
+	struct source_conn *c;
+	bool stale;
+	int res = cqe->res;
+
+	assert(idx < s->cfg.max_conns);
+	c = &s->conns[idx];
+	stale = c->fd < 0 || c->gen != gen;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+		if (res > 0 && !stale)
+			source_tcp_input(s, c, pool_buf(&u->tcp, bid), (size_t)res, u->batch_ns);
+		pool_return(&u->tcp, bid);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return 0;
+	assert(u->armed > 0);
+	u->armed--;
+	if (stale || res == -ECANCELED)
+		return 0; /* cancelled at stop: the drain reads the rest */
+	if (res == 0) {   /* EOF */
+		source_conn_close(s, c);
+		return 0;
+	}
+	if (res < 0 && res != -ENOBUFS) {
+		s->stats.errors++;
+		source_warn(s, "recv from", c->dec.peer, -res);
+		source_conn_close(s, c);
+		return 0;
+	}
+	/* -ENOBUFS (the ring ran dry: back-pressure) or the kernel ended the
+	 * multishot for its own reasons: rearm; buffers return this batch */
+	if (res == -ENOBUFS)
+		s->stats.nobufs++;
+	return u->stopping ? 0 : arm_recv(s, u, c);
+}
+
+static void datagram(struct source *s, struct uring *u, struct source_listen *l, uint8_t *buf,
+                     int res)
+{
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, res, &u->msg);
+	struct msghdr m;
+
+	if (!o) {
+		s->stats.errors++;
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.msg_name = io_uring_recvmsg_name(o);
+	m.msg_namelen = o->namelen <= u->msg.msg_namelen ? o->namelen : 0;
+	m.msg_control = (uint8_t *)io_uring_recvmsg_name(o) + u->msg.msg_namelen;
+	m.msg_controllen = o->controllen;
+	m.msg_flags = (int)o->flags;
+	source_udp_input(s, l, io_uring_recvmsg_payload(o, &u->msg),
+	                 io_uring_recvmsg_payload_length(o, res, &u->msg), &m, u->batch_ns);
+}
+
+static int recvmsg_cqe(struct source *s, struct uring *u, const struct io_uring_cqe *cqe,
+                       unsigned i)
+{
+	struct source_listen *l = &s->listen[i];
+
+	assert(i < s->nlisten && l->kind == SOURCE_UDP);
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+		if (cqe->res > 0)
+			datagram(s, u, l, pool_buf(&u->udp, bid), cqe->res);
+		pool_return(&u->udp, bid);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return 0;
+	assert(u->armed > 0);
+	u->armed--;
+	if (cqe->res == -ENOBUFS) {
+		s->stats.nobufs++;
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		s->stats.errors++;
+		source_warn(s, "recvmsg on", l->spec, -cqe->res);
+	}
+	return u->stopping ? 0 : arm_recvmsg(s, u, i);
+}
+
+static int uring_cqe(struct source *s, struct uring *u, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	uint32_t idx = (uint32_t)(ud >> 32) & 0xffffff;
+
+	switch (ud >> 56) {
+	case UD_ACCEPT:
+		return accept_cqe(s, u, cqe, idx);
+	case UD_RECV:
+		return recv_cqe(s, u, cqe, idx, (uint32_t)ud);
+	case UD_RECVMSG:
+		return recvmsg_cqe(s, u, cqe, idx);
+	case UD_CANCEL:
+		u->cancel_pending = false;
+		return 0;
+	}
+	/* liburing's internal timeout (kernels without EXT_ARG): nothing to do */
+	return 0;
+}
+
+/* Submits what is queued and waits for one completion or SOURCE_WAIT_MS.
+ * -1 only on an error that makes the ring unusable. */
+static int uring_wait(struct uring *u)
+{
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = SOURCE_WAIT_MS * 1000000LL};
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+	if (ret >= 0 || ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		return 0;
+	log_error("io_uring_submit_and_wait_timeout: %s", strerror(-ret));
+	return -1;
+}
+
+/* Takes up to SOURCE_BURST completions, processes them, returns the buffers,
+ * advances the CQ once and commits once.  -1 on a fatal error. */
+static int uring_batch(struct source *s, struct uring *u)
+{
+	unsigned n = io_uring_peek_batch_cqe(&u->ring, u->cqes, SOURCE_BURST);
+	unsigned i;
+	int rc = 0;
+
+	assert(n <= SOURCE_BURST);
+	if (n) {
+		u->batch_ns = source_now_ns();
+		for (i = 0; i < n && rc == 0; i++)
+			rc = uring_cqe(s, u, u->cqes[i]);
+		pool_flush(&u->tcp);
+		pool_flush(&u->udp);
+		io_uring_cq_advance(&u->ring, n);
+		s->stats.batches++;
+	}
+	/* also when idle: a journal interval policy syncs on a commit */
+	pipeline_commit(s->pipe);
+	return rc;
+}
+
+static int uring_loop(struct source *s, struct uring *u)
+{
+	for (;;) { /* the service's main loop: unbounded by design, ends when *stop is set */
+		if (*s->cfg.stop)
+			return 0;
+		if (arm_accepts_due(s, u) != 0 || uring_wait(u) != 0 || uring_batch(s, u) != 0)
+			return -1;
+	}
+}
+
+/* Cancels every armed request and reaps until each has posted its last
+ * completion, so no received buffer is lost when the ring goes away. */
+static void uring_stop(struct source *s, struct uring *u)
+{
+	struct io_uring_sqe *sqe;
+	unsigned round;
+
+	u->stopping = true;
+	sqe = uring_sqe(u);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
+	u->cancel_pending = true;
+	for (round = 0; round < SOURCE_STOP_ROUNDS && (u->armed || u->cancel_pending); round++) {
+		if (uring_wait(u) != 0 || uring_batch(s, u) != 0)
+			break;
+	}
+	if (u->armed || u->cancel_pending)
+		log_warn("io_uring: %u requests still armed after %d ms at stop: draining anyway",
+		         u->armed, SOURCE_STOP_ROUNDS * SOURCE_WAIT_MS);
+}
+
+int source_uring_run(struct source *s)
+{
+	struct uring *u;
+	unsigned i;
+	int rc = 0;
+
+	assert(s->conns && !s->backend);
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		log_error("io_uring backend: %zu bytes: %s", sizeof(*u), strerror(ENOMEM));
+		return 1;
+	}
+	if (uring_setup(s, u) != 0) {
+		uring_teardown(u);
+		free(u);
+		return 1;
+	}
+	s->backend = u;
+	for (i = 0; i < s->nlisten && rc == 0; i++) {
+		if (s->listen[i].kind == SOURCE_TCP)
+			u->accept_at_ns[i] = 1; /* due at once */
+		else
+			rc = arm_recvmsg(s, u, i);
+	}
+	if (rc == 0)
+		rc = uring_loop(s, u);
+	if (rc == 0)
+		uring_stop(s, u);
+	uring_teardown(u);
+	free(u);
+	s->backend = NULL;
+	source_drain(s);
+	return rc;
+}
