@@ -11,10 +11,13 @@
  *   feeds                struct state_feed[TRADE_FEED_MAX]
  *   dedup                struct state_dedup[dedup_cap]  (inst, feed) -> ids
  *
- * Concurrency: one writer process (flock LOCK_EX on the file), any number of
- * readers in other processes.  Each instrument has a seqlock: the writer makes
- * it odd, writes, makes it even; readers copy and retry while it is odd or
- * changed (state_read_instrument).  Feed counters are single 64-bit words,
+ * Concurrency: one writer process (a classic POSIX fcntl F_SETLK write lock
+ * on byte 0, so readers learn the holder's pid with F_GETLK), any number of
+ * readers in other processes.  Classic locks belong to the process and drop
+ * when it closes ANY fd of the file: a process holding the writer must not
+ * open (and close) a reader on the same file.  Each instrument has a
+ * seqlock: the writer makes it odd, writes, makes it even; readers copy and
+ * retry while it is odd or changed (state_read_instrument).  Feed counters are single 64-bit words,
  * read individually.
  *
  * Crash safety (kill -9 at any instruction): state_apply_trade arms an undo
@@ -158,12 +161,14 @@ enum state_open_mode {
  * Returns 0, or -1 with a message naming the path and cause in err. */
 int state_open(struct state *s, const char *dir, enum state_open_mode mode,
 	       uint32_t inst_cap, char *err, size_t errlen);
-/* Syncs the map when clean, sets the clean flag, unmaps, unlocks. */
+/* Syncs the map when clean, sets the clean flag (only once the sync
+ * succeeded), unlocks, unmaps. */
 void state_close(struct state *s, bool clean);
 int state_sync(struct state *s); /* msync(MS_SYNC) the whole map */
 /* Writer: refresh hdr->heartbeat_ns (cheap; call per batch). */
 void state_heartbeat(struct state *s, int64_t now_ns);
-/* Reader: pid of the process holding the writer lock, 0 if none. */
+/* Reader: pid of the process holding the writer lock, 0 if none.  On the
+ * writer's own state it returns getpid() (F_GETLK never reports one's own). */
 int state_writer_pid(const struct state *s);
 
 /* Symbol -> id.  state_lookup returns the id or -1.  state_define puts a
@@ -188,13 +193,18 @@ bool state_is_duplicate(const struct state *s, uint32_t inst, uint16_t feed, uin
 /* Applies one journaled trade: instrument aggregates, dedup mark, feed
  * accepted/seq counters, applied_jseq = jseq, all under the undo record.
  * jseq must be applied_jseq + 1 (asserted).  A TRADE_F_CORRECTION trade
- * subtracts its qty and notional and counts a correction. */
+ * subtracts its qty and notional and counts a correction (first/last/high/low
+ * stay; on an instrument with no trades only the correction is counted); it
+ * counts as accepted on its feed and bypasses the duplicate filter (it carries
+ * the id of the trade it reverses), so callers should not run
+ * state_is_duplicate on corrections either. */
 void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq);
 /* Advances applied_jseq over a journal entry that is not a trade. */
 void state_apply_other(struct state *s, uint64_t jseq);
 
-/* Consistent copy of one instrument (seqlock).  0, or -1 if the writer held
- * it for STATE_READ_RETRIES tries. */
+/* Consistent copy of one instrument (seqlock).  0, or -1 if id is not
+ * defined (>= inst_count) or the writer held it for STATE_READ_RETRIES tries
+ * (a writer killed mid-apply leaves it held until the next WRITE open). */
 int state_read_instrument(const struct state *s, uint32_t id, struct state_instrument *out);
 
 #endif

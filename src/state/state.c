@@ -1,1 +1,865 @@
-/* being written */
+/* state.c -- the memory-mapped state file: layout, open/validate/create,
+ * writer lock, undo record, instrument seqlocks, symbol and feed tables.
+ *
+ * Memory ordering: the writer and the readers are different processes sharing
+ * a MAP_SHARED mapping, so the C11 fences below are what orders them.  The
+ * seqlock follows the usual pattern (writer: seq odd, release fence, data,
+ * seq even with release; reader: seq with acquire, data, acquire fence, seq
+ * again).  On x86-64 the fences only stop the compiler; on weaker CPUs they
+ * become the barriers the pattern needs.  The data itself is copied with
+ * plain loads and stores, as every seqlock in C does.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trades/crc32c.h"
+#include "trades/log.h"
+#include "trades/sequencer.h"
+#include "trades/state.h"
+
+#define STATE_ALIGN      4096u /* every table starts on its own page */
+#define STATE_TMP_SUFFIX ".tmp"
+/* The undo record keeps only the part of a feed that state_apply_trade
+ * writes: the name and counters, not the decoders' ext[] and malformed_by[]
+ * tables, which are 70% of the struct and never change inside an apply. */
+#define STATE_UNDO_FEED_BYTES offsetof(struct state_feed, ext)
+
+/* Layout of version 1.  If one of these fails, the on-disk format changed:
+ * bump STATE_VERSION. */
+_Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
+_Static_assert(sizeof(struct state_feed) == 448, "feed slot is 7 cache lines");
+_Static_assert(sizeof(struct state_dedup) == 144, "dedup entry size");
+_Static_assert(offsetof(struct state_header, layout_crc) == 72, "immutable header bytes");
+_Static_assert(STATE_HEADER_SIZE % STATE_ALIGN == 0, "header is whole pages");
+_Static_assert(offsetof(struct state_feed, accepted) < STATE_UNDO_FEED_BYTES &&
+                       offsetof(struct state_feed, dedup_overflow) < STATE_UNDO_FEED_BYTES,
+               "undo keeps every feed counter an apply touches");
+_Static_assert(STATE_INST_CAP_MAX <= (1u << 30), "2 * cap rounded up fits uint32_t");
+_Static_assert(STATE_INST_CAP_DEFAULT <= STATE_INST_CAP_MAX, "default within max");
+
+struct state_layout {
+	uint32_t inst_cap, index_cap, dedup_cap;
+	uint64_t off_index, off_inst, off_feeds, off_dedup, file_size;
+};
+
+static int state_fail(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int state_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int64_t state_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint64_t state_align(uint64_t v)
+{
+	return (v + STATE_ALIGN - 1) & ~(uint64_t)(STATE_ALIGN - 1);
+}
+
+static uint32_t state_pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+
+	/* at most 32 doublings; v <= 2 * STATE_INST_CAP_MAX */
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* The whole layout follows from inst_cap: a file is valid only if its header
+ * says exactly what this function computes. */
+static void state_layout_compute(uint32_t inst_cap, struct state_layout *l)
+{
+	assert(inst_cap > 0 && inst_cap <= STATE_INST_CAP_MAX);
+	l->inst_cap = inst_cap;
+	l->index_cap = state_pow2_at_least(2 * inst_cap);
+	l->dedup_cap = l->index_cap;
+	l->off_index = STATE_HEADER_SIZE;
+	l->off_inst = state_align(l->off_index + (uint64_t)l->index_cap * sizeof(uint32_t));
+	l->off_feeds =
+	        state_align(l->off_inst + (uint64_t)inst_cap * sizeof(struct state_instrument));
+	l->off_dedup =
+	        state_align(l->off_feeds + (uint64_t)TRADE_FEED_MAX * sizeof(struct state_feed));
+	l->file_size =
+	        state_align(l->off_dedup + (uint64_t)l->dedup_cap * sizeof(struct state_dedup));
+	assert(l->index_cap >= 2 * inst_cap && (l->index_cap & (l->index_cap - 1)) == 0);
+}
+
+static uint32_t state_layout_crc(const struct state_header *h)
+{
+	return crc32c(0, h, offsetof(struct state_header, layout_crc));
+}
+
+/* ---- validation: reads only, so a refused file keeps every byte ---- */
+
+/* Compares one layout field; fills err naming it on a mismatch. */
+static int state_check_field(const char *path, const char *name, uint64_t got, uint64_t want,
+                             char *err, size_t errlen)
+{
+	if (got == want)
+		return 0;
+	return state_fail(err, errlen,
+	                  "state %s: inconsistent layout: %s is %llu, expected %llu for its "
+	                  "instrument capacity; refusing to touch it",
+	                  path, name, (unsigned long long)got, (unsigned long long)want);
+}
+
+static int state_check_layout(const char *path, const struct state_header *h, char *err,
+                              size_t errlen)
+{
+	struct state_layout l;
+
+	if (h->inst_cap == 0 || h->inst_cap > STATE_INST_CAP_MAX)
+		return state_fail(err, errlen,
+		                  "state %s: instrument capacity %u out of range 1..%u; refusing "
+		                  "to touch it",
+		                  path, h->inst_cap, STATE_INST_CAP_MAX);
+	state_layout_compute(h->inst_cap, &l);
+	if (state_check_field(path, "index_cap", h->index_cap, l.index_cap, err, errlen) ||
+	    state_check_field(path, "feed_cap", h->feed_cap, TRADE_FEED_MAX, err, errlen) ||
+	    state_check_field(path, "dedup_cap", h->dedup_cap, l.dedup_cap, err, errlen) ||
+	    state_check_field(path, "off_index", h->off_index, l.off_index, err, errlen) ||
+	    state_check_field(path, "off_inst", h->off_inst, l.off_inst, err, errlen) ||
+	    state_check_field(path, "off_feeds", h->off_feeds, l.off_feeds, err, errlen) ||
+	    state_check_field(path, "off_dedup", h->off_dedup, l.off_dedup, err, errlen) ||
+	    state_check_field(path, "file_size", h->file_size, l.file_size, err, errlen))
+		return -1;
+	return 0;
+}
+
+/* An armed undo record is about to be written back: check it points inside
+ * the tables before trusting it. */
+static int state_check_undo(const char *path, const struct state_header *h, char *err,
+                            size_t errlen)
+{
+	const struct state_undo *u = &h->undo;
+	uint64_t jseq = atomic_load_explicit(&u->jseq, memory_order_acquire);
+	uint32_t count = atomic_load_explicit(&h->inst_count, memory_order_relaxed);
+
+	if (jseq == 0)
+		return 0;
+	if (jseq != u->applied_jseq + 1 || u->inst_id >= count || u->feed_id >= TRADE_FEED_MAX ||
+	    (u->dedup_slot != SEQUENCER_DEDUP_NONE && u->dedup_slot >= h->dedup_cap))
+		return state_fail(err, errlen,
+		                  "state %s: undo record is inconsistent (jseq %llu after %llu, "
+		                  "instrument %u of %u, feed %u, dedup slot %u); refusing to "
+		                  "touch it",
+		                  path, (unsigned long long)jseq,
+		                  (unsigned long long)u->applied_jseq, u->inst_id, count,
+		                  u->feed_id, u->dedup_slot);
+	return 0;
+}
+
+static int state_check_header(const char *path, const struct state_header *h, uint64_t st_size,
+                              char *err, size_t errlen)
+{
+	uint32_t crc;
+
+	if (memcmp(h->magic, STATE_MAGIC, sizeof(h->magic)) != 0)
+		return state_fail(err, errlen,
+		                  "state %s: bad magic (not a trades state file); refusing to "
+		                  "touch it",
+		                  path);
+	if (h->version != STATE_VERSION)
+		return state_fail(err, errlen,
+		                  "state %s: version %u, this build reads version %u; refusing "
+		                  "to touch it",
+		                  path, h->version, STATE_VERSION);
+	if (h->header_size != STATE_HEADER_SIZE)
+		return state_fail(err, errlen,
+		                  "state %s: header size %u, expected %u; refusing to touch it",
+		                  path, h->header_size, STATE_HEADER_SIZE);
+	crc = state_layout_crc(h);
+	if (crc != h->layout_crc)
+		return state_fail(err, errlen,
+		                  "state %s: bad layout crc 0x%08x, the header hashes to 0x%08x "
+		                  "(corrupt header); refusing to touch it",
+		                  path, h->layout_crc, crc);
+	if (state_check_layout(path, h, err, errlen))
+		return -1;
+	if (h->file_size != st_size)
+		return state_fail(err, errlen,
+		                  "state %s: header says %llu bytes but the file has %llu "
+		                  "(truncated or extended); refusing to touch it",
+		                  path, (unsigned long long)h->file_size,
+		                  (unsigned long long)st_size);
+	if (atomic_load_explicit(&h->inst_count, memory_order_relaxed) > h->inst_cap)
+		return state_fail(err, errlen,
+		                  "state %s: %u instruments in use but capacity %u; refusing to "
+		                  "touch it",
+		                  path, atomic_load(&h->inst_count), h->inst_cap);
+	return 0;
+}
+
+static void state_set_tables(struct state *s, uint8_t *map, size_t size)
+{
+	s->map = map;
+	s->size = size;
+	s->hdr = (struct state_header *)map;
+	s->index = (uint32_t *)(map + s->hdr->off_index);
+	s->inst = (struct state_instrument *)(map + s->hdr->off_inst);
+	s->feeds = (struct state_feed *)(map + s->hdr->off_feeds);
+	s->dedup = (struct state_dedup *)(map + s->hdr->off_dedup);
+}
+
+/* Maps s->fd and validates it; on failure nothing was written and nothing
+ * stays mapped. */
+static int state_map_existing(struct state *s, char *err, size_t errlen)
+{
+	int prot = s->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	struct stat st;
+	void *map;
+
+	if (fstat(s->fd, &st) != 0)
+		return state_fail(err, errlen, "state %s: fstat: %s", s->path, strerror(errno));
+	if ((uint64_t)st.st_size < STATE_HEADER_SIZE)
+		return state_fail(err, errlen,
+		                  "state %s: file is %lld bytes, smaller than its %u-byte header "
+		                  "(truncated?); refusing to touch it",
+		                  s->path, (long long)st.st_size, STATE_HEADER_SIZE);
+	map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, s->fd, 0);
+	if (map == MAP_FAILED)
+		return state_fail(err, errlen, "state %s: mmap %lld bytes: %s", s->path,
+		                  (long long)st.st_size, strerror(errno));
+	if (state_check_header(s->path, map, (uint64_t)st.st_size, err, errlen) ||
+	    (!s->readonly && state_check_undo(s->path, map, err, errlen))) {
+		munmap(map, (size_t)st.st_size);
+		return -1;
+	}
+	state_set_tables(s, map, (size_t)st.st_size);
+	return 0;
+}
+
+/* ---- writer lock ---- */
+
+static pid_t state_lock_holder(int fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+
+	if (fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid;
+}
+
+/* A classic POSIX record lock on byte 0, not flock() and not an OFD lock:
+ * only classic locks tell F_GETLK the holder's pid, which readers and the
+ * refusal message below report.  The price: the process loses the lock when
+ * it closes ANY fd of this file, so the writer never opens a second one. */
+static int state_lock(struct state *s, char *err, size_t errlen)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	pid_t holder;
+
+	if (fcntl(s->fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EACCES && errno != EAGAIN)
+		return state_fail(err, errlen, "state %s: fcntl(F_SETLK): %s", s->path,
+		                  strerror(errno));
+	holder = state_lock_holder(s->fd);
+	return state_fail(err, errlen,
+	                  "state %s: locked by pid %d (another writer is running); refusing to "
+	                  "open it",
+	                  s->path, (int)holder);
+}
+
+/* ---- creation ---- */
+
+static void state_fill_header(struct state_header *h, const struct state_layout *l)
+{
+	memcpy(h->magic, STATE_MAGIC, sizeof(h->magic));
+	h->version = STATE_VERSION;
+	h->header_size = STATE_HEADER_SIZE;
+	h->file_size = l->file_size;
+	h->inst_cap = l->inst_cap;
+	h->index_cap = l->index_cap;
+	h->feed_cap = TRADE_FEED_MAX;
+	h->dedup_cap = l->dedup_cap;
+	h->off_index = l->off_index;
+	h->off_inst = l->off_inst;
+	h->off_feeds = l->off_feeds;
+	h->off_dedup = l->off_dedup;
+	h->layout_crc = state_layout_crc(h);
+	h->created_ns = (uint64_t)state_now_ns();
+	atomic_store_explicit(&h->clean, 1, memory_order_relaxed);
+}
+
+static int state_fsync_dir(const char *dir, char *err, size_t errlen)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (dfd < 0)
+		return state_fail(err, errlen, "state dir %s: open: %s", dir, strerror(errno));
+	if (fsync(dfd) != 0)
+		rc = state_fail(err, errlen, "state dir %s: fsync: %s", dir, strerror(errno));
+	close(dfd);
+	return rc;
+}
+
+/* Moves tmp to path unless path exists: two writers racing to create must
+ * not replace each other's file. */
+static int state_publish(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if ((errno == EINVAL || errno == ENOSYS) && link(tmp, path) == 0) {
+		/* filesystem without NOREPLACE; link() refuses to replace too.
+		 * A tmp left behind is removed by the next create. */
+		unlink(tmp);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return state_fail(err, errlen,
+		                  "state %s: created by another process meanwhile; refusing to "
+		                  "replace it",
+		                  path);
+	return state_fail(err, errlen, "state %s: rename from %s: %s", path, tmp, strerror(errno));
+}
+
+/* Builds the file as path.tmp (locked, full size, header written and synced)
+ * and renames it into place, so a crash never leaves a half-made state file
+ * under the real name.  Leaves s mapped and locked. */
+static int state_create(struct state *s, const char *dir, uint32_t inst_cap, char *err,
+                        size_t errlen)
+{
+	char tmp[sizeof(s->path) + sizeof(STATE_TMP_SUFFIX)];
+	struct state_layout l;
+	void *map;
+
+	state_layout_compute(inst_cap, &l);
+	snprintf(tmp, sizeof(tmp), "%s%s", s->path, STATE_TMP_SUFFIX);
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		return state_fail(err, errlen, "state %s: unlink stale: %s", tmp, strerror(errno));
+	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (s->fd < 0)
+		return state_fail(err, errlen, "state %s: create: %s", tmp, strerror(errno));
+	if (state_lock(s, err, errlen))
+		goto fail;
+	if (ftruncate(s->fd, (off_t)l.file_size) != 0) {
+		state_fail(err, errlen, "state %s: ftruncate %llu bytes: %s", tmp,
+		           (unsigned long long)l.file_size, strerror(errno));
+		goto fail;
+	}
+	map = mmap(NULL, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+	if (map == MAP_FAILED) {
+		state_fail(err, errlen, "state %s: mmap %llu bytes: %s", tmp,
+		           (unsigned long long)l.file_size, strerror(errno));
+		goto fail;
+	}
+	state_fill_header(map, &l);
+	state_set_tables(s, map, l.file_size);
+	if (msync(map, STATE_HEADER_SIZE, MS_SYNC) != 0 || fsync(s->fd) != 0) {
+		state_fail(err, errlen, "state %s: sync: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (state_publish(tmp, s->path, err, errlen) || state_fsync_dir(dir, err, errlen))
+		goto fail;
+	log_info("state %s: created, %u instrument slots, %llu bytes", s->path, inst_cap,
+	         (unsigned long long)l.file_size);
+	return 0;
+fail:
+	if (s->map)
+		munmap(s->map, s->size);
+	s->map = NULL;
+	close(s->fd);
+	s->fd = -1;
+	unlink(tmp);
+	return -1;
+}
+
+/* ---- open ---- */
+
+/* Writes back the copies an interrupted state_apply_trade saved.  Idempotent
+ * (the record stays armed until the end), so a crash in here is harmless. */
+static void state_rollback(struct state *s)
+{
+	struct state_header *h = s->hdr;
+	struct state_undo *u = &h->undo;
+	uint64_t jseq = atomic_load_explicit(&u->jseq, memory_order_acquire);
+	struct state_instrument *in;
+	uint32_t seq;
+
+	if (jseq == 0)
+		return;
+	in = &s->inst[u->inst_id];
+	/* Restore under the seqlock, to a sequence number never used before:
+	 * going back to the saved (older) one would let a reader that started
+	 * before the crash accept a torn copy. */
+	seq = atomic_load_explicit(&in->seqlock, memory_order_relaxed) | 1;
+	atomic_store_explicit(&in->seqlock, seq, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	memcpy((uint8_t *)in + offsetof(struct state_instrument, id),
+	       (const uint8_t *)&u->inst + offsetof(struct state_instrument, id),
+	       sizeof(*in) - offsetof(struct state_instrument, id));
+	atomic_store_explicit(&in->seqlock, seq + 1, memory_order_release);
+	if (u->dedup_slot != SEQUENCER_DEDUP_NONE)
+		memcpy(&s->dedup[u->dedup_slot], &u->dedup, sizeof(u->dedup));
+	memcpy(&s->feeds[u->feed_id], &u->feed, STATE_UNDO_FEED_BYTES);
+	atomic_store_explicit(&h->applied_jseq, u->applied_jseq, memory_order_release);
+	atomic_store_explicit(&u->jseq, 0, memory_order_release);
+	h->recoveries++;
+	log_warn("state %s: rolled back a half-applied trade (journal seq %llu, instrument %u, "
+	         "feed %u); it is replayed from the journal; recoveries so far %llu",
+	         s->path, (unsigned long long)jseq, u->inst_id, u->feed_id,
+	         (unsigned long long)h->recoveries);
+}
+
+static int state_begin_write(struct state *s, char *err, size_t errlen)
+{
+	struct state_header *h = s->hdr;
+	int64_t now = state_now_ns();
+
+	state_rollback(s);
+	atomic_store_explicit(&h->clean, 0, memory_order_release);
+	h->writer_pid = (uint32_t)getpid();
+	h->opened_ns = (uint64_t)now;
+	h->open_count++;
+	atomic_store_explicit(&h->heartbeat_ns, now, memory_order_relaxed);
+	if (msync(s->map, STATE_HEADER_SIZE, MS_SYNC) != 0)
+		return state_fail(err, errlen, "state %s: msync header: %s", s->path,
+		                  strerror(errno));
+	return 0;
+}
+
+static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap, char *err,
+                            size_t errlen)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return state_fail(err, errlen, "state dir %s: mkdir: %s", dir, strerror(errno));
+	s->fd = open(s->path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0 && errno == ENOENT) {
+		if (state_create(s, dir, inst_cap, err, errlen))
+			return -1;
+	} else if (s->fd < 0) {
+		return state_fail(err, errlen, "state %s: open: %s", s->path, strerror(errno));
+	} else if (state_lock(s, err, errlen) || state_map_existing(s, err, errlen)) {
+		goto fail;
+	}
+	if (state_begin_write(s, err, errlen))
+		goto fail;
+	return 0;
+fail:
+	if (s->map)
+		munmap(s->map, s->size);
+	s->map = NULL;
+	close(s->fd); /* also drops the lock */
+	s->fd = -1;
+	return -1;
+}
+
+int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint32_t inst_cap,
+               char *err, size_t errlen)
+{
+	assert(s && dir && err && errlen > 0);
+	assert(mode == STATE_OPEN_WRITE || mode == STATE_OPEN_READ);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->readonly = mode == STATE_OPEN_READ;
+	if (inst_cap == 0)
+		inst_cap = STATE_INST_CAP_DEFAULT;
+	if (inst_cap > STATE_INST_CAP_MAX)
+		return state_fail(err, errlen,
+		                  "state %s: instrument capacity %u exceeds the maximum %u", dir,
+		                  inst_cap, STATE_INST_CAP_MAX);
+	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", dir, STATE_FILE_NAME) >=
+	    sizeof(s->path))
+		return state_fail(err, errlen, "state dir %.64s...: path too long", dir);
+	if (!s->readonly)
+		return state_open_write(s, dir, inst_cap, err, errlen);
+	s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0)
+		return state_fail(err, errlen, "state %s: open: %s", s->path, strerror(errno));
+	if (state_map_existing(s, err, errlen)) {
+		close(s->fd);
+		s->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int state_sync(struct state *s)
+{
+	assert(s->map);
+	return msync(s->map, s->size, MS_SYNC);
+}
+
+void state_close(struct state *s, bool clean)
+{
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	struct state_header *h = s->hdr;
+
+	assert(s->map && s->fd >= 0);
+	if (!s->readonly && clean) {
+		assert(atomic_load(&h->undo.jseq) == 0);
+		/* the data must be on disk before the flag that vouches for it */
+		if (state_sync(s) == 0) {
+			atomic_store_explicit(&h->clean, 1, memory_order_release);
+			if (msync(s->map, STATE_HEADER_SIZE, MS_SYNC) != 0)
+				log_error("state %s: msync header: %s", s->path, strerror(errno));
+		} else {
+			log_error("state %s: msync: %s; left marked not clean", s->path,
+			          strerror(errno));
+		}
+	}
+	if (!s->readonly && fcntl(s->fd, F_SETLK, &fl) != 0)
+		log_warn("state %s: unlock: %s", s->path, strerror(errno));
+	munmap(s->map, s->size);
+	close(s->fd);
+	s->map = NULL;
+	s->hdr = NULL;
+	s->fd = -1;
+}
+
+void state_heartbeat(struct state *s, int64_t now_ns)
+{
+	assert(!s->readonly);
+	atomic_store_explicit(&s->hdr->heartbeat_ns, now_ns, memory_order_relaxed);
+}
+
+int state_writer_pid(const struct state *s)
+{
+	assert(s->fd >= 0);
+	/* F_GETLK never reports the caller's own lock */
+	if (!s->readonly)
+		return (int)getpid();
+	return (int)state_lock_holder(s->fd);
+}
+
+/* ---- instruments ---- */
+
+static uint32_t state_sym_hash(const char *sym, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)sym[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* Index entries with a value past inst_count are left by a state_define that
+ * crashed before publishing: skipped by lookups, reused by the next insert
+ * that meets them. */
+int64_t state_lookup(const struct state *s, const char *sym, size_t len)
+{
+	uint32_t count = atomic_load_explicit(&s->hdr->inst_count, memory_order_acquire);
+	uint32_t mask = s->hdr->index_cap - 1;
+	uint32_t slot;
+
+	if (len == 0 || len > TRADE_SYMBOL_MAX)
+		return -1;
+	slot = state_sym_hash(sym, len) & mask;
+	for (uint32_t i = 0; i <= mask; i++, slot = (slot + 1) & mask) {
+		uint32_t v = __atomic_load_n(&s->index[slot], __ATOMIC_ACQUIRE);
+		const struct state_instrument *in;
+
+		if (v == 0)
+			return -1;
+		if (v > count)
+			continue;
+		in = &s->inst[v - 1];
+		if (in->symbol_len == len && memcmp(in->symbol, sym, len) == 0)
+			return v - 1;
+	}
+	return -1;
+}
+
+/* First empty or stale index slot on sym's probe chain; UINT32_MAX if none
+ * (cannot happen while index_cap >= 2 * inst_cap, but the loop is bounded). */
+static uint32_t state_index_free_slot(const struct state *s, const char *sym, size_t len,
+                                      uint32_t count)
+{
+	uint32_t mask = s->hdr->index_cap - 1;
+	uint32_t slot = state_sym_hash(sym, len) & mask;
+
+	for (uint32_t i = 0; i <= mask; i++, slot = (slot + 1) & mask) {
+		uint32_t v = s->index[slot];
+
+		if (v == 0 || v > count)
+			return slot;
+	}
+	return UINT32_MAX;
+}
+
+int state_define(struct state *s, uint32_t id, const char *sym, size_t len)
+{
+	struct state_header *h = s->hdr;
+	uint32_t count = atomic_load_explicit(&h->inst_count, memory_order_relaxed);
+	struct state_instrument *in;
+	int64_t found;
+	uint32_t slot;
+
+	assert(!s->readonly && sym);
+	if (len == 0 || len > TRADE_SYMBOL_MAX)
+		return -1;
+	found = state_lookup(s, sym, len);
+	if (id < count)
+		return found == (int64_t)id ? 0 : -1;
+	/* the journal replays defines in order: the only new id is the next */
+	if (id != count || id >= h->inst_cap || found >= 0)
+		return -1;
+	slot = state_index_free_slot(s, sym, len, count);
+	if (slot == UINT32_MAX)
+		return -1;
+	in = &s->inst[id];
+	memset(in, 0, sizeof(*in));
+	in->id = id;
+	in->symbol_len = (uint8_t)len;
+	memcpy(in->symbol, sym, len);
+	__atomic_store_n(&s->index[slot], id + 1, __ATOMIC_RELEASE);
+	/* published last: a reader that sees the count sees the slot */
+	atomic_store_explicit(&h->inst_count, id + 1, memory_order_release);
+	return 0;
+}
+
+int64_t state_next_id(const struct state *s)
+{
+	uint32_t count = atomic_load_explicit(&s->hdr->inst_count, memory_order_acquire);
+
+	return count < s->hdr->inst_cap ? (int64_t)count : -1;
+}
+
+/* ---- feeds ---- */
+
+static char state_feed_first(const struct state_feed *f)
+{
+	return __atomic_load_n(&f->name[0], __ATOMIC_ACQUIRE);
+}
+
+int64_t state_feed_lookup(const struct state *s, const char *name)
+{
+	size_t len = strnlen(name, STATE_FEED_NAME_MAX + 1);
+
+	if (len == 0 || len > STATE_FEED_NAME_MAX)
+		return -1;
+	for (uint32_t i = 0; i < TRADE_FEED_MAX; i++) {
+		const struct state_feed *f = &s->feeds[i];
+
+		if (state_feed_first(f) == 0)
+			return -1; /* ids are handed out in order: no more after a gap */
+		if (memcmp(f->name, name, len + 1) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int64_t state_feed_next_id(const struct state *s)
+{
+	for (uint32_t i = 0; i < TRADE_FEED_MAX; i++) {
+		if (state_feed_first(&s->feeds[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int state_feed_define(struct state *s, uint16_t id, const char *name)
+{
+	size_t len = strnlen(name, STATE_FEED_NAME_MAX + 1);
+	struct state_feed *f;
+	int64_t found;
+
+	assert(!s->readonly);
+	if (len == 0 || len > STATE_FEED_NAME_MAX || id >= TRADE_FEED_MAX)
+		return -1;
+	f = &s->feeds[id];
+	found = state_feed_lookup(s, name);
+	if (state_feed_first(f) != 0)
+		return found == id ? 0 : -1;
+	if (found >= 0 || state_feed_next_id(s) != id)
+		return -1;
+	/* a crash in here leaves name[0] == 0: still unused, redone on replay */
+	memset(f, 0, sizeof(*f));
+	memcpy(f->name + 1, name + 1, len - 1);
+	__atomic_store_n(&f->name[0], name[0], __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* ---- trades ---- */
+
+bool state_is_duplicate(const struct state *s, uint32_t inst, uint16_t feed, uint64_t trade_id)
+{
+	uint32_t slot;
+
+	if (trade_id == 0)
+		return false;
+	slot = sequencer_dedup_find(s, inst, feed);
+	return slot != SEQUENCER_DEDUP_NONE && sequencer_dedup_seen(&s->dedup[slot], trade_id);
+}
+
+static uint32_t state_inst_write_begin(struct state_instrument *in)
+{
+	uint32_t seq = atomic_load_explicit(&in->seqlock, memory_order_relaxed);
+
+	assert((seq & 1) == 0);
+	atomic_store_explicit(&in->seqlock, seq + 1, memory_order_relaxed);
+	/* the odd value must be visible before any of the data stores */
+	atomic_thread_fence(memory_order_release);
+	return seq + 1;
+}
+
+static void state_inst_write_end(struct state_instrument *in, uint32_t odd)
+{
+	assert(odd & 1);
+	atomic_store_explicit(&in->seqlock, odd + 1, memory_order_release);
+}
+
+/* Saves what the apply will touch, then arms the record (release: the copies
+ * are complete before jseq says they are valid). */
+static void state_undo_arm(struct state *s, const struct trade *t, uint32_t slot, uint64_t jseq)
+{
+	struct state_undo *u = &s->hdr->undo;
+
+	assert(atomic_load_explicit(&u->jseq, memory_order_relaxed) == 0);
+	u->inst_id = t->instrument;
+	u->dedup_slot = slot;
+	u->feed_id = t->feed;
+	u->applied_jseq = jseq - 1;
+	memcpy(&u->inst, &s->inst[t->instrument], sizeof(u->inst));
+	if (slot != SEQUENCER_DEDUP_NONE)
+		memcpy(&u->dedup, &s->dedup[slot], sizeof(u->dedup));
+	memcpy(&u->feed, &s->feeds[t->feed], STATE_UNDO_FEED_BYTES);
+	atomic_store_explicit(&u->jseq, jseq, memory_order_release);
+}
+
+/* A correction reverses a trade: the sums and the count go back, the price
+ * extremes and "last" stay (they describe what the market printed).  One on
+ * an instrument with no trades cannot reverse anything counted here, so only
+ * the correction itself is counted. */
+static void state_inst_apply(struct state_instrument *in, const struct trade *t, uint64_t jseq)
+{
+	uint32_t odd = state_inst_write_begin(in);
+	__int128 qty = t->qty;
+	__int128 notional = (__int128)t->price * t->qty;
+
+	if (t->flags & TRADE_F_CORRECTION) {
+		in->corrections++;
+		if (in->trades > 0) {
+			in->trades--;
+			in->volume -= qty;
+			in->notional -= notional;
+		}
+	} else {
+		if (in->trades == 0) {
+			in->first = in->high = in->low = t->price;
+		} else {
+			in->high = t->price > in->high ? t->price : in->high;
+			in->low = t->price < in->low ? t->price : in->low;
+		}
+		in->trades++;
+		in->volume += qty;
+		in->notional += notional;
+		in->last = t->price;
+		in->price_dp = t->price_dp > in->price_dp ? t->price_dp : in->price_dp;
+		in->qty_dp = t->qty_dp > in->qty_dp ? t->qty_dp : in->qty_dp;
+		in->last_trade_id = t->trade_id;
+		in->last_ts_exch_ns = t->ts_exch_ns;
+		in->last_ts_rx_ns = t->ts_rx_ns;
+	}
+	in->applied_jseq = jseq;
+	state_inst_write_end(in, odd);
+}
+
+/* Corrections count as accepted: they are messages the feed sent and the
+ * journal holds, which keeps received == accepted + duplicates + malformed. */
+static void state_feed_apply(struct state_feed *f, const struct trade *t, bool deduped,
+                             uint32_t slot)
+{
+	f->accepted++;
+	if (t->flags & TRADE_F_HAS_SEQ)
+		sequencer_seq_observe(f, t->seq);
+	if (t->trade_id == 0)
+		f->no_trade_id++;
+	else if (deduped && slot == SEQUENCER_DEDUP_NONE)
+		f->dedup_overflow++;
+}
+
+void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
+{
+	struct state_header *h = s->hdr;
+	/* a correction carries the id of the trade it reverses: marking it
+	 * would be a no-op at best, so corrections bypass the filter */
+	bool dedup = t->trade_id != 0 && !(t->flags & TRADE_F_CORRECTION);
+	uint32_t slot = SEQUENCER_DEDUP_NONE;
+
+	assert(!s->readonly);
+	assert(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
+	assert(t->instrument < atomic_load_explicit(&h->inst_count, memory_order_relaxed));
+	assert(t->feed < TRADE_FEED_MAX && s->feeds[t->feed].name[0] != 0);
+	assert(t->qty > 0);
+	if (dedup)
+		slot = sequencer_dedup_insert(s, t->instrument, t->feed);
+	state_undo_arm(s, t, slot, jseq);
+	state_inst_apply(&s->inst[t->instrument], t, jseq);
+	if (slot != SEQUENCER_DEDUP_NONE)
+		sequencer_dedup_mark(&s->dedup[slot], t->trade_id);
+	state_feed_apply(&s->feeds[t->feed], t, dedup, slot);
+	atomic_store_explicit(&h->applied_jseq, jseq, memory_order_release);
+	/* disarm last: everything above is complete when the record drops */
+	atomic_store_explicit(&h->undo.jseq, 0, memory_order_release);
+}
+
+void state_apply_other(struct state *s, uint64_t jseq)
+{
+	struct state_header *h = s->hdr;
+
+	assert(!s->readonly);
+	assert(atomic_load_explicit(&h->undo.jseq, memory_order_relaxed) == 0);
+	assert(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
+	atomic_store_explicit(&h->applied_jseq, jseq, memory_order_release);
+}
+
+static inline void state_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+int state_read_instrument(const struct state *s, uint32_t id, struct state_instrument *out)
+{
+	const struct state_instrument *in;
+
+	assert(s->map && out);
+	if (id >= atomic_load_explicit(&s->hdr->inst_count, memory_order_acquire))
+		return -1;
+	in = &s->inst[id];
+	for (uint32_t i = 0; i < STATE_READ_RETRIES; i++) {
+		uint32_t before = atomic_load_explicit(&in->seqlock, memory_order_acquire);
+		uint32_t after;
+
+		if ((before & 1) == 0) {
+			memcpy(out, (const void *)in, sizeof(*out));
+			/* the copy's loads complete before the re-check */
+			atomic_thread_fence(memory_order_acquire);
+			after = atomic_load_explicit(&in->seqlock, memory_order_relaxed);
+			if (after == before) {
+				atomic_store_explicit(&out->seqlock, before, memory_order_relaxed);
+				return 0;
+			}
+		}
+		state_cpu_relax();
+	}
+	return -1;
+}
