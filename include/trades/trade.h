@@ -31,6 +31,8 @@ enum trade_flag {
 	TRADE_F_KERNEL_RX = 1 << 3,  /* ts_rx_ns is the kernel's receive stamp */
 	TRADE_F_HAS_SEQ = 1 << 4,    /* seq came from the feed */
 	TRADE_F_HAS_ID = 1 << 5,     /* trade_id came from the feed */
+	TRADE_F_SEQ_SPARSE = 1 << 6, /* seq numbers messages, not trades (MoldUDP64):
+	                                gaps between trades are not feed gaps */
 };
 
 struct trade {

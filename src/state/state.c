@@ -787,7 +787,9 @@ static void state_feed_apply(struct state_feed *f, const struct trade *t, bool d
                              uint32_t slot)
 {
 	f->accepted++;
-	if (t->flags & TRADE_F_HAS_SEQ)
+	/* A message-level sequence (MoldUDP64) skips the numbers of messages
+	 * that are not trades: the decoder's sequencer counts its gaps. */
+	if ((t->flags & (TRADE_F_HAS_SEQ | TRADE_F_SEQ_SPARSE)) == TRADE_F_HAS_SEQ)
 		sequencer_seq_observe(f, t->seq);
 	if (t->trade_id == 0)
 		f->no_trade_id++;
