@@ -1,0 +1,556 @@
+/* mold.c -- MoldUDP64 sequencing: A/B arbitration, hole buffering, re-request
+ * rounds and give-up.  See mold.h for the protocol and the rules.
+ *
+ * The whole state is one hole at a time: the lowest missing range
+ * [next, hole_last].  Later holes wait in the buffer behind it; each remembers
+ * when it showed (the arrival of the packet after it), so when the first is
+ * settled the next one's wait has already been running and deadlines never
+ * stack up.
+ */
+#include "trades/mold.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MOLD_LOG_MAX 192
+
+static uint16_t mold_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint64_t mold_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void mold_log(struct mold_session *m, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void mold_log(struct mold_session *m, const char *fmt, ...)
+{
+	char buf[MOLD_LOG_MAX];
+	va_list ap;
+
+	if (!m->h.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	m->h.log(m->h.ctx, buf);
+}
+
+void mold_config_default(struct mold_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->first_seq = 1; /* every MoldUDP64 session numbers from 1 */
+	cfg->lines = 1;
+	cfg->wait_ns = MOLD_TIMEOUT_DEFAULT_NS;
+	cfg->single_wait_ns = 0;
+	cfg->timeout_ns = MOLD_TIMEOUT_DEFAULT_NS;
+	cfg->retries = MOLD_RETRIES_DEFAULT;
+	cfg->request_max = MOLD_REQUEST_MAX_DEFAULT;
+}
+
+void mold_init(struct mold_session *m, const struct mold_config *cfg, const struct mold_handler *h)
+{
+	assert(h->message != NULL);
+	assert(cfg->request_max >= 1);
+	assert(cfg->lines >= 1 && cfg->lines <= 2);
+	assert(cfg->wait_ns >= 0 && cfg->wait_ns <= MOLD_WAIT_MAX_NS);
+	assert(cfg->single_wait_ns >= 0 && cfg->single_wait_ns <= MOLD_WAIT_MAX_NS);
+	assert(cfg->timeout_ns >= 0 && cfg->timeout_ns <= MOLD_WAIT_MAX_NS);
+	memset(m, 0, offsetof(struct mold_session, slots));
+	m->cfg = *cfg;
+	m->h = *h;
+	if (cfg->session_set) {
+		memcpy(m->session, cfg->session, MOLD_SESSION_LEN);
+		m->have_session = true;
+	}
+	m->next = cfg->first_seq;
+	m->horizon = cfg->first_seq;
+	m->state = MOLD_IDLE;
+	m->nfree = MOLD_BUFFER_PACKETS;
+	for (unsigned i = 0; i < MOLD_BUFFER_PACKETS; i++)
+		m->free_slots[i] = (uint16_t)(MOLD_BUFFER_PACKETS - 1 - i);
+}
+
+int mold_request_encode(uint8_t out[MOLD_REQUEST_LEN], const uint8_t session[MOLD_SESSION_LEN],
+                        uint64_t seq, uint16_t count)
+{
+	assert(count >= 1 && count != MOLD_COUNT_EOS);
+	memcpy(out, session, MOLD_SESSION_LEN);
+	for (int i = 0; i < 8; i++)
+		out[MOLD_SESSION_LEN + i] = (uint8_t)(seq >> (56 - 8 * i));
+	out[18] = (uint8_t)(count >> 8);
+	out[19] = (uint8_t)count;
+	return MOLD_REQUEST_LEN;
+}
+
+/* Header and every message block must exactly fill the datagram: a packet
+ * that lies about its lengths cannot be trusted for any of its messages. */
+static bool mold_valid(const uint8_t *pkt, size_t len, uint64_t *first, uint16_t *count)
+{
+	size_t off = MOLD_HEADER_LEN;
+
+	if (len < MOLD_HEADER_LEN)
+		return false;
+	*first = mold_be64(pkt + MOLD_SESSION_LEN);
+	*count = mold_be16(pkt + 18);
+	if (*first == 0) /* sequence numbers start at 1 */
+		return false;
+	if (*count == 0 || *count == MOLD_COUNT_EOS)
+		return len == MOLD_HEADER_LEN;
+	if (*first > UINT64_MAX - *count)
+		return false;
+	for (unsigned i = 0; i < *count; i++) {
+		size_t mlen;
+
+		if (len - off < 2)
+			return false;
+		mlen = mold_be16(pkt + off);
+		if (len - off - 2 < mlen)
+			return false;
+		off += 2 + mlen;
+	}
+	return off == len;
+}
+
+/* Delivers the messages of a validated packet from seq m->next on; the ones
+ * below it were had already (overlap).  Requires first <= next. */
+static void mold_deliver(struct mold_session *m, const uint8_t *pkt, size_t len, uint64_t first,
+                         uint16_t count, int64_t rx_ns, bool rx_kernel)
+{
+	size_t off = MOLD_HEADER_LEN;
+
+	(void)len; /* for the asserts */
+	assert(first <= m->next && m->next < first + count);
+	for (unsigned i = 0; i < count; i++) {
+		size_t mlen = mold_be16(pkt + off);
+		uint64_t seq = first + i;
+
+		assert(off + 2 + mlen <= len);
+		if (seq < m->next) {
+			m->stats.overlap_messages++;
+		} else {
+			m->h.message(m->h.ctx, pkt + off + 2, mlen, seq, rx_ns, rx_kernel);
+			m->stats.messages_delivered++;
+			m->next = seq + 1;
+		}
+		off += 2 + mlen;
+	}
+	assert(off == len);
+}
+
+/* Delivers buffered packets that are now in sequence; drops the ones the
+ * stream has passed. */
+static void mold_drain(struct mold_session *m)
+{
+	while (m->nbuf > 0) {
+		uint16_t idx = m->order[0];
+		struct mold_slot *s = &m->slots[idx];
+
+		if (s->first > m->next)
+			break;
+		if (s->first + s->count <= m->next)
+			m->stats.dup_messages += s->count;
+		else
+			mold_deliver(m, s->data, s->len, s->first, s->count, s->rx_ns,
+			             s->rx_kernel);
+		m->nbuf--;
+		memmove(&m->order[0], &m->order[1], m->nbuf * sizeof(m->order[0]));
+		m->free_slots[m->nfree++] = idx;
+	}
+}
+
+static bool mold_hole(const struct mold_session *m)
+{
+	return m->nbuf > 0 || m->horizon > m->next;
+}
+
+/* Last seq of the hole starting at next: up to the first buffered packet,
+ * else up to the highest seq known to exist. */
+static uint64_t mold_hole_last(const struct mold_session *m)
+{
+	assert(mold_hole(m));
+	if (m->nbuf > 0)
+		return m->slots[m->order[0]].first - 1;
+	return m->horizon - 1;
+}
+
+static int64_t mold_hole_seen(const struct mold_session *m)
+{
+	return m->nbuf > 0 ? m->slots[m->order[0]].seen_ns : m->horizon_seen_ns;
+}
+
+static bool mold_two_lines(const struct mold_session *m)
+{
+	return m->cfg.lines >= 2 || (m->lines_seen & 3) == 3;
+}
+
+static int64_t mold_wait_ns(const struct mold_session *m)
+{
+	return mold_two_lines(m) ? m->cfg.wait_ns : m->cfg.single_wait_ns;
+}
+
+/* Both lines have shown a seq past the hole without filling it: both missed
+ * it, and waiting longer would only fill the buffer. */
+static bool mold_both_passed(const struct mold_session *m)
+{
+	uint64_t last = mold_hole_last(m);
+
+	return mold_two_lines(m) && m->line_end[0] > last && m->line_end[1] > last;
+}
+
+/* true if every seq of [first, last] is in a buffered packet already. */
+static bool mold_buffered(const struct mold_session *m, uint64_t first, uint64_t last)
+{
+	uint64_t pos = first;
+
+	for (unsigned i = 0; i < m->nbuf; i++) {
+		const struct mold_slot *s = &m->slots[m->order[i]];
+
+		if (s->first > pos)
+			return false;
+		if (s->first + s->count > pos)
+			pos = s->first + s->count;
+		if (pos > last)
+			return true;
+	}
+	return false;
+}
+
+/* Keeps a packet that arrived after a hole.  Requires a free slot. */
+static void mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size_t len, uint64_t first,
+                            uint16_t count, int64_t rx_ns, bool rx_kernel, int64_t now)
+{
+	uint16_t idx, pos;
+	struct mold_slot *s;
+
+	assert(m->nfree > 0 && len <= MOLD_PACKET_MAX);
+	assert(m->nbuf + m->nfree == MOLD_BUFFER_PACKETS);
+	idx = m->free_slots[--m->nfree];
+	s = &m->slots[idx];
+	s->first = first;
+	s->count = count;
+	s->len = (uint16_t)len;
+	s->rx_ns = rx_ns;
+	s->rx_kernel = rx_kernel;
+	s->seen_ns = now;
+	memcpy(s->data, pkt, len);
+	/* Packets mostly arrive in order: search for the place from the end. */
+	pos = m->nbuf;
+	while (pos > 0 && m->slots[m->order[pos - 1]].first > first)
+		pos--;
+	memmove(&m->order[pos + 1], &m->order[pos], (m->nbuf - pos) * sizeof(m->order[0]));
+	m->order[pos] = idx;
+	m->nbuf++;
+	m->stats.buffered++;
+}
+
+static void mold_gap_declare(struct mold_session *m)
+{
+	m->gap_first = m->next;
+	m->gap_last = mold_hole_last(m);
+	m->gap_unrecovered = 0;
+	m->req_retries = 0;
+	m->req_last = 0;
+	m->req_next = 0;
+	m->state = MOLD_REQUESTING;
+	m->stats.gaps++;
+	m->stats.gap_messages += m->gap_last - m->gap_first + 1;
+	mold_log(m, "mold: gap %llu-%llu (%llu messages) missed by every line%s",
+	         (unsigned long long)m->gap_first, (unsigned long long)m->gap_last,
+	         (unsigned long long)(m->gap_last - m->gap_first + 1),
+	         m->h.request ? ", re-requesting" : ", no recovery configured");
+}
+
+/* Settles the declared gap once next has passed it. */
+static void mold_gap_settle(struct mold_session *m)
+{
+	uint64_t total = m->gap_last - m->gap_first + 1;
+
+	assert(m->state == MOLD_REQUESTING && m->next > m->gap_last);
+	assert(m->gap_unrecovered <= total);
+	m->stats.recovered_messages += total - m->gap_unrecovered;
+	if (m->gap_unrecovered == 0) {
+		if (m->h.gap)
+			m->h.gap(m->h.ctx, m->gap_first, m->gap_last, true);
+		mold_log(m, "mold: gap %llu-%llu recovered", (unsigned long long)m->gap_first,
+		         (unsigned long long)m->gap_last);
+	}
+	m->state = MOLD_IDLE;
+}
+
+/* Gives up what is still missing of the declared gap (declaring it first if
+ * it was only a hole): every missing piece goes to the gap callback, the
+ * buffered packets between and after the pieces are delivered. */
+static void mold_give_up(struct mold_session *m)
+{
+	if (m->state == MOLD_IDLE)
+		m->stats.holes++;
+	if (m->state != MOLD_REQUESTING)
+		mold_gap_declare(m);
+	/* Each round skips one missing piece and drains at least one buffered
+	 * packet or reaches the gap's end: at most nbuf + 1 rounds. */
+	for (unsigned i = 0; i <= MOLD_BUFFER_PACKETS && m->next <= m->gap_last; i++) {
+		uint64_t last = mold_hole_last(m);
+
+		if (last > m->gap_last)
+			last = m->gap_last;
+		m->stats.unrecoverable_messages += last - m->next + 1;
+		m->gap_unrecovered += last - m->next + 1;
+		if (m->h.gap)
+			m->h.gap(m->h.ctx, m->next, last, false);
+		mold_log(m, "mold: gave up %llu-%llu (%llu messages unrecoverable)",
+		         (unsigned long long)m->next, (unsigned long long)last,
+		         (unsigned long long)(last - m->next + 1));
+		m->next = last + 1;
+		mold_drain(m);
+	}
+	assert(m->next > m->gap_last);
+	mold_gap_settle(m);
+}
+
+/* One re-request round for what is missing of the gap, from next on. */
+static void mold_request_round(struct mold_session *m, int64_t now)
+{
+	uint8_t pkt[MOLD_REQUEST_LEN];
+	uint64_t from = m->next, last = mold_hole_last(m);
+
+	assert(m->h.request != NULL);
+	if (last > m->gap_last)
+		last = m->gap_last;
+	for (unsigned i = 0; i < MOLD_REQUEST_BURST && from <= last; i++) {
+		uint64_t n = last - from + 1;
+
+		if (n > m->cfg.request_max)
+			n = m->cfg.request_max;
+		mold_request_encode(pkt, m->session, from, (uint16_t)n);
+		if (m->h.request(m->h.ctx, pkt, sizeof(pkt)) < 0)
+			m->stats.request_errors++;
+		else
+			m->stats.requests_sent++;
+		from += n;
+	}
+	m->req_last = from - 1;
+	m->req_next = m->next;
+	m->req_deadline_ns = now + m->cfg.timeout_ns;
+}
+
+/* A declared gap: settled, next round, retry, or give up.  Returns true if
+ * the state changed so that the caller should look again. */
+static bool mold_step_requesting(struct mold_session *m, int64_t now)
+{
+	if (m->next > m->gap_last) {
+		mold_gap_settle(m);
+		return true;
+	}
+	if (!m->h.request) {
+		mold_give_up(m);
+		return true;
+	}
+	if (m->req_next == 0 || m->next > m->req_last) {
+		/* first round, or all asked for came: ask for the rest now */
+		mold_request_round(m, now);
+		return false;
+	}
+	if (now < m->req_deadline_ns)
+		return false;
+	if (m->next > m->req_next) {
+		mold_request_round(m, now); /* progress: not a retry */
+		return false;
+	}
+	if (m->req_retries < m->cfg.retries) {
+		m->req_retries++;
+		mold_request_round(m, now);
+		return false;
+	}
+	mold_give_up(m);
+	return true;
+}
+
+/* Runs the hole state machine until it has to wait for time or packets.
+ * A hole takes at most MOLD_PASSES_PER_HOLE passes (opened, declared,
+ * settled) and settling it drains at least one buffered packet or closes
+ * the tail hole: bounded by the buffer size. */
+#define MOLD_PASSES_PER_HOLE 4
+static void mold_advance(struct mold_session *m, int64_t now)
+{
+	for (unsigned i = 0; i < MOLD_PASSES_PER_HOLE * (MOLD_BUFFER_PACKETS + 2); i++) {
+		mold_drain(m);
+		switch (m->state) {
+		case MOLD_IDLE:
+			if (!mold_hole(m))
+				return;
+			m->state = MOLD_WAITING;
+			m->gap_last = mold_hole_last(m); /* the hole's end, for "filled" */
+			m->stats.holes++;
+			break;
+		case MOLD_WAITING:
+			if (m->next > m->gap_last) {
+				m->stats.holes_filled++; /* another line had it */
+				m->state = MOLD_IDLE;
+				break;
+			}
+			if (!mold_both_passed(m) && now - mold_hole_seen(m) < mold_wait_ns(m))
+				return;
+			mold_gap_declare(m);
+			break;
+		case MOLD_REQUESTING:
+			if (!mold_step_requesting(m, now))
+				return;
+			break;
+		}
+	}
+	assert(!"mold_advance: unbounded");
+}
+
+/* The buffer is full and a packet must wait: the oldest gap is given up now
+ * rather than dropping data we hold. */
+static void mold_overflow(struct mold_session *m)
+{
+	assert(m->nfree == 0 && m->nbuf > 0);
+	m->stats.buffer_overflow++;
+	mold_log(m, "mold: reorder buffer full (%u packets), giving up the oldest gap",
+	         MOLD_BUFFER_PACKETS);
+	/* The declared gap may end before the first buffered packet (a tail
+	 * hole shown by a heartbeat); then the hole before that packet is
+	 * given up too, which frees its slot. */
+	for (int i = 0; i < 2 && m->nfree == 0; i++)
+		mold_give_up(m);
+	assert(m->nfree > 0);
+}
+
+/* A data packet of the session: deliver, drop as duplicate, or buffer. */
+static void mold_data(struct mold_session *m, const uint8_t *pkt, size_t len, uint64_t first,
+                      uint16_t count, int64_t rx_ns, bool rx_kernel, int64_t now)
+{
+	uint64_t last = first + count - 1;
+
+	if (last < m->next) {
+		m->stats.dup_messages += count;
+		return;
+	}
+	if (first <= m->next) {
+		mold_deliver(m, pkt, len, first, count, rx_ns, rx_kernel);
+		return;
+	}
+	if (mold_buffered(m, first, last)) {
+		m->stats.dup_messages += count;
+		return;
+	}
+	if (len > MOLD_PACKET_MAX) {
+		m->stats.oversize++;
+		return;
+	}
+	if (m->nfree == 0) {
+		mold_overflow(m);
+		mold_data(m, pkt, len, first, count, rx_ns, rx_kernel, now); /* once: room now */
+		return;
+	}
+	mold_buffer_put(m, pkt, len, first, count, rx_ns, rx_kernel, now);
+}
+
+static void mold_raise_horizon(struct mold_session *m, uint64_t seq_end, int64_t now)
+{
+	if (seq_end > m->horizon) {
+		m->horizon = seq_end;
+		m->horizon_seen_ns = now;
+	}
+}
+
+/* Session filter; adopts the first session seen when none is configured. */
+static bool mold_session_ok(struct mold_session *m, const uint8_t *pkt)
+{
+	char shown[MOLD_SESSION_LEN + 1];
+
+	if (m->have_session)
+		return memcmp(m->session, pkt, MOLD_SESSION_LEN) == 0;
+	memcpy(m->session, pkt, MOLD_SESSION_LEN);
+	m->have_session = true;
+	for (int i = 0; i < MOLD_SESSION_LEN; i++)
+		shown[i] = (pkt[i] >= 0x20 && pkt[i] < 0x7f) ? (char)pkt[i] : '?';
+	shown[MOLD_SESSION_LEN] = '\0';
+	mold_log(m, "mold: adopted session '%s'", shown);
+	return true;
+}
+
+int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_t len,
+                int64_t rx_ns, bool rx_kernel, int64_t now_mono_ns)
+{
+	uint64_t first, before = m->stats.messages_delivered;
+	uint16_t count;
+
+	assert(line < MOLD_LINES);
+	assert(!m->busy);
+	m->stats.packets++;
+	m->stats.line_packets[line]++;
+	if (!mold_valid(pkt, len, &first, &count)) {
+		m->stats.malformed++;
+		return MOLD_MALFORMED;
+	}
+	if (!mold_session_ok(m, pkt)) {
+		m->stats.wrong_session++;
+		return MOLD_WRONG_SESSION;
+	}
+	m->busy = true;
+	if (line < MOLD_LINE_REREQUEST) {
+		uint64_t end = first + (count == MOLD_COUNT_EOS ? 0 : count);
+
+		m->lines_seen |= (uint8_t)(1u << line);
+		if (end > m->line_end[line])
+			m->line_end[line] = end;
+	}
+	if (m->next == 0) {
+		m->next = m->horizon = first;
+		mold_log(m, "mold: joined the session at seq %llu", (unsigned long long)first);
+	}
+	if (count == 0) {
+		m->stats.heartbeats++;
+		mold_raise_horizon(m, first, now_mono_ns);
+	} else if (count == MOLD_COUNT_EOS) {
+		m->stats.end_of_session++;
+		mold_raise_horizon(m, first, now_mono_ns);
+		if (m->stats.end_of_session == 1)
+			mold_log(m, "mold: end of session, next seq %llu",
+			         (unsigned long long)first);
+	} else {
+		mold_raise_horizon(m, first + count, now_mono_ns);
+		mold_data(m, pkt, len, first, count, rx_ns, rx_kernel, now_mono_ns);
+	}
+	mold_advance(m, now_mono_ns);
+	m->busy = false;
+	return (int)(m->stats.messages_delivered - before);
+}
+
+void mold_tick(struct mold_session *m, int64_t now_mono_ns)
+{
+	assert(!m->busy);
+	if (m->state == MOLD_IDLE && !mold_hole(m))
+		return;
+	m->busy = true;
+	mold_advance(m, now_mono_ns);
+	m->busy = false;
+}
+
+int64_t mold_deadline(const struct mold_session *m)
+{
+	switch (m->state) {
+	case MOLD_WAITING:
+		return mold_hole_seen(m) + mold_wait_ns(m);
+	case MOLD_REQUESTING:
+		return m->req_deadline_ns;
+	case MOLD_IDLE:
+		break;
+	}
+	return INT64_MAX;
+}
