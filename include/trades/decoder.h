@@ -15,9 +15,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "trades/itch.h"
 #include "trades/jsonl.h"
+#include "trades/mold.h"
+#include "trades/state.h"
 
 struct pipeline;
+struct decoder_itch;
 
 enum decoder_format {
 	DECODER_JSONL = 0, /* JSON lines (text) */
@@ -40,7 +44,8 @@ struct decoder {
 	uint32_t cache_id;
 	uint8_t cache_len;
 	char cache_sym[TRADE_SYMBOL_MAX + 1];
-	void *ext;           /* format state (ITCH book, Mold session) */
+	struct decoder_itch *itch; /* ITCH/MoldUDP64: the feed's shared state */
+	uint8_t line;        /* MoldUDP64 line: 0 = A, 1 = B, 2 = re-request answers */
 	struct jsonl_stream stream;
 };
 
@@ -51,6 +56,52 @@ void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns
 		   const struct sockaddr *from);
 /* End of stream: decodes a final unterminated line. */
 void decoder_end(struct decoder *d);
+
+/* One ITCH feed: the ITCH decoder (order book, locate and match tables) and,
+ * for MoldUDP64, the session sequencer -- shared by every channel of the
+ * feed: the A and B lines and the socket re-request answers come back on.
+ * Its counters are published into the feed's state ext[] (enum state_ext)
+ * by decoder_itch_tick, registered as a pipeline ticker. */
+struct decoder_itch_config {
+	uint64_t max_orders;      /* live orders the book holds */
+	uint64_t max_matches;     /* trades remembered to reverse broken trades */
+	int64_t midnight_ns;      /* the feed day's midnight: ITCH stamps count from it */
+	bool mold;                /* MoldUDP64 datagrams; else the binary file framing */
+	struct mold_config mold_cfg;
+	int request_fd;           /* socket re-requests go out on; -1 = no recovery */
+	struct sockaddr_storage request_addr;
+	socklen_t request_addrlen;
+};
+
+#define DECODER_ITCH_ORDERS_DEFAULT (1ull << 24)  /* 16 M live orders */
+#define DECODER_ITCH_MATCHES_DEFAULT (1ull << 22) /* 4 M recent trades */
+
+struct decoder_itch {
+	struct pipeline *pipe;
+	uint16_t feed;
+	bool mold;
+	int request_fd;
+	struct sockaddr_storage request_addr;
+	socklen_t request_addrlen;
+	struct itch itch;
+	struct itch_stream stream;  /* file framing carry-over */
+	struct mold_session *session; /* allocated once when mold */
+	uint64_t published[STATE_EXT_COUNT]; /* values already added to the state */
+	uint64_t published_gaps, published_gap_missing;
+};
+
+/* 0, or -1 with err (allocation, bad sizes). */
+int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
+		      const struct decoder_itch_config *cfg, char *err, size_t errlen);
+void decoder_itch_free(struct decoder_itch *x);
+/* Makes d (already decoder_init'ed with DECODER_ITCH or DECODER_MOLD) one
+ * channel of x; line is its MoldUDP64 line. */
+void decoder_itch_attach(struct decoder *d, struct decoder_itch *x, unsigned line);
+/* decoder_input/decoder_end of an ITCH or MoldUDP64 channel. */
+void decoder_itch_input(struct decoder *d, const void *buf, size_t len);
+void decoder_itch_end(struct decoder *d);
+/* Deadlines (re-requests, giving up) and counters into the state. */
+void decoder_itch_tick(void *x, int64_t now_mono_ns);
 
 /* Formats a socket address as "ip:port" ("[ip6]:port"). */
 void decoder_addr_str(const struct sockaddr *sa, char *buf, size_t len);

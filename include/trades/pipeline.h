@@ -28,6 +28,15 @@
 #include "trades/trade.h"
 
 #define PIPELINE_SINKS_MAX 8
+#define PIPELINE_TICKERS_MAX 8
+
+/* Something that needs the clock while no input arrives (MoldUDP64
+ * deadlines, counters published into the state): run by pipeline_commit,
+ * which every source calls at least every SOURCE_WAIT_MS. */
+struct pipeline_ticker {
+	void (*fn)(void *ctx, int64_t now_mono_ns);
+	void *ctx;
+};
 
 struct sink;
 
@@ -60,6 +69,9 @@ struct pipeline {
 	struct pipeline_stats stats;
 	struct sink *sinks[PIPELINE_SINKS_MAX];
 	unsigned nsinks;
+	struct pipeline_ticker tickers[PIPELINE_TICKERS_MAX];
+	unsigned ntickers;
+	bool in_tick;              /* a ticker's own commits do not re-tick */
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 };
 
@@ -69,6 +81,8 @@ int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *e
 /* Commits, flushes and closes sinks, syncs; clean marks the state clean. */
 void pipeline_close(struct pipeline *p, bool clean);
 int pipeline_add_sink(struct pipeline *p, struct sink *s);
+/* 0, or -1 when PIPELINE_TICKERS_MAX are registered. */
+int pipeline_add_ticker(struct pipeline *p, void (*fn)(void *ctx, int64_t now_mono_ns), void *ctx);
 
 /* Feed name -> id, registering (and journaling) a new feed.  -1 if the
  * feed table is full or the name is empty/too long (logged). */

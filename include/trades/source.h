@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "trades/decoder.h"
@@ -60,6 +61,7 @@ struct source_listen {
 	int fd;
 	uint16_t feed;
 	uint16_t port;                  /* bound port (resolves port 0) */
+	struct in_addr mcast_iface;     /* iface=: interface to join a multicast group on */
 	struct decoder *dec;            /* UDP: the socket's decoder */
 };
 
@@ -153,6 +155,17 @@ void source_udp_input(struct source *s, struct source_listen *l, const void *buf
 void source_warn(struct source *s, const char *what, const char *who, int err);
 /* CLOCK_REALTIME now, ns: the stamp of a batch without a kernel stamp. */
 int64_t source_now_ns(void);
+
+/* A capture file as a source (source_pcap.c): fn gets the UDP payload of
+ * every IPv4/IPv6 UDP packet (Ethernet with VLAN tags, Linux cooked or raw
+ * IP links) and its capture time, ns.  Other packets, fragments and packets
+ * cut by the snap length are counted and skipped.  0, or -1 with err. */
+typedef void (*source_pcap_fn)(void *ctx, const uint8_t *payload, size_t len, int64_t ts_ns);
+struct source_pcap_stats {
+	uint64_t packets, udp, skipped, fragments, truncated;
+};
+int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
+		       char *err, size_t errlen);
 
 /* Backends: _available says why not in why; _run is the loop and the drain.
  * source_uring_run returns 1 when its setup failed before any socket was

@@ -69,6 +69,38 @@ struct state_instrument {
 	__int128 notional;        /* sum price*qty, scaled 1e16 (VWAP numerator) */
 } __attribute__((aligned(64)));
 
+/* Decoder counters per feed (state_feed.ext): what ITCH/MoldUDP64 feeds see
+ * beyond trades.  For those feeds `received` counts trade messages, so these
+ * are not part of received = accepted + duplicates + malformed.  Append only:
+ * the order is part of the file layout. */
+enum state_ext {
+	STATE_EXT_GAPS_UNRECOVERED,    /* gaps given up (journaled as JOURNAL_GAP) */
+	STATE_EXT_MISSING_UNRECOVERED, /* messages lost in them */
+	STATE_EXT_RECOVERED,           /* gap messages recovered by re-request */
+	STATE_EXT_HOLES_FILLED,        /* holes on one line the other line filled (A/B) */
+	STATE_EXT_DUP_MESSAGES,        /* MoldUDP64 messages already delivered, dropped */
+	STATE_EXT_BAD_PACKETS,         /* MoldUDP64 packets dropped whole: framing, session */
+	STATE_EXT_REQUESTS,            /* re-request packets sent */
+	STATE_EXT_MESSAGES,            /* ITCH messages decoded (all types) */
+	STATE_EXT_UNKNOWN_ORDER_E,     /* executions/cancels of orders never seen */
+	STATE_EXT_UNKNOWN_ORDER_C,
+	STATE_EXT_UNKNOWN_ORDER_X,
+	STATE_EXT_UNKNOWN_ORDER_D,
+	STATE_EXT_UNKNOWN_ORDER_U,
+	STATE_EXT_UNKNOWN_LOCATE,      /* stock locate with no directory ('R') message */
+	STATE_EXT_BROKEN_UNKNOWN,      /* 'B' for a match not remembered */
+	STATE_EXT_LENGTH_MISMATCH,     /* length prefix disagreed with the type */
+	STATE_EXT_UNKNOWN_TYPE,
+	STATE_EXT_TRUNCATED,
+	STATE_EXT_BOOK_FULL,
+	STATE_EXT_COUNT,
+	STATE_EXT_MAX = 24             /* slots reserved in the file */
+};
+_Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 24 decoder counters");
+
+/* snake_case name of a decoder counter ("unknown_order_e"). */
+const char *state_ext_name(enum state_ext e);
+
 /* Per-feed counters.  received = messages seen (lines, ITCH trade messages);
  * received == accepted + duplicates + malformed for JSON feeds. */
 struct state_feed {
@@ -83,7 +115,7 @@ struct state_feed {
 	uint64_t last_seq;      /* highest feed seq seen (TRADE_F_HAS_SEQ) */
 	uint64_t no_trade_id;   /* accepted without an id: not deduplicated */
 	uint64_t dedup_overflow;/* dedup table full: accepted undeduplicated */
-	uint64_t ext[6];        /* reserved for decoders (ITCH counters) */
+	uint64_t ext[STATE_EXT_MAX]; /* decoder counters, enum state_ext */
 	uint64_t malformed_by[MALFORMED_MAX];
 } __attribute__((aligned(64)));
 
@@ -185,6 +217,14 @@ int64_t state_next_id(const struct state *s);
 int64_t state_feed_lookup(const struct state *s, const char *name);
 int state_feed_define(struct state *s, uint16_t id, const char *name);
 int64_t state_feed_next_id(const struct state *s);
+
+/* The dedup table's feed key for a trade: its feed, or for a correction
+ * (which reuses the id of the trade it reverses) the feed + TRADE_FEED_MAX,
+ * so corrections are deduplicated among themselves. */
+static inline uint16_t state_dedup_key(const struct trade *t)
+{
+	return (uint16_t)(t->feed + ((t->flags & TRADE_F_CORRECTION) ? TRADE_FEED_MAX : 0));
+}
 
 /* Duplicate check, read-only: true if (inst, feed, trade_id) was accepted
  * before (or is older than the window).  trade_id 0 is never a duplicate. */

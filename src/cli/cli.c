@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "trades/log.h"
+#include "trades/timefmt.h"
 
 const char *cli_env(const char *name, const char *dflt)
 {
@@ -113,4 +116,92 @@ int cli_store_config(const char *cmd, const struct cli_store *st, struct pipelin
 		return -1;
 	}
 	return 0;
+}
+
+/* Today's midnight in US/Eastern, where Nasdaq's ITCH clock starts: from the
+ * time zone database when it is there, else 05:00 UTC (EST) with a note. */
+static int64_t cli_itch_midnight_today(void)
+{
+	time_t now = time(NULL), mid;
+	const char *old = getenv("TZ");
+	char saved[128] = "";
+	struct tm tm;
+
+	if (access("/usr/share/zoneinfo/America/New_York", R_OK) != 0) {
+		log_info("no time zone database: ITCH times taken as counting from 05:00 UTC "
+			 "(give --itch-midnight for exact times)");
+		return ((int64_t)now / 86400 * 86400 + 5 * 3600) * 1000000000LL;
+	}
+	if (old)
+		snprintf(saved, sizeof(saved), "%s", old);
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	mid = mktime(&tm);
+	if (old)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	return (int64_t)mid * 1000000000LL;
+}
+
+void cli_itch_defaults(struct cli_itch *o)
+{
+	o->midnight_ns = -1; /* resolved in cli_itch_config, only when ITCH is used */
+	o->book_orders = DECODER_ITCH_ORDERS_DEFAULT;
+	o->timeout_ms = MOLD_TIMEOUT_DEFAULT_NS / 1000000;
+	o->session = NULL;
+}
+
+int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o)
+{
+	uint8_t digits;
+
+	switch (c) {
+	case 1001:
+		if (timefmt_parse(arg, strlen(arg), &o->midnight_ns, &digits) < 0) {
+			fprintf(stderr, "trades %s: --itch-midnight '%s': not an RFC 3339 time "
+					"(e.g. 2025-01-02T00:00:00-05:00)\n", cmd, arg);
+			return -1;
+		}
+		return 1;
+	case 1002:
+		return cli_u64(cmd, "--book-orders", arg, 1024, 1ull << 31, true, &o->book_orders) < 0
+			       ? -1
+			       : 1;
+	case 1003:
+		if (strlen(arg) > MOLD_SESSION_LEN) {
+			fprintf(stderr, "trades %s: --mold-session '%s': at most %d characters\n", cmd,
+				arg, MOLD_SESSION_LEN);
+			return -1;
+		}
+		o->session = arg;
+		return 1;
+	case 1004:
+		return cli_u64(cmd, "--mold-timeout", arg, 1, 60000, false, &o->timeout_ms) < 0 ? -1 : 1;
+	default:
+		return 0;
+	}
+}
+
+void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_orders = o->book_orders;
+	cfg->max_matches = DECODER_ITCH_MATCHES_DEFAULT;
+	cfg->midnight_ns = o->midnight_ns >= 0 ? o->midnight_ns : cli_itch_midnight_today();
+	cfg->mold = mold;
+	cfg->request_fd = -1;
+	mold_config_default(&cfg->mold_cfg);
+	cfg->mold_cfg.wait_ns = (int64_t)o->timeout_ms * 1000000;
+	cfg->mold_cfg.timeout_ns = (int64_t)o->timeout_ms * 1000000;
+	if (o->session) {
+		/* Sessions are space-padded on the wire, like ITCH symbols. */
+		memset(cfg->mold_cfg.session, ' ', MOLD_SESSION_LEN);
+		memcpy(cfg->mold_cfg.session, o->session, strlen(o->session));
+		cfg->mold_cfg.session_set = true;
+	}
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "trades/decoder.h"
 #include "trades/journal.h"
 #include "trades/pipeline.h"
 
@@ -40,6 +41,32 @@ struct cli_store {
 };
 int cli_store_env(const char *cmd, struct cli_store *st);
 int cli_store_config(const char *cmd, const struct cli_store *st, struct pipeline_config *pc);
+
+/* ITCH/MoldUDP64 options shared by serve and replay:
+ *   --itch-midnight RFC3339   the feed day's midnight (default: today, US/Eastern)
+ *   --book-orders N           live orders the book holds
+ *   --mold-session NAME       expected MoldUDP64 session (default: adopt the first)
+ *   --mold-timeout MS         hole wait and re-request deadline */
+struct cli_itch {
+	int64_t midnight_ns;
+	uint64_t book_orders;
+	uint64_t timeout_ms;
+	const char *session;
+};
+#define CLI_ITCH_OPTIONS                                                                  \
+	{"itch-midnight", required_argument, 0, 1001}, {"book-orders", required_argument, 0, 1002}, \
+	{"mold-session", required_argument, 0, 1003}, {"mold-timeout", required_argument, 0, 1004}
+#define CLI_ITCH_HELP                                                                     \
+	"  --itch-midnight T  the feed day's midnight, RFC 3339 (ITCH times count from it;\n" \
+	"                     default today 00:00 US/Eastern)\n"                                \
+	"  --book-orders N    live orders the ITCH order book holds (16Mi)\n"                   \
+	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"      \
+	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n"
+void cli_itch_defaults(struct cli_itch *o);
+/* Handles one of CLI_ITCH_OPTIONS: 1 handled, 0 not one of them, -1 bad value. */
+int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o);
+/* The decoder configuration from the options. */
+void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_config *cfg);
 
 /* Subcommands: each parses its own argv (argv[0] is the subcommand). */
 int cmd_serve(int argc, char **argv);

@@ -3,6 +3,7 @@
  * Order of events: options -> pipeline_open (recovers the state from the
  * journal) -> sockets bound -> "listening ..." lines and "ready" on stdout
  * -> source_run -> on the signal: drain sockets, commit, sync, mark clean. */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@ static void serve_usage(FILE *f)
 		"usage: trades serve [--tcp HOST:PORT[,feed=NAME]]... [--udp HOST:PORT[,feed=NAME]]...\n"
 		"                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
 		"                    [--segment-size BYTES] [--instruments N] [--max-conns N]\n"
-		"                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n\n"
+		"                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n"
+		"                    [--mold HOST:PORT[,feed=NAME][,iface=IP]]... [--mold-rerequest HOST:PORT]\n"
+		"                    [ITCH options]\n\n"
 		"Receives JSON-lines trades on TCP (many clients, lines may span reads) and UDP\n"
 		"(one or more lines per datagram), appends each new trade to the journal and\n"
 		"applies it to the memory-mapped state.  Runs until SIGINT/SIGTERM, then drains\n"
@@ -45,6 +48,14 @@ static void serve_usage(FILE *f)
 		"  --instruments N    instrument slots of a new state file (65536) env TRADES_INSTRUMENTS\n"
 		"  --max-conns N      concurrent TCP clients (1024)  env TRADES_MAX_CONNS\n"
 		"  --rcvbuf BYTES     UDP receive buffer (64Mi, SO_RCVBUFFORCE as root)\n"
+		"  --mold SPEC        MoldUDP64 (ITCH 5.0) UDP listener; a multicast group is joined\n"
+		"                     (iface=IP picks the interface).  Two --mold with the same\n"
+		"                     feed=NAME are the A and B lines of one session: the first copy\n"
+		"                     of each message wins; a gap counts only if both miss it\n"
+		"                                                    env TRADES_MOLD\n"
+		"  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are asked\n"
+		"                     for, later packets buffered and applied in order\n"
+		CLI_ITCH_HELP
 		"  --print            also write accepted trades to stdout as contract JSON lines\n"
 		"  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL (info)\n\n"
 		"exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal refused\n");
@@ -56,9 +67,11 @@ struct serve_opts {
 	uint64_t max_conns;
 	uint64_t rcvbuf;
 	bool print;
-	int ntcp, nudp;
-	const char *tcp[SOURCE_LISTEN_MAX], *udp[SOURCE_LISTEN_MAX];
-	char envbuf[2][1024];
+	int ntcp, nudp, nmold;
+	const char *tcp[SOURCE_LISTEN_MAX], *udp[SOURCE_LISTEN_MAX], *mold[SOURCE_LISTEN_MAX];
+	const char *rerequest;
+	struct cli_itch itch;
+	char envbuf[3][1024];
 };
 
 /* Splits a whitespace-separated environment list into specs. */
@@ -66,8 +79,8 @@ static int serve_env_list(struct serve_opts *o, const char *name, int which)
 {
 	const char *v = cli_env(name, NULL);
 	char *save = NULL, *tok;
-	int *n = which ? &o->nudp : &o->ntcp;
-	const char **list = which ? o->udp : o->tcp;
+	int *n = which == 2 ? &o->nmold : which ? &o->nudp : &o->ntcp;
+	const char **list = which == 2 ? o->mold : which ? o->udp : o->tcp;
 
 	if (!v)
 		return 0;
@@ -93,17 +106,19 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{"instruments", required_argument, 0, 'n'}, {"max-conns", required_argument, 0, 'c'},
 		{"rcvbuf", required_argument, 0, 'r'},    {"print", no_argument, 0, 'p'},
 		{"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+		{"mold", required_argument, 0, 'm'},      {"mold-rerequest", required_argument, 0, 'R'},
+		CLI_ITCH_OPTIONS,                         {0, 0, 0, 0},
 	};
-	bool cli_tcp = false, cli_udp = false;
+	bool cli_tcp = false, cli_udp = false, cli_mold = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->io = cli_env("TRADES_IO", "auto");
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
+	cli_itch_defaults(&o->itch);
 	if (cli_store_env("serve", &o->st) < 0 || serve_env_list(o, "TRADES_TCP", 0) < 0 ||
-	    serve_env_list(o, "TRADES_UDP", 1) < 0)
+	    serve_env_list(o, "TRADES_UDP", 1) < 0 || serve_env_list(o, "TRADES_MOLD", 2) < 0)
 		return -1;
 	if (cli_env("TRADES_MAX_CONNS", NULL) &&
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
@@ -113,8 +128,26 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int *n = c == 't' ? &o->ntcp : &o->nudp;
 		const char **list = c == 't' ? o->tcp : o->udp;
+		int r = cli_itch_opt("serve", c, optarg, &o->itch);
 
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;
 		switch (c) {
+		case 'm':
+			if (!cli_mold) {
+				cli_mold = true;
+				o->nmold = 0;
+			}
+			if (o->nmold >= SOURCE_LISTEN_MAX) {
+				fprintf(stderr, "trades serve: more than %d --mold listeners\n",
+					SOURCE_LISTEN_MAX);
+				return -1;
+			}
+			o->mold[o->nmold++] = optarg;
+			break;
+		case 'R': o->rerequest = optarg; break;
 		case 't':
 		case 'u':
 			/* Flags replace the environment's list rather than add to it. */
@@ -171,9 +204,45 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "trades serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->ntcp == 0 && o->nudp == 0) {
+	if (o->rerequest && o->nmold == 0) {
+		fprintf(stderr, "trades serve: --mold-rerequest needs a --mold listener\n");
+		return -1;
+	}
+	if (o->ntcp == 0 && o->nudp == 0 && o->nmold == 0) {
 		o->tcp[o->ntcp++] = "127.0.0.1:7001";
 		o->udp[o->nudp++] = "127.0.0.1:7002";
+	}
+	return 0;
+}
+
+/* With --mold-rerequest every MoldUDP64 feed gets one more UDP socket, on
+ * an ephemeral port: its requests go out on it and the server's answers
+ * come back to it (line 2 of the feed's session). */
+static unsigned serve_first_answer = SOURCE_LISTEN_MAX; /* answer sockets from here on */
+
+static int serve_mold_answers(struct source *src, const struct serve_opts *o)
+{
+	unsigned i, j, n = src->nlisten;
+	char spec[128], err[256];
+
+	serve_first_answer = n;
+	for (i = 0; o->rerequest && i < n; i++) {
+		const struct source_listen *l = &src->listen[i];
+
+		if (l->format != DECODER_MOLD)
+			continue;
+		for (j = 0; j < i; j++)
+			if (src->listen[j].format == DECODER_MOLD &&
+			    strcmp(src->listen[j].feed_name, l->feed_name) == 0)
+				break;
+		if (j < i)
+			continue; /* the feed's B line: one answer socket per feed */
+		snprintf(spec, sizeof(spec), "%s:0,feed=%s",
+			 l->addr.ss_family == AF_INET6 ? "[::]" : "0.0.0.0", l->feed_name);
+		if (source_add(src, SOURCE_UDP, DECODER_MOLD, spec, err, sizeof(err)) < 0) {
+			fprintf(stderr, "trades serve: re-request socket: %s\n", err);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -190,10 +259,110 @@ static int serve_listeners(struct source *src, const struct serve_opts *o)
 	for (i = 0; i < o->nudp; i++)
 		if (source_add(src, SOURCE_UDP, DECODER_JSONL, o->udp[i], err, sizeof(err)) < 0)
 			goto bad;
-	return 0;
+	for (i = 0; i < o->nmold; i++)
+		if (source_add(src, SOURCE_UDP, DECODER_MOLD, o->mold[i], err, sizeof(err)) < 0)
+			goto bad;
+	return serve_mold_answers(src, o);
 bad:
 	fprintf(stderr, "trades serve: %s\n", err);
 	return -1;
+}
+
+/* "HOST:PORT" of the re-request server, IPv4 or [IPv6]. */
+static int serve_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(spec, ':');
+	uint64_t port;
+	size_t hl;
+
+	if (!colon || colon == spec || (hl = (size_t)(colon - spec)) >= sizeof(host) ||
+	    cli_u64("serve", "--mold-rerequest port", colon + 1, 1, 65535, false, &port) < 0)
+		return -1;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		host[hl - 1] = '\0';
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)port);
+	*len = sizeof(*in);
+	return inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &in->sin_addr) == 1
+		       ? 0
+		       : -1;
+}
+
+/* The fd of feed's re-request answer socket, and how many lines it has. */
+static int serve_mold_lines(const struct source *src, uint16_t feed, unsigned *lines)
+{
+	unsigned i;
+	int fd = -1;
+
+	*lines = 0;
+	for (i = 0; i < src->nlisten; i++) {
+		const struct source_listen *l = &src->listen[i];
+
+		if (l->format != DECODER_MOLD || l->feed != feed)
+			continue;
+		if (i >= serve_first_answer)
+			fd = l->fd;
+		else
+			(*lines)++;
+	}
+	return fd;
+}
+
+/* One decoder_itch per MoldUDP64 feed: its first two sockets are the A and
+ * B lines, the answer socket (if any) line 2.  CLI_OK, or an exit code. */
+static int serve_mold_setup(struct source *src, struct pipeline *pipe, const struct serve_opts *o)
+{
+	static struct decoder_itch feeds[SOURCE_LISTEN_MAX];
+	struct decoder_itch_config cfg;
+	unsigned i, j, nfeeds = 0, next_line[SOURCE_LISTEN_MAX] = {0}, lines;
+	char err[512];
+
+	for (i = 0; i < src->nlisten; i++) {
+		struct source_listen *l = &src->listen[i];
+
+		if (l->format != DECODER_MOLD)
+			continue;
+		for (j = 0; j < nfeeds && feeds[j].feed != l->feed; j++)
+			;
+		if (j == nfeeds) {
+			cli_itch_config(&o->itch, true, &cfg);
+			cfg.request_fd = serve_mold_lines(src, l->feed, &lines);
+			if (lines > 2) {
+				fprintf(stderr, "trades serve: feed %s: %u --mold lines; at most two (A, B)\n",
+					l->feed_name, lines);
+				return CLI_USAGE;
+			}
+			cfg.mold_cfg.lines = lines;
+			if (cfg.request_fd >= 0 &&
+			    serve_parse_hostport(o->rerequest, &cfg.request_addr, &cfg.request_addrlen) < 0) {
+				fprintf(stderr, "trades serve: --mold-rerequest '%s': use HOST:PORT\n",
+					o->rerequest);
+				return CLI_USAGE;
+			}
+			if (decoder_itch_init(&feeds[j], pipe, l->feed, &cfg, err, sizeof(err)) < 0) {
+				log_error("feed %s: %s", l->feed_name, err);
+				return CLI_FAIL;
+			}
+			pipeline_add_ticker(pipe, decoder_itch_tick, &feeds[j]);
+			nfeeds++;
+		}
+		decoder_itch_attach(l->dec, &feeds[j],
+				    i >= serve_first_answer ? MOLD_LINE_REREQUEST : next_line[j]++);
+	}
+	return CLI_OK;
 }
 
 static void serve_announce(const struct source *src)
@@ -229,6 +398,11 @@ static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source 
 	if (source_open(src, pipe, &sc, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return CLI_FAIL;
+	}
+	rc = serve_mold_setup(src, pipe, o);
+	if (rc != CLI_OK) {
+		source_close(src);
+		return rc;
 	}
 	log_info("io: %s%s%s", source_io_name(src->active), src->fallback_why[0] ? " -- " : "",
 		 src->fallback_why);

@@ -77,6 +77,15 @@ static void stat_json_feeds(const struct state *s)
 			       (unsigned long long)fd->malformed_by[m]);
 			msep = ",";
 		}
+		printf("},\"decoder\":{");
+		msep = "";
+		for (m = 0; m < STATE_EXT_COUNT; m++) {
+			if (!fd->ext[m])
+				continue;
+			printf("%s\"%s\":%llu", msep, state_ext_name((enum state_ext)m),
+			       (unsigned long long)fd->ext[m]);
+			msep = ",";
+		}
 		printf("}}");
 		sep = ",";
 	}

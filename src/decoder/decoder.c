@@ -145,8 +145,13 @@ void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns
 		else
 			jsonl_stream_feed(&d->stream, buf, len, decoder_line, d);
 		break;
+	case DECODER_ITCH:
+	case DECODER_MOLD:
+		assert(d->itch);
+		decoder_itch_input(d, buf, len);
+		break;
 	default:
-		assert(!"decoder format not wired");
+		assert(!"unknown decoder format");
 	}
 	d->from = NULL;
 }
@@ -155,6 +160,8 @@ void decoder_end(struct decoder *d)
 {
 	if (d->format == DECODER_JSONL && !d->datagram)
 		jsonl_stream_end(&d->stream, decoder_line, d);
+	else if (d->itch)
+		decoder_itch_end(d);
 }
 
 static const char *const decoder_names[] = {

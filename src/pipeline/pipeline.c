@@ -67,8 +67,9 @@ static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, con
 
 		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX || g->last_missing < g->first_missing)
 			return -1;
-		s->feeds[g->feed].ext[0]++; /* unrecoverable gaps */
-		s->feeds[g->feed].ext[1] += g->last_missing - g->first_missing + 1;
+		s->feeds[g->feed].ext[STATE_EXT_GAPS_UNRECOVERED]++;
+		s->feeds[g->feed].ext[STATE_EXT_MISSING_UNRECOVERED] +=
+			g->last_missing - g->first_missing + 1;
 		state_apply_other(s, f->jseq);
 		return 0;
 	}
@@ -178,6 +179,14 @@ int pipeline_add_sink(struct pipeline *p, struct sink *s)
 	return 0;
 }
 
+int pipeline_add_ticker(struct pipeline *p, void (*fn)(void *ctx, int64_t now_mono_ns), void *ctx)
+{
+	if (p->ntickers >= PIPELINE_TICKERS_MAX)
+		return -1;
+	p->tickers[p->ntickers++] = (struct pipeline_ticker){fn, ctx};
+	return 0;
+}
+
 /* Appends a name entry (instrument or feed) and applies it. */
 static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const char *name,
 			   size_t len)
@@ -277,9 +286,7 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 		return PIPELINE_ACCEPTED;
 	}
 	assert(t->instrument < p->state.hdr->inst_cap && t->feed < TRADE_FEED_MAX);
-	/* A correction reuses the id of the trade it reverses: never a duplicate. */
-	if (!(t->flags & TRADE_F_CORRECTION) &&
-	    state_is_duplicate(&p->state, t->instrument, t->feed, t->trade_id)) {
+	if (state_is_duplicate(&p->state, t->instrument, state_dedup_key(t), t->trade_id)) {
 		p->state.feeds[t->feed].duplicates++;
 		p->stats.duplicates++;
 		return PIPELINE_DUPLICATE;
@@ -322,6 +329,14 @@ void pipeline_commit(struct pipeline *p)
 	unsigned i;
 
 	PIPELINE_PROBE2(commit, p->stats.received, p->stats.accepted);
+	if (p->ntickers && !p->in_tick) {
+		int64_t now = timefmt_mono_ns();
+
+		p->in_tick = true;
+		for (i = 0; i < p->ntickers; i++)
+			p->tickers[i].fn(p->tickers[i].ctx, now);
+		p->in_tick = false;
+	}
 	for (i = 0; i < p->nsinks; i++)
 		if (p->sinks[i]->flush)
 			p->sinks[i]->flush(p->sinks[i]);

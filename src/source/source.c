@@ -114,7 +114,8 @@ static const char *parse_addr(char *a, struct sockaddr_storage *ss, socklen_t *l
 	return NULL;
 }
 
-/* The ",opt" parts after the address: only feed=NAME is known. */
+/* The ",opt" parts after the address: feed=NAME, and iface=IPV4 (the local
+ * interface address a multicast group is joined on). */
 static const char *parse_opts(char *opts, struct source_listen *l)
 {
 	unsigned i;
@@ -124,8 +125,14 @@ static const char *parse_opts(char *opts, struct source_listen *l)
 
 		if (next)
 			*next++ = '\0';
+		if (strncmp(opts, "iface=", 6) == 0) {
+			if (inet_pton(AF_INET, opts + 6, &l->mcast_iface) != 1)
+				return "iface= takes the IPv4 address of a local interface";
+			opts = next;
+			continue;
+		}
 		if (strncmp(opts, "feed=", 5) != 0)
-			return "unknown option (only feed=NAME)";
+			return "unknown option (feed=NAME, iface=IPV4)";
 		if (opts[5] == '\0')
 			return "empty feed name";
 		if (strlen(opts + 5) >= sizeof(l->feed_name))
@@ -134,6 +141,22 @@ static const char *parse_opts(char *opts, struct source_listen *l)
 		opts = next;
 	}
 	return opts ? "too many options" : NULL;
+}
+
+/* A UDP listener on an IPv4 multicast group joins it (IP_ADD_MEMBERSHIP) on
+ * the iface= interface, or the kernel's choice; binding to the group address
+ * keeps other groups' datagrams on the same port out. */
+static int join_multicast(struct source_listen *l)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr;
+	struct ip_mreq mreq;
+
+	if (l->kind != SOURCE_UDP || l->addr.ss_family != AF_INET ||
+	    !IN_MULTICAST(ntohl(in->sin_addr.s_addr)))
+		return 0;
+	mreq.imr_multiaddr = in->sin_addr;
+	mreq.imr_interface = l->mcast_iface;
+	return setsockopt(l->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq));
 }
 
 int source_add(struct source *s, enum source_kind kind, enum decoder_format fmt, const char *spec,
@@ -233,6 +256,9 @@ static int open_socket(struct source *s, struct source_listen *l, char *err, siz
 		goto fail;
 	step = "listen";
 	if (l->kind == SOURCE_TCP && listen(l->fd, SOURCE_BACKLOG) != 0)
+		goto fail;
+	step = "IP_ADD_MEMBERSHIP";
+	if (join_multicast(l) != 0)
 		goto fail;
 	step = "getsockname";
 	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) != 0)

@@ -36,7 +36,7 @@
 /* Layout of version 1.  If one of these fails, the on-disk format changed:
  * bump STATE_VERSION. */
 _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
-_Static_assert(sizeof(struct state_feed) == 448, "feed slot is 7 cache lines");
+_Static_assert(sizeof(struct state_feed) == 640, "feed slot is 10 cache lines");
 _Static_assert(sizeof(struct state_dedup) == 144, "dedup entry size");
 _Static_assert(offsetof(struct state_header, layout_crc) == 72, "immutable header bytes");
 _Static_assert(STATE_HEADER_SIZE % STATE_ALIGN == 0, "header is whole pages");
@@ -800,9 +800,10 @@ static void state_feed_apply(struct state_feed *f, const struct trade *t, bool d
 void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 {
 	struct state_header *h = s->hdr;
-	/* a correction carries the id of the trade it reverses: marking it
-	 * would be a no-op at best, so corrections bypass the filter */
-	bool dedup = t->trade_id != 0 && !(t->flags & TRADE_F_CORRECTION);
+	/* a correction carries the id of the trade it reverses, so it is
+	 * filtered under its own key (state_dedup_key): a replayed correction
+	 * is a duplicate, the original trade's id is not */
+	bool dedup = t->trade_id != 0;
 	uint32_t slot = SEQUENCER_DEDUP_NONE;
 
 	assert(!s->readonly);
@@ -811,7 +812,7 @@ void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 	assert(t->feed < TRADE_FEED_MAX && s->feeds[t->feed].name[0] != 0);
 	assert(t->qty > 0);
 	if (dedup)
-		slot = sequencer_dedup_insert(s, t->instrument, t->feed);
+		slot = sequencer_dedup_insert(s, t->instrument, state_dedup_key(t));
 	state_undo_arm(s, t, slot, jseq);
 	state_inst_apply(&s->inst[t->instrument], t, jseq);
 	if (slot != SEQUENCER_DEDUP_NONE)
@@ -864,4 +865,31 @@ int state_read_instrument(const struct state *s, uint32_t id, struct state_instr
 		state_cpu_relax();
 	}
 	return -1;
+}
+
+static const char *const state_ext_names[STATE_EXT_COUNT] = {
+	[STATE_EXT_GAPS_UNRECOVERED] = "gaps_unrecovered",
+	[STATE_EXT_MISSING_UNRECOVERED] = "missing_unrecovered",
+	[STATE_EXT_RECOVERED] = "recovered",
+	[STATE_EXT_HOLES_FILLED] = "holes_filled",
+	[STATE_EXT_DUP_MESSAGES] = "dup_messages",
+	[STATE_EXT_BAD_PACKETS] = "bad_packets",
+	[STATE_EXT_REQUESTS] = "requests",
+	[STATE_EXT_MESSAGES] = "messages",
+	[STATE_EXT_UNKNOWN_ORDER_E] = "unknown_order_e",
+	[STATE_EXT_UNKNOWN_ORDER_C] = "unknown_order_c",
+	[STATE_EXT_UNKNOWN_ORDER_X] = "unknown_order_x",
+	[STATE_EXT_UNKNOWN_ORDER_D] = "unknown_order_d",
+	[STATE_EXT_UNKNOWN_ORDER_U] = "unknown_order_u",
+	[STATE_EXT_UNKNOWN_LOCATE] = "unknown_locate",
+	[STATE_EXT_BROKEN_UNKNOWN] = "broken_unknown",
+	[STATE_EXT_LENGTH_MISMATCH] = "length_mismatch",
+	[STATE_EXT_UNKNOWN_TYPE] = "unknown_type",
+	[STATE_EXT_TRUNCATED] = "truncated",
+	[STATE_EXT_BOOK_FULL] = "book_full",
+};
+
+const char *state_ext_name(enum state_ext e)
+{
+	return (unsigned)e < STATE_EXT_COUNT ? state_ext_names[e] : "?";
 }

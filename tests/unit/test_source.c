@@ -111,7 +111,7 @@ void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt
 	d->format = (uint8_t)fmt;
 	d->datagram = datagram;
 	snprintf(d->peer, sizeof(d->peer), "%s", peer);
-	d->ext = st;
+	d->itch = (void *)st; /* the fake keeps its stream where ITCH state would be */
 	snprintf(st->peer, sizeof(st->peer), "%s", peer);
 	st->feed = feed;
 	st->datagram = datagram;
@@ -177,7 +177,7 @@ static void fake_datagram(const uint8_t *b, size_t len, int64_t rx_ns, bool kern
 void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns, bool rx_kernel,
                    const struct sockaddr *from)
 {
-	struct fake_stream *st = d->ext;
+	struct fake_stream *st = (void *)d->itch;
 
 	st->after_end += st->ended > 0;
 	if (d->datagram) {
@@ -195,7 +195,7 @@ void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns
 
 void decoder_end(struct decoder *d)
 {
-	struct fake_stream *st = d->ext;
+	struct fake_stream *st = (void *)d->itch;
 
 	st->ended++;
 	if (!d->datagram)
