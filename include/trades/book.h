@@ -24,8 +24,14 @@
 #ifndef TRADES_BOOK_H
 #define TRADES_BOOK_H
 
+#include <sys/mman.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Faults a mapping in at init (Linux >= 5.14); older headers lack the name. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #define BOOK_MIN_CAPACITY 16ull
 #define BOOK_MAX_ORDERS   (1ull << 36) /* 2^37 slots * 24 bytes = 3 TiB of address space */

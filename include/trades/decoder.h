@@ -73,8 +73,8 @@ struct decoder_itch_config {
 	socklen_t request_addrlen;
 };
 
-#define DECODER_ITCH_ORDERS_DEFAULT (1ull << 24)  /* 16 M live orders */
-#define DECODER_ITCH_MATCHES_DEFAULT (1ull << 22) /* 4 M recent trades */
+#define DECODER_ITCH_ORDERS_DEFAULT (1ull << 22)  /* 4 Mi live orders (--book-orders) */
+#define DECODER_ITCH_MATCHES_DEFAULT (1ull << 20) /* 1 Mi recent trades, for breaks */
 
 struct decoder_itch {
 	struct pipeline *pipe;

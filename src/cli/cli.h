@@ -59,7 +59,7 @@ struct cli_itch {
 #define CLI_ITCH_HELP                                                                     \
 	"  --itch-midnight T  the feed day's midnight, RFC 3339 (ITCH times count from it;\n" \
 	"                     default today 00:00 US/Eastern)\n"                                \
-	"  --book-orders N    live orders the ITCH order book holds (16Mi)\n"                   \
+	"  --book-orders N    live orders the ITCH order book holds (4Mi; tens of millions fit)\n"                   \
 	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"      \
 	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n"
 void cli_itch_defaults(struct cli_itch *o);
