@@ -2,13 +2,17 @@
  *
  * ITCH executions (E) carry neither price nor stock: both come from the
  * order's Add.  So the decoder keeps every live order in one open-addressing
- * hash table, allocated once at init (anonymous mmap, MAP_NORESERVE: pages
- * are committed as they are first touched, so a table sized for tens of
- * millions of orders costs only what the day really uses):
+ * hash table, allocated once at init: anonymous mmap, huge pages asked for
+ * (random probes), and every page faulted in at init (MADV_POPULATE_WRITE,
+ * Linux >= 5.14) so no page fault stalls a busy feed.  The memory is thus
+ * committed up front: 2 * 24 bytes per order of max_orders, rounded up to a
+ * power of two (4 Mi orders: 192 MiB).  The layout:
  *
  *   capacity   power of two >= 2 * max_orders (load factor <= 1/2), >= 16
- *   hash       Fibonacci multiplicative hash of the reference number (refs
- *              are mostly consecutive; the multiply spreads them)
+ *   hash       Fibonacci multiplicative hash of the reference number.  Refs
+ *              are mostly consecutive; hashed by identity they would sit in
+ *              one long run, and every deletion walks its run to the next
+ *              empty slot.  The multiply spreads them: runs stay short
  *   probing    linear; a lookup stops at the first empty slot
  *   deletion   backward shift: the entries after the hole that may move into
  *              it do, so there are no tombstones and a whole day of adds and
