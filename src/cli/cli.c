@@ -153,6 +153,7 @@ void cli_itch_defaults(struct cli_itch *o)
 	o->midnight_ns = -1; /* resolved in cli_itch_config, only when ITCH is used */
 	o->book_orders = DECODER_ITCH_ORDERS_DEFAULT;
 	o->timeout_ms = MOLD_TIMEOUT_DEFAULT_NS / 1000000;
+	o->reorder_ms = CLI_MOLD_REORDER_MS;
 	o->session = NULL;
 }
 
@@ -182,6 +183,8 @@ int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o)
 		return 1;
 	case 1004:
 		return cli_u64(cmd, "--mold-timeout", arg, 1, 60000, false, &o->timeout_ms) < 0 ? -1 : 1;
+	case 1005:
+		return cli_u64(cmd, "--mold-reorder", arg, 0, 60000, false, &o->reorder_ms) < 0 ? -1 : 1;
 	default:
 		return 0;
 	}
@@ -196,7 +199,11 @@ void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_co
 	cfg->mold = mold;
 	cfg->request_fd = -1;
 	mold_config_default(&cfg->mold_cfg);
+	/* On one line a hole first waits a little for a reordered datagram (the
+	 * sequencer's own default is not to wait at all), briefly: packets pile
+	 * up behind it in the bounded buffer meanwhile. */
 	cfg->mold_cfg.wait_ns = (int64_t)o->timeout_ms * 1000000;
+	cfg->mold_cfg.single_wait_ns = (int64_t)o->reorder_ms * 1000000;
 	cfg->mold_cfg.timeout_ns = (int64_t)o->timeout_ms * 1000000;
 	if (o->session) {
 		/* Sessions are space-padded on the wire, like ITCH symbols. */

@@ -51,17 +51,21 @@ struct cli_itch {
 	int64_t midnight_ns;
 	uint64_t book_orders;
 	uint64_t timeout_ms;
+	uint64_t reorder_ms;
 	const char *session;
 };
+#define CLI_MOLD_REORDER_MS 10 /* a single line's hole waits this long for a late datagram */
 #define CLI_ITCH_OPTIONS                                                                  \
 	{"itch-midnight", required_argument, 0, 1001}, {"book-orders", required_argument, 0, 1002}, \
-	{"mold-session", required_argument, 0, 1003}, {"mold-timeout", required_argument, 0, 1004}
+	{"mold-session", required_argument, 0, 1003}, {"mold-timeout", required_argument, 0, 1004}, \
+	{"mold-reorder", required_argument, 0, 1005}
 #define CLI_ITCH_HELP                                                                     \
 	"  --itch-midnight T  the feed day's midnight, RFC 3339 (ITCH times count from it;\n" \
 	"                     default today 00:00 US/Eastern)\n"                                \
 	"  --book-orders N    live orders the ITCH order book holds (4Mi; tens of millions fit)\n"                   \
 	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"      \
-	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n"
+	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n" \
+	"  --mold-reorder MS  how long a hole on a single line waits for a late datagram (10)\n"
 void cli_itch_defaults(struct cli_itch *o);
 /* Handles one of CLI_ITCH_OPTIONS: 1 handled, 0 not one of them, -1 bad value. */
 int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o);
