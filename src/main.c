@@ -11,12 +11,12 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *what;
 } commands[] = {
-	{"serve", cmd_serve, "receive trades from TCP/UDP listeners into state and journal"},
-	{"replay", cmd_replay, "feed files (or stdin) through the same pipeline, then exit"},
-	{"stat", cmd_stat, "per-instrument and per-feed state (table or --json); live-safe"},
-	{"tail", cmd_tail, "journal records as JSON lines (the output contract); --follow"},
-	{"health", cmd_health, "exit 0 if a live writer holds the state with a fresh heartbeat"},
-	{"version", cmd_version, "version, allocator, features"},
+        {"serve", cmd_serve, "receive trades from TCP/UDP listeners into state and journal"},
+        {"replay", cmd_replay, "feed files (or stdin) through the same pipeline, then exit"},
+        {"stat", cmd_stat, "per-instrument and per-feed state (table or --json); live-safe"},
+        {"tail", cmd_tail, "journal records as JSON lines (the output contract); --follow"},
+        {"health", cmd_health, "exit 0 if a live writer holds the state with a fresh heartbeat"},
+        {"version", cmd_version, "version, allocator, features"},
 };
 
 static void usage(FILE *f)

@@ -28,9 +28,9 @@
 #ifndef TRADES_BOOK_H
 #define TRADES_BOOK_H
 
-#include <sys/mman.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 /* Faults a mapping in at init (Linux >= 5.14); older headers lack the name. */
 #ifndef MADV_POPULATE_WRITE
@@ -115,7 +115,7 @@ enum book_status book_delete(struct book *b, uint64_t ref);
  * live, which is kept as it was; BOOK_ZERO for 0 new shares).  The old
  * order's fields are copied to *old if old is non-NULL and it existed. */
 enum book_status book_replace(struct book *b, uint64_t old_ref, uint64_t new_ref, uint32_t shares,
-			      uint32_t price, struct book_order *old);
+                              uint32_t price, struct book_order *old);
 
 /* "ok", "missing", "exists", "full", "zero". */
 const char *book_status_name(enum book_status s);

@@ -34,26 +34,26 @@ enum decoder_format {
 struct decoder {
 	struct pipeline *pipe;
 	uint16_t feed;
-	uint8_t format;      /* enum decoder_format */
-	bool datagram;       /* each input is a whole datagram (UDP) */
+	uint8_t format;              /* enum decoder_format */
+	bool datagram;               /* each input is a whole datagram (UDP) */
 	char peer[DECODER_PEER_MAX]; /* "127.0.0.1:40000", "file:x.jsonl" */
-	int64_t rx_ns;       /* receive stamp of the bytes being decoded */
-	bool rx_kernel;      /* rx_ns came from the kernel */
+	int64_t rx_ns;               /* receive stamp of the bytes being decoded */
+	bool rx_kernel;              /* rx_ns came from the kernel */
 	const struct sockaddr *from; /* sender of the current datagram or NULL */
 	/* last symbol interned: consecutive trades mostly repeat the pair */
 	uint32_t cache_id;
 	uint8_t cache_len;
 	char cache_sym[TRADE_SYMBOL_MAX + 1];
 	struct decoder_itch *itch; /* ITCH/MoldUDP64: the feed's shared state */
-	uint8_t line;        /* MoldUDP64 line: 0 = A, 1 = B, 2 = re-request answers */
+	uint8_t line;              /* MoldUDP64 line: 0 = A, 1 = B, 2 = re-request answers */
 	struct jsonl_stream stream;
 };
 
 void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt, bool datagram,
-		  uint16_t feed, const char *peer);
+                  uint16_t feed, const char *peer);
 /* Decodes len bytes received at rx_ns (from: datagram sender or NULL). */
 void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns, bool rx_kernel,
-		   const struct sockaddr *from);
+                   const struct sockaddr *from);
 /* End of stream: decodes a final unterminated line. */
 void decoder_end(struct decoder *d);
 
@@ -63,17 +63,17 @@ void decoder_end(struct decoder *d);
  * Its counters are published into the feed's state ext[] (enum state_ext)
  * by decoder_itch_tick, registered as a pipeline ticker. */
 struct decoder_itch_config {
-	uint64_t max_orders;      /* live orders the book holds */
-	uint64_t max_matches;     /* trades remembered to reverse broken trades */
-	int64_t midnight_ns;      /* the feed day's midnight: ITCH stamps count from it */
-	bool mold;                /* MoldUDP64 datagrams; else the binary file framing */
+	uint64_t max_orders;  /* live orders the book holds */
+	uint64_t max_matches; /* trades remembered to reverse broken trades */
+	int64_t midnight_ns;  /* the feed day's midnight: ITCH stamps count from it */
+	bool mold;            /* MoldUDP64 datagrams; else the binary file framing */
 	struct mold_config mold_cfg;
-	int request_fd;           /* socket re-requests go out on; -1 = no recovery */
+	int request_fd; /* socket re-requests go out on; -1 = no recovery */
 	struct sockaddr_storage request_addr;
 	socklen_t request_addrlen;
 };
 
-#define DECODER_ITCH_ORDERS_DEFAULT (1ull << 22)  /* 4 Mi live orders (--book-orders) */
+#define DECODER_ITCH_ORDERS_DEFAULT  (1ull << 22) /* 4 Mi live orders (--book-orders) */
 #define DECODER_ITCH_MATCHES_DEFAULT (1ull << 20) /* 1 Mi recent trades, for breaks */
 
 struct decoder_itch {
@@ -84,15 +84,15 @@ struct decoder_itch {
 	struct sockaddr_storage request_addr;
 	socklen_t request_addrlen;
 	struct itch itch;
-	struct itch_stream stream;  /* file framing carry-over */
-	struct mold_session *session; /* allocated once when mold */
+	struct itch_stream stream;           /* file framing carry-over */
+	struct mold_session *session;        /* allocated once when mold */
 	uint64_t published[STATE_EXT_COUNT]; /* values already added to the state */
 	uint64_t published_gaps, published_gap_missing;
 };
 
 /* 0, or -1 with err (allocation, bad sizes). */
 int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
-		      const struct decoder_itch_config *cfg, char *err, size_t errlen);
+                      const struct decoder_itch_config *cfg, char *err, size_t errlen);
 void decoder_itch_free(struct decoder_itch *x);
 /* Makes d (already decoder_init'ed with DECODER_ITCH or DECODER_MOLD) one
  * channel of x; line is its MoldUDP64 line. */

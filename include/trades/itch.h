@@ -152,7 +152,7 @@ size_t itch_msg_len(uint8_t type);
  * required.  0, or -1 with errno (EINVAL, or the mmap failure); nothing is
  * left allocated on failure. */
 int itch_init(struct itch *it, uint64_t max_orders, uint64_t max_matches, int64_t midnight_ns,
-	      const struct itch_handler *h);
+              const struct itch_handler *h);
 void itch_free(struct itch *it);
 
 /* Decodes one message [msg, msg+len), type byte first.  len shorter than the
@@ -161,7 +161,7 @@ void itch_free(struct itch *it);
  * seq: the message's feed sequence number (0: none).  rx_ns/rx_kernel: its
  * receive stamp, copied into any trade it produces. */
 void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
-		     bool rx_kernel);
+                     bool rx_kernel);
 
 /* File framing across chunks.  Holds at most one partial frame (the bytes of
  * a message cut by the chunk boundary), so a chunk boundary may fall
@@ -188,7 +188,7 @@ void itch_stream_init(struct itch_stream *s);
  * keeps an incomplete tail.  Trades carry seq 0 (files have no sequence
  * numbers) and the given receive stamp. */
 void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
-		      int64_t rx_ns, bool rx_kernel);
+                      int64_t rx_ns, bool rx_kernel);
 /* End of stream: a partial final message (or an unknown one cut short) is
  * counted as truncated; s is reset for a new stream. */
 void itch_stream_end(struct itch *it, struct itch_stream *s);

@@ -29,14 +29,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOURNAL_MAGIC "TRDJRNL1"
-#define JOURNAL_VERSION 1u
-#define JOURNAL_DIR_NAME "journal"
-#define JOURNAL_SEG_HEADER 64u
+#define JOURNAL_MAGIC           "TRDJRNL1"
+#define JOURNAL_VERSION         1u
+#define JOURNAL_DIR_NAME        "journal"
+#define JOURNAL_SEG_HEADER      64u
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20) /* 64 MiB */
-#define JOURNAL_SEGMENT_MIN (64ull << 10)     /* 64 KiB */
-#define JOURNAL_SEGMENT_MAX (1ull << 40)
-#define JOURNAL_PAYLOAD_MAX 1024u
+#define JOURNAL_SEGMENT_MIN     (64ull << 10) /* 64 KiB */
+#define JOURNAL_SEGMENT_MAX     (1ull << 40)
+#define JOURNAL_PAYLOAD_MAX     1024u
 
 enum journal_type {
 	JOURNAL_TRADE = 1,      /* payload: struct trade (64 bytes) */
@@ -60,7 +60,7 @@ struct journal_name {
 	char name[64]; /* NUL-padded */
 };
 
-struct journal_gap {   /* an unrecoverable feed gap, recorded for audit */
+struct journal_gap { /* an unrecoverable feed gap, recorded for audit */
 	uint64_t first_missing;
 	uint64_t last_missing;
 	uint16_t feed;
@@ -85,8 +85,8 @@ enum journal_sync {
 };
 
 struct journal_config {
-	const char *dir;          /* STATE_DIR; segments live in dir/journal */
-	uint64_t segment_bytes;   /* size of a new segment */
+	const char *dir;        /* STATE_DIR; segments live in dir/journal */
+	uint64_t segment_bytes; /* size of a new segment */
 	enum journal_sync sync;
 	uint32_t sync_interval_ms;
 };
@@ -95,17 +95,17 @@ struct journal {
 	struct journal_config cfg;
 	char dir[4096];
 	int dirfd;
-	int fd;                /* current segment */
+	int fd; /* current segment */
 	uint8_t *map;
 	uint64_t map_size;
-	uint64_t off;          /* append offset in the current segment */
-	uint64_t synced_off;   /* bytes of the current segment known synced */
-	uint64_t first_jseq;   /* of the current segment */
-	uint64_t next_jseq;    /* jseq the next append gets */
+	uint64_t off;        /* append offset in the current segment */
+	uint64_t synced_off; /* bytes of the current segment known synced */
+	uint64_t first_jseq; /* of the current segment */
+	uint64_t next_jseq;  /* jseq the next append gets */
 	int64_t last_sync_ns;
-	uint64_t torn_bytes;   /* dropped at open (for tests and logs) */
-	uint64_t segments;     /* segment files present */
-	uint64_t syncs;        /* msync calls made */
+	uint64_t torn_bytes; /* dropped at open (for tests and logs) */
+	uint64_t segments;   /* segment files present */
+	uint64_t syncs;      /* msync calls made */
 };
 
 /* Parses "none", "always" or "interval:MS" (1..3600000).  0 or -1. */
@@ -148,12 +148,12 @@ enum journal_frame_state {
  * mapping of seg_bytes bytes against the jseq it must carry.  Reads the crc
  * first (acquire), so it is safe on a segment another process appends to. */
 enum journal_frame_state journal_frame_check(const uint8_t *seg, uint64_t seg_bytes, uint64_t off,
-					     uint64_t jseq);
+                                             uint64_t jseq);
 
 /* 0 if h is a valid header for the segment named first_jseq whose file is
  * file_bytes long; -1 and what is wrong in why otherwise. */
 int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, uint64_t file_bytes,
-		      char *why, size_t whylen);
+                      char *why, size_t whylen);
 
 /* true, and *first_jseq, if name is a segment name: 20 digits + ".seg", >= 1. */
 bool journal_seg_name_parse(const char *name, uint64_t *first_jseq);
@@ -165,8 +165,8 @@ struct journal_reader {
 	uint8_t *map;
 	uint64_t map_size;
 	uint64_t off;
-	uint64_t next_jseq;   /* jseq of the entry next() returns */
-	uint64_t seg_first;   /* first jseq of the mapped segment */
+	uint64_t next_jseq; /* jseq of the entry next() returns */
+	uint64_t seg_first; /* first jseq of the mapped segment */
 };
 
 /* Positions at the first entry with jseq >= from (1 = start; 0 is taken as
@@ -174,12 +174,12 @@ struct journal_reader {
  * next() returns 0 until the writer creates one.  0, or -1 with err filled
  * (a bad segment header, or from more than one past the last entry). */
 int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_t from_jseq,
-			char *err, size_t errlen);
+                        char *err, size_t errlen);
 /* 1: *frame and *payload point at the next entry (valid until the next call);
  * 0: no further entry yet (end of data; call again later to follow);
  * -1: corruption in the middle of the journal (logged). */
 int journal_reader_next(struct journal_reader *r, const struct journal_frame **frame,
-			const void **payload);
+                        const void **payload);
 void journal_reader_close(struct journal_reader *r);
 
 #endif

@@ -41,18 +41,18 @@ enum malformed {
 	MALFORMED_MISSING_VOLUME,  /* no "volume" */
 	MALFORMED_BAD_VOLUME,      /* not a decimal */
 	MALFORMED_VOLUME_PRECISION,
-	MALFORMED_VOLUME_RANGE,    /* does not fit, zero or negative */
-	MALFORMED_MISSING_TIME,    /* neither timestamp nor timestamp_ms */
-	MALFORMED_BAD_TIMESTAMP,   /* timestamp is not RFC 3339 */
+	MALFORMED_VOLUME_RANGE,  /* does not fit, zero or negative */
+	MALFORMED_MISSING_TIME,  /* neither timestamp nor timestamp_ms */
+	MALFORMED_BAD_TIMESTAMP, /* timestamp is not RFC 3339 */
 	MALFORMED_BAD_TIMESTAMP_MS,
 	MALFORMED_BAD_SIDE,
 	MALFORMED_BAD_TRADE_ID,
 	MALFORMED_BAD_SEQ,
-	MALFORMED_DUPLICATE_KEY,   /* a known key given twice */
-	MALFORMED_TABLE_FULL,      /* instrument table full: pair not interned */
-	MALFORMED_ITCH,            /* ITCH/MoldUDP64 framing errors (issue 3) */
-	MALFORMED_COUNT,           /* number of reasons in use */
-	MALFORMED_MAX = 32         /* slots reserved in the state file */
+	MALFORMED_DUPLICATE_KEY, /* a known key given twice */
+	MALFORMED_TABLE_FULL,    /* instrument table full: pair not interned */
+	MALFORMED_ITCH,          /* ITCH/MoldUDP64 framing errors (issue 3) */
+	MALFORMED_COUNT,         /* number of reasons in use */
+	MALFORMED_MAX = 32       /* slots reserved in the state file */
 };
 _Static_assert(MALFORMED_COUNT <= MALFORMED_MAX, "state file reserves 32 reasons");
 
@@ -75,8 +75,8 @@ const char *malformed_name(enum malformed m);
  * reads.  Bounded: a line longer than JSONL_LINE_MAX is reported once as
  * too long and skipped up to its newline. */
 struct jsonl_stream {
-	uint32_t len;      /* bytes held in buf */
-	uint8_t skipping;  /* inside an over-long line: drop up to '\n' */
+	uint32_t len;     /* bytes held in buf */
+	uint8_t skipping; /* inside an over-long line: drop up to '\n' */
 	char buf[JSONL_LINE_MAX];
 };
 
@@ -85,8 +85,8 @@ struct jsonl_stream {
 typedef void (*jsonl_line_fn)(void *ctx, const char *line, size_t len, int too_long);
 
 /* Splits buf into lines, calling fn for each complete one; keeps the tail. */
-void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len,
-		       jsonl_line_fn fn, void *ctx);
+void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, jsonl_line_fn fn,
+                       void *ctx);
 /* End of stream: a final line without '\n' is delivered, then s is reset. */
 void jsonl_stream_end(struct jsonl_stream *s, jsonl_line_fn fn, void *ctx);
 

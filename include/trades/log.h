@@ -16,8 +16,8 @@ void log_set_name(const char *name); /* program name in the prefix */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* At most `burst` events per window; the rest are counted as suppressed and
@@ -29,7 +29,10 @@ struct ratelimit {
 	int64_t window_start_ns;
 	uint64_t suppressed;
 };
-#define RATELIMIT_INIT(window_s, burst_n) { (int64_t)(window_s) * 1000000000LL, (burst_n), 0, 0, 0 }
+#define RATELIMIT_INIT(window_s, burst_n)                                                          \
+	{                                                                                          \
+		(int64_t)(window_s) * 1000000000LL, (burst_n), 0, 0, 0                             \
+	}
 
 /* true if this event may be logged; *suppressed_out (if non-NULL) gets the
  * number suppressed since the last allowed one. */

@@ -27,7 +27,7 @@
 #include "trades/state.h"
 #include "trades/trade.h"
 
-#define PIPELINE_SINKS_MAX 8
+#define PIPELINE_SINKS_MAX   8
 #define PIPELINE_TICKERS_MAX 8
 
 /* Something that needs the clock while no input arrives (MoldUDP64
@@ -42,11 +42,11 @@ struct sink;
 
 struct pipeline_config {
 	const char *state_dir;
-	uint32_t inst_cap;       /* instrument slots when the state is created */
-	uint64_t segment_bytes;  /* journal segment size */
+	uint32_t inst_cap;      /* instrument slots when the state is created */
+	uint64_t segment_bytes; /* journal segment size */
 	enum journal_sync sync;
 	uint32_t sync_interval_ms;
-	bool decode_only;        /* benchmark baseline: count, store nothing */
+	bool decode_only; /* benchmark baseline: count, store nothing */
 };
 
 /* Process-local totals (the state file holds the persistent ones). */
@@ -59,7 +59,7 @@ struct pipeline_stats {
 enum pipeline_verdict {
 	PIPELINE_ACCEPTED,
 	PIPELINE_DUPLICATE,
-	PIPELINE_FAILED,         /* journal append failed: counted, logged */
+	PIPELINE_FAILED, /* journal append failed: counted, logged */
 };
 
 struct pipeline {
@@ -71,7 +71,7 @@ struct pipeline {
 	unsigned nsinks;
 	struct pipeline_ticker tickers[PIPELINE_TICKERS_MAX];
 	unsigned ntickers;
-	bool in_tick;              /* a ticker's own commits do not re-tick */
+	bool in_tick;                                  /* a ticker's own commits do not re-tick */
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 };
 
@@ -99,7 +99,7 @@ void pipeline_received(struct pipeline *p, uint16_t feed, uint64_t n);
 /* Counts a refused message under its reason and logs the first few per
  * minute per feed with the peer and the offending bytes (truncated). */
 void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, const char *peer,
-			const void *bytes, size_t len);
+                        const void *bytes, size_t len);
 
 /* t->instrument and t->feed must be set.  Drops duplicates (counted),
  * journals and applies the rest, hands them to the sinks. */

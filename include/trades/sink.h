@@ -31,7 +31,7 @@ struct sink {
 
 /* Formats t as one JSON line ending in '\n'.  Returns its length. */
 size_t sink_format_json(const struct trade *t, const char *pair, const char *feed, char *buf,
-			size_t cap);
+                        size_t cap);
 
 /* A sink writing contract lines to f (buffered; flushed per batch). */
 struct sink *sink_jsonl_open(FILE *f);

@@ -18,32 +18,33 @@
 #ifndef TRADES_SOURCE_H
 #define TRADES_SOURCE_H
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "trades/decoder.h"
 #include "trades/log.h"
 
-#define SOURCE_LISTEN_MAX 16
-#define SOURCE_CONNS_DEFAULT 1024
-#define SOURCE_CONNS_MAX 65536
-#define SOURCE_RCVBUF_DEFAULT (64u << 20) /* asked with SO_RCVBUFFORCE */
-#define SOURCE_BURST 256                  /* completions/messages per batch */
-#define SOURCE_BUF_SIZE 65536             /* one receive buffer (UDP: max datagram) */
-#define SOURCE_BUF_COUNT 1024             /* buffers in a ring, power of two */
-#define SOURCE_WAIT_MS 50                 /* longest sleep before checking stop */
-#define SOURCE_TCP_BUF_SIZE 16384         /* one TCP receive buffer in the uring ring */
-#define SOURCE_ACCEPT_BURST 64            /* accept4 calls per listener event (epoll) */
-#define SOURCE_READS_PER_EVENT 4          /* reads per connection event, so none starves */
-#define SOURCE_DRAIN_READS 4096           /* reads per socket when draining at stop */
-#define SOURCE_STOP_ROUNDS 100            /* waits of SOURCE_WAIT_MS for cancels at stop */
-#define SOURCE_CMSG_SPACE 64              /* control bytes per datagram: SCM_TIMESTAMPNS is 32 */
+#define SOURCE_LISTEN_MAX      16
+#define SOURCE_CONNS_DEFAULT   1024
+#define SOURCE_CONNS_MAX       65536
+#define SOURCE_RCVBUF_DEFAULT  (64u << 20) /* asked with SO_RCVBUFFORCE */
+#define SOURCE_BURST           256         /* completions/messages per batch */
+#define SOURCE_BUF_SIZE        65536       /* one receive buffer (UDP: max datagram) */
+#define SOURCE_BUF_COUNT       1024        /* buffers in a ring, power of two */
+#define SOURCE_WAIT_MS         50          /* longest sleep before checking stop */
+#define SOURCE_TCP_BUF_SIZE    16384       /* one TCP receive buffer in the uring ring */
+#define SOURCE_ACCEPT_BURST    64          /* accept4 calls per listener event (epoll) */
+#define SOURCE_READS_PER_EVENT 4           /* reads per connection event, so none starves */
+#define SOURCE_DRAIN_READS     4096        /* reads per socket when draining at stop */
+#define SOURCE_STOP_ROUNDS     100         /* waits of SOURCE_WAIT_MS for cancels at stop */
+#define SOURCE_CMSG_SPACE      64          /* control bytes per datagram: SCM_TIMESTAMPNS is 32 */
 
-_Static_assert((SOURCE_BUF_COUNT & (SOURCE_BUF_COUNT - 1)) == 0, "buffer ring size is a power of two");
+_Static_assert((SOURCE_BUF_COUNT & (SOURCE_BUF_COUNT - 1)) == 0,
+               "buffer ring size is a power of two");
 _Static_assert(SOURCE_BUF_COUNT <= 32768, "kernel limit for a buffer ring");
 _Static_assert(SOURCE_TCP_BUF_SIZE <= SOURCE_BUF_SIZE, "the drain buffer holds any TCP read");
 _Static_assert(SOURCE_BURST <= SOURCE_BUF_COUNT, "a batch never needs more buffers than a ring");
@@ -54,39 +55,39 @@ enum source_kind { SOURCE_TCP, SOURCE_UDP };
 struct source_listen {
 	enum source_kind kind;
 	enum decoder_format format;
-	char spec[128];                 /* as given: "127.0.0.1:0" */
-	char feed_name[64];             /* "tcp:127.0.0.1:0" unless feed= given */
+	char spec[128];     /* as given: "127.0.0.1:0" */
+	char feed_name[64]; /* "tcp:127.0.0.1:0" unless feed= given */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int fd;
 	uint16_t feed;
-	uint16_t port;                  /* bound port (resolves port 0) */
-	struct in_addr mcast_iface;     /* iface=: interface to join a multicast group on */
-	struct decoder *dec;            /* UDP: the socket's decoder */
+	uint16_t port;              /* bound port (resolves port 0) */
+	struct in_addr mcast_iface; /* iface=: interface to join a multicast group on */
+	struct decoder *dec;        /* UDP: the socket's decoder */
 };
 
 struct source_conn {
-	int fd;                         /* -1 = free slot */
-	uint32_t gen;                   /* bumps on reuse (stale completions) */
-	uint16_t listen;                /* index of the listener it came from */
+	int fd;          /* -1 = free slot */
+	uint32_t gen;    /* bumps on reuse (stale completions) */
+	uint16_t listen; /* index of the listener it came from */
 	struct decoder dec;
 };
 
 struct source_stats {
 	uint64_t conns_accepted, conns_rejected, conns_closed;
 	uint64_t bytes, datagrams;
-	uint64_t reads;                 /* TCP receive calls/completions that returned data */
-	uint64_t truncated;             /* datagrams larger than a buffer */
-	uint64_t nobufs;                /* buffer ring ran dry (back-pressure) */
-	uint64_t errors;                /* socket errors, counted */
-	uint64_t batches;               /* loop turns that handled at least one event */
+	uint64_t reads;     /* TCP receive calls/completions that returned data */
+	uint64_t truncated; /* datagrams larger than a buffer */
+	uint64_t nobufs;    /* buffer ring ran dry (back-pressure) */
+	uint64_t errors;    /* socket errors, counted */
+	uint64_t batches;   /* loop turns that handled at least one event */
 };
 
 struct source_config {
 	enum source_io io;
-	unsigned max_conns;             /* 0: SOURCE_CONNS_DEFAULT; <= SOURCE_CONNS_MAX */
-	uint32_t rcvbuf_bytes;          /* UDP receive buffer; 0: SOURCE_RCVBUF_DEFAULT */
-	volatile sig_atomic_t *stop;    /* set by the signal handler */
+	unsigned max_conns;          /* 0: SOURCE_CONNS_DEFAULT; <= SOURCE_CONNS_MAX */
+	uint32_t rcvbuf_bytes;       /* UDP receive buffer; 0: SOURCE_RCVBUF_DEFAULT */
+	volatile sig_atomic_t *stop; /* set by the signal handler */
 };
 
 struct source {
@@ -94,15 +95,15 @@ struct source {
 	struct pipeline *pipe;
 	struct source_listen listen[SOURCE_LISTEN_MAX];
 	unsigned nlisten;
-	struct source_conn *conns;      /* cfg.max_conns slots, allocated at open */
-	uint32_t *conn_free;            /* stack of free slot indices */
+	struct source_conn *conns; /* cfg.max_conns slots, allocated at open */
+	uint32_t *conn_free;       /* stack of free slot indices */
 	unsigned nfree;
-	struct decoder *udp_dec;        /* one per UDP listener */
-	uint8_t *rxbuf;                 /* SOURCE_BUF_SIZE bytes: epoll reads and the drain */
-	struct ratelimit reject_rl;     /* "connection table full" warnings */
-	struct ratelimit error_rl;      /* socket error warnings */
-	enum source_io active;          /* backend in use after open */
-	char fallback_why[160];         /* why io_uring was not used */
+	struct decoder *udp_dec;    /* one per UDP listener */
+	uint8_t *rxbuf;             /* SOURCE_BUF_SIZE bytes: epoll reads and the drain */
+	struct ratelimit reject_rl; /* "connection table full" warnings */
+	struct ratelimit error_rl;  /* socket error warnings */
+	enum source_io active;      /* backend in use after open */
+	char fallback_why[160];     /* why io_uring was not used */
 	struct source_stats stats;
 	void *backend;
 };
@@ -112,11 +113,11 @@ struct source {
  * no name lookups.  s must be zeroed before the first call.
  * 0, or -1 with err naming the spec. */
 int source_add(struct source *s, enum source_kind kind, enum decoder_format fmt, const char *spec,
-	       char *err, size_t errlen);
+               char *err, size_t errlen);
 /* Binds every listener, registers feeds, allocates the connection table,
  * picks the backend.  0, or -1 with err. */
 int source_open(struct source *s, struct pipeline *p, const struct source_config *cfg, char *err,
-		size_t errlen);
+                size_t errlen);
 /* Runs until *cfg.stop, then drains the sockets.  0, or -1 on a fatal
  * backend error (logged).  Call it from the thread that will drive the
  * pipeline: the io_uring ring is created here (SINGLE_ISSUER). */
@@ -132,7 +133,7 @@ const char *source_io_name(enum source_io io);
  * NULL: getpeername is asked).  When the table is full the socket is closed
  * at once, counted in conns_rejected, and NULL returned. */
 struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
-				    const struct sockaddr *peer);
+                                    const struct sockaddr *peer);
 /* decoder_end (a final unterminated line counts), close, free the slot. */
 void source_conn_close(struct source *s, struct source_conn *c);
 /* Accepts what waits in the backlogs, then reads every socket with plain
@@ -144,12 +145,12 @@ void source_drain(struct source *s);
 int64_t source_rx_stamp(struct msghdr *msg, bool *kernel);
 /* Bytes read from connection c at batch_ns: decoder_input, counted. */
 void source_tcp_input(struct source *s, struct source_conn *c, const void *buf, size_t len,
-		      int64_t batch_ns);
+                      int64_t batch_ns);
 /* One datagram on UDP listener l as recvmsg left it in msg (name, control,
  * msg_flags): a truncated one is counted and dropped, else it is stamped and
  * decoded whole. */
 void source_udp_input(struct source *s, struct source_listen *l, const void *buf, size_t len,
-		      struct msghdr *msg, int64_t batch_ns);
+                      struct msghdr *msg, int64_t batch_ns);
 /* Rate-limited warning for a runtime socket error (the caller counts it):
  * "<what> '<who>': <strerror(err)>". */
 void source_warn(struct source *s, const char *what, const char *who, int err);
@@ -165,7 +166,7 @@ struct source_pcap_stats {
 	uint64_t packets, udp, skipped, fragments, truncated;
 };
 int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 
 /* Backends: _available says why not in why; _run is the loop and the drain.
  * source_uring_run returns 1 when its setup failed before any socket was

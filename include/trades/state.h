@@ -38,15 +38,15 @@
 #include "trades/jsonl.h"
 #include "trades/trade.h"
 
-#define STATE_MAGIC "TRDSTAT1"      /* 8 bytes, no NUL stored */
-#define STATE_VERSION 1u            /* bump on any layout change */
-#define STATE_FILE_NAME "trades.state"
-#define STATE_HEADER_SIZE 4096u
+#define STATE_MAGIC            "TRDSTAT1" /* 8 bytes, no NUL stored */
+#define STATE_VERSION          1u         /* bump on any layout change */
+#define STATE_FILE_NAME        "trades.state"
+#define STATE_HEADER_SIZE      4096u
 #define STATE_INST_CAP_DEFAULT 65536u
-#define STATE_INST_CAP_MAX (1u << 24)
-#define STATE_DEDUP_WINDOW 1024u    /* ids below the high-water mark tracked */
-#define STATE_FEED_NAME_MAX 63
-#define STATE_READ_RETRIES 1000000u /* seqlock reader gives up after this */
+#define STATE_INST_CAP_MAX     (1u << 24)
+#define STATE_DEDUP_WINDOW     1024u /* ids below the high-water mark tracked */
+#define STATE_FEED_NAME_MAX    63
+#define STATE_READ_RETRIES     1000000u /* seqlock reader gives up after this */
 
 _Static_assert((STATE_DEDUP_WINDOW & (STATE_DEDUP_WINDOW - 1)) == 0, "window is a power of two");
 
@@ -54,19 +54,19 @@ struct state_instrument {
 	_Atomic uint32_t seqlock; /* odd while the writer is inside */
 	uint32_t id;              /* own slot, for asserts */
 	uint8_t symbol_len;
-	uint8_t price_dp;         /* max decimals seen in prices */
-	uint8_t qty_dp;           /* max decimals seen in quantities */
+	uint8_t price_dp; /* max decimals seen in prices */
+	uint8_t qty_dp;   /* max decimals seen in quantities */
 	uint8_t pad0;
 	char symbol[TRADE_SYMBOL_MAX + 1]; /* NUL-padded */
-	uint64_t trades;          /* accepted trades (corrections subtract) */
-	uint64_t corrections;     /* broken/corrected trades reversed */
-	int64_t first, last, high, low; /* prices, scaled; valid if trades>0 */
+	uint64_t trades;                   /* accepted trades (corrections subtract) */
+	uint64_t corrections;              /* broken/corrected trades reversed */
+	int64_t first, last, high, low;    /* prices, scaled; valid if trades>0 */
 	uint64_t last_trade_id;
 	int64_t last_ts_exch_ns;
 	int64_t last_ts_rx_ns;
-	uint64_t applied_jseq;    /* journal seq of the last trade applied */
-	__int128 volume;          /* sum qty, scaled 1e8 */
-	__int128 notional;        /* sum price*qty, scaled 1e16 (VWAP numerator) */
+	uint64_t applied_jseq; /* journal seq of the last trade applied */
+	__int128 volume;       /* sum qty, scaled 1e8 */
+	__int128 notional;     /* sum price*qty, scaled 1e16 (VWAP numerator) */
 } __attribute__((aligned(64)));
 
 /* Decoder counters per feed (state_feed.ext): what ITCH/MoldUDP64 feeds see
@@ -87,14 +87,14 @@ enum state_ext {
 	STATE_EXT_UNKNOWN_ORDER_X,
 	STATE_EXT_UNKNOWN_ORDER_D,
 	STATE_EXT_UNKNOWN_ORDER_U,
-	STATE_EXT_UNKNOWN_LOCATE,      /* stock locate with no directory ('R') message */
-	STATE_EXT_BROKEN_UNKNOWN,      /* 'B' for a match not remembered */
-	STATE_EXT_LENGTH_MISMATCH,     /* length prefix disagreed with the type */
+	STATE_EXT_UNKNOWN_LOCATE,  /* stock locate with no directory ('R') message */
+	STATE_EXT_BROKEN_UNKNOWN,  /* 'B' for a match not remembered */
+	STATE_EXT_LENGTH_MISMATCH, /* length prefix disagreed with the type */
 	STATE_EXT_UNKNOWN_TYPE,
 	STATE_EXT_TRUNCATED,
 	STATE_EXT_BOOK_FULL,
 	STATE_EXT_COUNT,
-	STATE_EXT_MAX = 24             /* slots reserved in the file */
+	STATE_EXT_MAX = 24 /* slots reserved in the file */
 };
 _Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 24 decoder counters");
 
@@ -109,12 +109,12 @@ struct state_feed {
 	uint64_t accepted;
 	uint64_t duplicates;
 	uint64_t malformed;
-	uint64_t gaps;          /* gap events (a jump in seq) */
-	uint64_t gap_missing;   /* sequence numbers missing in those gaps */
-	uint64_t out_of_order;  /* seq lower than one already seen */
-	uint64_t last_seq;      /* highest feed seq seen (TRADE_F_HAS_SEQ) */
-	uint64_t no_trade_id;   /* accepted without an id: not deduplicated */
-	uint64_t dedup_overflow;/* dedup table full: accepted undeduplicated */
+	uint64_t gaps;               /* gap events (a jump in seq) */
+	uint64_t gap_missing;        /* sequence numbers missing in those gaps */
+	uint64_t out_of_order;       /* seq lower than one already seen */
+	uint64_t last_seq;           /* highest feed seq seen (TRADE_F_HAS_SEQ) */
+	uint64_t no_trade_id;        /* accepted without an id: not deduplicated */
+	uint64_t dedup_overflow;     /* dedup table full: accepted undeduplicated */
 	uint64_t ext[STATE_EXT_MAX]; /* decoder counters, enum state_ext */
 	uint64_t malformed_by[MALFORMED_MAX];
 } __attribute__((aligned(64)));
@@ -123,20 +123,20 @@ struct state_feed {
  * as duplicates (exchanges re-send old trades after reconnects); ids inside
  * the window are looked up in the bitmap; ids above hwm advance it. */
 struct state_dedup {
-	uint32_t inst_plus1;  /* 0 = empty slot */
+	uint32_t inst_plus1; /* 0 = empty slot */
 	uint16_t feed;
 	uint16_t pad;
-	uint64_t hwm;         /* highest trade id accepted */
+	uint64_t hwm;                           /* highest trade id accepted */
 	uint64_t bits[STATE_DEDUP_WINDOW / 64]; /* bit (id % WINDOW) = seen */
 };
 
 struct state_undo {
-	_Atomic uint64_t jseq;         /* 0 = disarmed */
+	_Atomic uint64_t jseq; /* 0 = disarmed */
 	uint32_t inst_id;
-	uint32_t dedup_slot;           /* UINT32_MAX = none */
+	uint32_t dedup_slot; /* UINT32_MAX = none */
 	uint16_t feed_id;
 	uint16_t pad[3];
-	uint64_t applied_jseq;         /* header value before */
+	uint64_t applied_jseq; /* header value before */
 	struct state_instrument inst;
 	struct state_dedup dedup;
 	struct state_feed feed;
@@ -148,11 +148,11 @@ struct state_header {
 	uint32_t header_size;
 	uint64_t file_size;
 	uint32_t inst_cap;
-	uint32_t index_cap;            /* power of two >= 2 * inst_cap */
-	uint32_t feed_cap;             /* TRADE_FEED_MAX */
-	uint32_t dedup_cap;            /* power of two >= 2 * inst_cap */
+	uint32_t index_cap; /* power of two >= 2 * inst_cap */
+	uint32_t feed_cap;  /* TRADE_FEED_MAX */
+	uint32_t dedup_cap; /* power of two >= 2 * inst_cap */
 	uint64_t off_index, off_inst, off_feeds, off_dedup;
-	uint32_t layout_crc;           /* CRC32C of the bytes above */
+	uint32_t layout_crc; /* CRC32C of the bytes above */
 	uint32_t pad0;
 	/* ---- mutable ---- */
 	_Atomic uint32_t inst_count;   /* instruments in use: ids 0..count-1 */
@@ -162,8 +162,8 @@ struct state_header {
 	uint64_t opened_ns;
 	uint32_t writer_pid;
 	uint32_t open_count;
-	uint64_t recoveries;           /* times an armed undo was rolled back */
-	_Atomic int64_t heartbeat_ns;  /* writer's wall clock, refreshed >= 1/s */
+	uint64_t recoveries;          /* times an armed undo was rolled back */
+	_Atomic int64_t heartbeat_ns; /* writer's wall clock, refreshed >= 1/s */
 	struct state_undo undo __attribute__((aligned(64)));
 };
 _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
@@ -182,8 +182,8 @@ struct state {
 };
 
 enum state_open_mode {
-	STATE_OPEN_WRITE,    /* create if missing, lock exclusively */
-	STATE_OPEN_READ,     /* must exist; read-only map; no lock */
+	STATE_OPEN_WRITE, /* create if missing, lock exclusively */
+	STATE_OPEN_READ,  /* must exist; read-only map; no lock */
 };
 
 /* Opens (and for WRITE creates with inst_cap slots) dir/trades.state.
@@ -191,8 +191,8 @@ enum state_open_mode {
  * layout crc, and a file another writer holds.  A WRITE open rolls back an
  * armed undo record and marks the file not clean until state_close.
  * Returns 0, or -1 with a message naming the path and cause in err. */
-int state_open(struct state *s, const char *dir, enum state_open_mode mode,
-	       uint32_t inst_cap, char *err, size_t errlen);
+int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint32_t inst_cap,
+               char *err, size_t errlen);
 /* Syncs the map when clean, sets the clean flag (only once the sync
  * succeeded), unlocks, unmaps. */
 void state_close(struct state *s, bool clean);

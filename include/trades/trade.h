@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 #define TRADE_SCALE_DIGITS 8           /* fractional digits kept exactly */
-#define TRADE_SCALE 100000000LL        /* 10^TRADE_SCALE_DIGITS */
-#define TRADE_SYMBOL_MAX 31            /* longest pair/symbol, bytes, no NUL */
-#define TRADE_FEED_MAX 256             /* feed ids are 0..TRADE_FEED_MAX-1 */
+#define TRADE_SCALE        100000000LL /* 10^TRADE_SCALE_DIGITS */
+#define TRADE_SYMBOL_MAX   31          /* longest pair/symbol, bytes, no NUL */
+#define TRADE_FEED_MAX     256         /* feed ids are 0..TRADE_FEED_MAX-1 */
 
 enum trade_side {
 	TRADE_SIDE_UNKNOWN = 0,
@@ -36,12 +36,12 @@ enum trade_flag {
 };
 
 struct trade {
-	int64_t price;      /* scaled by TRADE_SCALE; may be negative (spreads) */
-	int64_t qty;        /* scaled by TRADE_SCALE; always > 0 */
-	int64_t ts_exch_ns; /* exchange time, ns since the Unix epoch (UTC) */
-	int64_t ts_rx_ns;   /* local receive time, ns since the Unix epoch */
-	uint64_t trade_id;  /* exchange trade/match id; 0 when none */
-	uint64_t seq;       /* feed sequence number; 0 when none */
+	int64_t price;       /* scaled by TRADE_SCALE; may be negative (spreads) */
+	int64_t qty;         /* scaled by TRADE_SCALE; always > 0 */
+	int64_t ts_exch_ns;  /* exchange time, ns since the Unix epoch (UTC) */
+	int64_t ts_rx_ns;    /* local receive time, ns since the Unix epoch */
+	uint64_t trade_id;   /* exchange trade/match id; 0 when none */
+	uint64_t seq;        /* feed sequence number; 0 when none */
 	uint32_t instrument; /* interned id: slot in the state file */
 	uint16_t feed;       /* feed id: slot in the state file's feed table */
 	uint8_t side;        /* enum trade_side */

@@ -24,8 +24,14 @@ static int cli_suffix(const char *end, uint64_t *mult)
 		const char *s;
 		uint64_t m;
 	} tab[] = {
-		{"", 1},          {"k", 1000ull},     {"K", 1000ull},       {"M", 1000000ull},
-		{"G", 1000000000ull}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30},
+	        {"", 1},
+	        {"k", 1000ull},
+	        {"K", 1000ull},
+	        {"M", 1000000ull},
+	        {"G", 1000000000ull},
+	        {"Ki", 1ull << 10},
+	        {"Mi", 1ull << 20},
+	        {"Gi", 1ull << 30},
 	};
 	size_t i;
 
@@ -39,7 +45,7 @@ static int cli_suffix(const char *end, uint64_t *mult)
 }
 
 int cli_u64(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
-	    bool sizes, uint64_t *out)
+            bool sizes, uint64_t *out)
 {
 	unsigned long long v;
 	uint64_t mult = 1;
@@ -53,12 +59,12 @@ int cli_u64(const char *cmd, const char *opt, const char *text, uint64_t min, ui
 	v = strtoull(text, &end, 10);
 	if (end == text || errno == ERANGE || (sizes ? cli_suffix(end, &mult) < 0 : *end != '\0')) {
 		fprintf(stderr, "trades %s: %s '%s': not a number%s\n", cmd, opt, text,
-			sizes ? " (suffixes: k M G Ki Mi Gi)" : "");
+		        sizes ? " (suffixes: k M G Ki Mi Gi)" : "");
 		return -1;
 	}
 	if (v > max / mult || v * mult < min || v * mult > max) {
 		fprintf(stderr, "trades %s: %s '%s': out of range %llu..%llu\n", cmd, opt, text,
-			(unsigned long long)min, (unsigned long long)max);
+		        (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	*out = v * mult;
@@ -88,17 +94,18 @@ int cli_store_env(const char *cmd, struct cli_store *st)
 	st->segment_bytes = JOURNAL_SEGMENT_DEFAULT;
 	st->instruments = STATE_INST_CAP_DEFAULT;
 	v = cli_env("TRADES_SEGMENT_SIZE", NULL);
-	if (v && cli_u64(cmd, "TRADES_SEGMENT_SIZE", v, JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX, true,
-			 &st->segment_bytes) < 0)
+	if (v && cli_u64(cmd, "TRADES_SEGMENT_SIZE", v, JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX,
+	                 true, &st->segment_bytes) < 0)
 		return -1;
 	v = cli_env("TRADES_INSTRUMENTS", NULL);
 	if (v && cli_u64(cmd, "TRADES_INSTRUMENTS", v, 1, STATE_INST_CAP_MAX, true,
-			 &st->instruments) < 0)
+	                 &st->instruments) < 0)
 		return -1;
 	v = cli_env("TRADES_LOG_LEVEL", NULL);
 	if (v && cli_log_level(v) < 0) {
-		fprintf(stderr, "trades %s: TRADES_LOG_LEVEL '%s': use debug, info, warn or error\n",
-			cmd, v);
+		fprintf(stderr,
+		        "trades %s: TRADES_LOG_LEVEL '%s': use debug, info, warn or error\n", cmd,
+		        v);
 		return -1;
 	}
 	return 0;
@@ -111,8 +118,9 @@ int cli_store_config(const char *cmd, const struct cli_store *st, struct pipelin
 	pc->inst_cap = (uint32_t)st->instruments;
 	pc->segment_bytes = st->segment_bytes;
 	if (journal_sync_parse(st->sync, &pc->sync, &pc->sync_interval_ms) < 0) {
-		fprintf(stderr, "trades %s: --sync '%s': use none, always or interval:MS (1..3600000)\n",
-			cmd, st->sync);
+		fprintf(stderr,
+		        "trades %s: --sync '%s': use none, always or interval:MS (1..3600000)\n",
+		        cmd, st->sync);
 		return -1;
 	}
 	return 0;
@@ -129,7 +137,7 @@ static int64_t cli_itch_midnight_today(void)
 
 	if (access("/usr/share/zoneinfo/America/New_York", R_OK) != 0) {
 		log_info("no time zone database: ITCH times taken as counting from 05:00 UTC "
-			 "(give --itch-midnight for exact times)");
+		         "(give --itch-midnight for exact times)");
 		return ((int64_t)now / 86400 * 86400 + 5 * 3600) * 1000000000LL;
 	}
 	if (old)
@@ -164,27 +172,32 @@ int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o)
 	switch (c) {
 	case 1001:
 		if (timefmt_parse(arg, strlen(arg), &o->midnight_ns, &digits) < 0) {
-			fprintf(stderr, "trades %s: --itch-midnight '%s': not an RFC 3339 time "
-					"(e.g. 2025-01-02T00:00:00-05:00)\n", cmd, arg);
+			fprintf(stderr,
+			        "trades %s: --itch-midnight '%s': not an RFC 3339 time "
+			        "(e.g. 2025-01-02T00:00:00-05:00)\n",
+			        cmd, arg);
 			return -1;
 		}
 		return 1;
 	case 1002:
-		return cli_u64(cmd, "--book-orders", arg, 1024, 1ull << 31, true, &o->book_orders) < 0
-			       ? -1
-			       : 1;
+		return cli_u64(cmd, "--book-orders", arg, 1024, 1ull << 31, true, &o->book_orders) <
+		                       0
+		               ? -1
+		               : 1;
 	case 1003:
 		if (strlen(arg) > MOLD_SESSION_LEN) {
-			fprintf(stderr, "trades %s: --mold-session '%s': at most %d characters\n", cmd,
-				arg, MOLD_SESSION_LEN);
+			fprintf(stderr, "trades %s: --mold-session '%s': at most %d characters\n",
+			        cmd, arg, MOLD_SESSION_LEN);
 			return -1;
 		}
 		o->session = arg;
 		return 1;
 	case 1004:
-		return cli_u64(cmd, "--mold-timeout", arg, 1, 60000, false, &o->timeout_ms) < 0 ? -1 : 1;
+		return cli_u64(cmd, "--mold-timeout", arg, 1, 60000, false, &o->timeout_ms) < 0 ? -1
+		                                                                                : 1;
 	case 1005:
-		return cli_u64(cmd, "--mold-reorder", arg, 0, 60000, false, &o->reorder_ms) < 0 ? -1 : 1;
+		return cli_u64(cmd, "--mold-reorder", arg, 0, 60000, false, &o->reorder_ms) < 0 ? -1
+		                                                                                : 1;
 	default:
 		return 0;
 	}

@@ -27,7 +27,7 @@ const char *cli_env(const char *name, const char *dflt);
  * sizes is set).  On error prints "trades CMD: OPT 'TEXT': why" and returns
  * -1; the caller exits CLI_USAGE. */
 int cli_u64(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
-	    bool sizes, uint64_t *out);
+            bool sizes, uint64_t *out);
 
 /* Sets the log level from a name (debug|info|warn|error); -1 if unknown. */
 int cli_log_level(const char *name);
@@ -55,16 +55,20 @@ struct cli_itch {
 	const char *session;
 };
 #define CLI_MOLD_REORDER_MS 10 /* a single line's hole waits this long for a late datagram */
-#define CLI_ITCH_OPTIONS                                                                  \
-	{"itch-midnight", required_argument, 0, 1001}, {"book-orders", required_argument, 0, 1002}, \
-	{"mold-session", required_argument, 0, 1003}, {"mold-timeout", required_argument, 0, 1004}, \
-	{"mold-reorder", required_argument, 0, 1005}
-#define CLI_ITCH_HELP                                                                     \
-	"  --itch-midnight T  the feed day's midnight, RFC 3339 (ITCH times count from it;\n" \
-	"                     default today 00:00 US/Eastern)\n"                                \
-	"  --book-orders N    live orders the ITCH order book holds (4Mi; tens of millions fit)\n"                   \
-	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"      \
-	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n" \
+#define CLI_ITCH_OPTIONS                                                                           \
+	{"itch-midnight", required_argument, 0, 1001},                                             \
+	        {"book-orders", required_argument, 0, 1002},                                       \
+	        {"mold-session", required_argument, 0, 1003},                                      \
+	        {"mold-timeout", required_argument, 0, 1004},                                      \
+	{                                                                                          \
+		"mold-reorder", required_argument, 0, 1005                                         \
+	}
+#define CLI_ITCH_HELP                                                                              \
+	"  --itch-midnight T  the feed day's midnight, RFC 3339 (ITCH times count from it;\n"      \
+	"                     default today 00:00 US/Eastern)\n"                                   \
+	"  --book-orders N    live orders the ITCH order book holds (4Mi; tens of millions fit)\n" \
+	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"          \
+	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n"     \
 	"  --mold-reorder MS  how long a hole on a single line waits for a late datagram (10)\n"
 void cli_itch_defaults(struct cli_itch *o);
 /* Handles one of CLI_ITCH_OPTIONS: 1 handled, 0 not one of them, -1 bad value. */

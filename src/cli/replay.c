@@ -21,22 +21,25 @@
 static void replay_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: trades replay [--format jsonl|itch|pcap] [--feed NAME] [--decode-only]\n"
-		"                     [--state-dir DIR] [--sync MODE] [--print] [ITCH options] FILE...\n\n"
-		"Feeds each FILE ('-' = stdin) through the same pipeline as `trades serve`:\n"
-		"decoder, duplicate filter, journal, state.  Prints a summary to stderr.\n\n"
-		"  --format FMT      jsonl: JSON lines (default)\n"
-		"                    itch: Nasdaq TotalView-ITCH 5.0 binary file (2-byte length + message)\n"
-		"                    pcap: capture of MoldUDP64 datagrams carrying ITCH 5.0 (libpcap)\n"
-		"  --feed NAME       feed the trades are counted under (default: replay);\n"
-		"                    duplicates are per pair and feed\n"
-		"  --decode-only     parse and count, store nothing (benchmark baseline)\n"
-		"  --state-dir DIR   env TRADES_STATE_DIR (./state)\n"
-		"  --sync MODE       none, always, interval:MS  env TRADES_SYNC (none)\n"
-		"  --print           write accepted trades to stdout as contract JSON lines\n"
-		CLI_ITCH_HELP "\n"
-		"exit codes: 0 done (malformed lines are counted, not fatal), 1 a file could not\n"
-		"be read, 2 usage, 3 state/journal refused\n");
+	        "usage: trades replay [--format jsonl|itch|pcap] [--feed NAME] [--decode-only]\n"
+	        "                     [--state-dir DIR] [--sync MODE] [--print] [ITCH options] "
+	        "FILE...\n\n"
+	        "Feeds each FILE ('-' = stdin) through the same pipeline as `trades serve`:\n"
+	        "decoder, duplicate filter, journal, state.  Prints a summary to stderr.\n\n"
+	        "  --format FMT      jsonl: JSON lines (default)\n"
+	        "                    itch: Nasdaq TotalView-ITCH 5.0 binary file (2-byte length + "
+	        "message)\n"
+	        "                    pcap: capture of MoldUDP64 datagrams carrying ITCH 5.0 "
+	        "(libpcap)\n"
+	        "  --feed NAME       feed the trades are counted under (default: replay);\n"
+	        "                    duplicates are per pair and feed\n"
+	        "  --decode-only     parse and count, store nothing (benchmark baseline)\n"
+	        "  --state-dir DIR   env TRADES_STATE_DIR (./state)\n"
+	        "  --sync MODE       none, always, interval:MS  env TRADES_SYNC (none)\n"
+	        "  --print           write accepted trades to stdout as contract JSON "
+	        "lines\n" CLI_ITCH_HELP "\n"
+	        "exit codes: 0 done (malformed lines are counted, not fatal), 1 a file could not\n"
+	        "be read, 2 usage, 3 state/journal refused\n");
 }
 
 /* Reads one file through the decoder in REPLAY_CHUNK pieces.  0 or -1. */
@@ -98,9 +101,9 @@ static int replay_pcap(struct pipeline *pipe, struct decoder *d, const char *pat
 	decoder_end(d);
 	pipeline_commit(pipe);
 	log_info("replay %s: %llu packets, %llu UDP, %llu skipped (%llu fragments, %llu truncated)",
-		 path, (unsigned long long)st.packets, (unsigned long long)st.udp,
-		 (unsigned long long)st.skipped, (unsigned long long)st.fragments,
-		 (unsigned long long)st.truncated);
+	         path, (unsigned long long)st.packets, (unsigned long long)st.udp,
+	         (unsigned long long)st.skipped, (unsigned long long)st.fragments,
+	         (unsigned long long)st.truncated);
 	return rc;
 }
 
@@ -110,22 +113,27 @@ static void replay_summary(const struct pipeline *pipe, int files, int64_t ns)
 	uint64_t us = (uint64_t)(ns > 0 ? ns : 1) / 1000 + 1;
 
 	fprintf(stderr,
-		"replay: %d file(s), %llu messages, %llu accepted, %llu duplicates, %llu malformed, "
-		"%llu.%03llu s, %llu messages/s\n",
-		files, (unsigned long long)s->received, (unsigned long long)s->accepted,
-		(unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-		(unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000),
-		(unsigned long long)(s->received * 1000000 / us));
+	        "replay: %d file(s), %llu messages, %llu accepted, %llu duplicates, %llu "
+	        "malformed, "
+	        "%llu.%03llu s, %llu messages/s\n",
+	        files, (unsigned long long)s->received, (unsigned long long)s->accepted,
+	        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
+	        (unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000),
+	        (unsigned long long)(s->received * 1000000 / us));
 }
 
 int cmd_replay(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"format", required_argument, 0, 'f'},  {"feed", required_argument, 0, 'F'},
-		{"decode-only", no_argument, 0, 'D'},   {"state-dir", required_argument, 0, 'd'},
-		{"sync", required_argument, 0, 's'},    {"print", no_argument, 0, 'p'},
-		{"help", no_argument, 0, 'h'},          CLI_ITCH_OPTIONS,
-		{0, 0, 0, 0},
+	        {"format", required_argument, 0, 'f'},
+	        {"feed", required_argument, 0, 'F'},
+	        {"decode-only", no_argument, 0, 'D'},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"sync", required_argument, 0, 's'},
+	        {"print", no_argument, 0, 'p'},
+	        {"help", no_argument, 0, 'h'},
+	        CLI_ITCH_OPTIONS,
+	        {0, 0, 0, 0},
 	};
 	static struct pipeline pipe;
 	static struct decoder dec;
@@ -157,19 +165,35 @@ int cmd_replay(int argc, char **argv)
 		case 'f':
 			pcap = strcmp(optarg, "pcap") == 0;
 			fmt = pcap ? DECODER_MOLD : DECODER_JSONL;
-			if (!pcap && (decoder_format_parse(optarg, &fmt) < 0 || fmt == DECODER_MOLD)) {
-				fprintf(stderr, "trades replay: --format '%s': use jsonl, itch or pcap\n",
-					optarg);
+			if (!pcap &&
+			    (decoder_format_parse(optarg, &fmt) < 0 || fmt == DECODER_MOLD)) {
+				fprintf(stderr,
+				        "trades replay: --format '%s': use jsonl, itch or pcap\n",
+				        optarg);
 				return CLI_USAGE;
 			}
 			break;
-		case 'F': feed_name = optarg; break;
-		case 'D': decode_only = true; break;
-		case 'd': st.state_dir = optarg; break;
-		case 's': st.sync = optarg; break;
-		case 'p': print = true; break;
-		case 'h': replay_usage(stdout); return CLI_OK;
-		default: replay_usage(stderr); return CLI_USAGE;
+		case 'F':
+			feed_name = optarg;
+			break;
+		case 'D':
+			decode_only = true;
+			break;
+		case 'd':
+			st.state_dir = optarg;
+			break;
+		case 's':
+			st.sync = optarg;
+			break;
+		case 'p':
+			print = true;
+			break;
+		case 'h':
+			replay_usage(stdout);
+			return CLI_OK;
+		default:
+			replay_usage(stderr);
+			return CLI_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -209,7 +233,8 @@ int cmd_replay(int argc, char **argv)
 		decoder_init(&dec, &pipe, fmt, pcap, (uint16_t)feed, peer);
 		if (fmt != DECODER_JSONL)
 			decoder_itch_attach(&dec, &itch, 0);
-		if ((pcap ? replay_pcap(&pipe, &dec, argv[i]) : replay_file(&pipe, &dec, argv[i], buf)) < 0)
+		if ((pcap ? replay_pcap(&pipe, &dec, argv[i])
+		          : replay_file(&pipe, &dec, argv[i], buf)) < 0)
 			rc = CLI_FAIL;
 	}
 	if (fmt != DECODER_JSONL)

@@ -26,39 +26,51 @@ static void serve_on_signal(int sig)
 static void serve_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: trades serve [--tcp HOST:PORT[,feed=NAME]]... [--udp HOST:PORT[,feed=NAME]]...\n"
-		"                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
-		"                    [--segment-size BYTES] [--instruments N] [--max-conns N]\n"
-		"                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n"
-		"                    [--mold HOST:PORT[,feed=NAME][,iface=IP]]... [--mold-rerequest HOST:PORT]\n"
-		"                    [ITCH options]\n\n"
-		"Receives JSON-lines trades on TCP (many clients, lines may span reads) and UDP\n"
-		"(one or more lines per datagram), appends each new trade to the journal and\n"
-		"applies it to the memory-mapped state.  Runs until SIGINT/SIGTERM, then drains\n"
-		"the sockets, syncs and marks the state clean.  Port 0 picks a free port; the\n"
-		"bound ports are printed as 'listening tcp IP:PORT feed=NAME', then 'ready'.\n\n"
-		"  --tcp SPEC         TCP listener (repeatable)      env TRADES_TCP (space-separated)\n"
-		"  --udp SPEC         UDP listener (repeatable)      env TRADES_UDP\n"
-		"                     default without any: --tcp 127.0.0.1:7001 --udp 127.0.0.1:7002\n"
-		"  --state-dir DIR    state file and journal/        env TRADES_STATE_DIR (./state)\n"
-		"  --io MODE          auto (io_uring, else epoll), uring, epoll   env TRADES_IO (auto)\n"
-		"  --sync MODE        journal msync: none, always (every receive batch),\n"
-		"                     interval:MS                    env TRADES_SYNC (none)\n"
-		"  --segment-size N   journal segment bytes (64Mi)   env TRADES_SEGMENT_SIZE\n"
-		"  --instruments N    instrument slots of a new state file (65536) env TRADES_INSTRUMENTS\n"
-		"  --max-conns N      concurrent TCP clients (1024)  env TRADES_MAX_CONNS\n"
-		"  --rcvbuf BYTES     UDP receive buffer (64Mi, SO_RCVBUFFORCE as root)\n"
-		"  --mold SPEC        MoldUDP64 (ITCH 5.0) UDP listener; a multicast group is joined\n"
-		"                     (iface=IP picks the interface).  Two --mold with the same\n"
-		"                     feed=NAME are the A and B lines of one session: the first copy\n"
-		"                     of each message wins; a gap counts only if both miss it\n"
-		"                                                    env TRADES_MOLD\n"
-		"  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are asked\n"
-		"                     for, later packets buffered and applied in order\n"
-		CLI_ITCH_HELP
-		"  --print            also write accepted trades to stdout as contract JSON lines\n"
-		"  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL (info)\n\n"
-		"exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal refused\n");
+	        "usage: trades serve [--tcp HOST:PORT[,feed=NAME]]... [--udp "
+	        "HOST:PORT[,feed=NAME]]...\n"
+	        "                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
+	        "                    [--segment-size BYTES] [--instruments N] [--max-conns N]\n"
+	        "                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n"
+	        "                    [--mold HOST:PORT[,feed=NAME][,iface=IP]]... "
+	        "[--mold-rerequest HOST:PORT]\n"
+	        "                    [ITCH options]\n\n"
+	        "Receives JSON-lines trades on TCP (many clients, lines may span reads) and UDP\n"
+	        "(one or more lines per datagram), appends each new trade to the journal and\n"
+	        "applies it to the memory-mapped state.  Runs until SIGINT/SIGTERM, then drains\n"
+	        "the sockets, syncs and marks the state clean.  Port 0 picks a free port; the\n"
+	        "bound ports are printed as 'listening tcp IP:PORT feed=NAME', then 'ready'.\n\n"
+	        "  --tcp SPEC         TCP listener (repeatable)      env TRADES_TCP "
+	        "(space-separated)\n"
+	        "  --udp SPEC         UDP listener (repeatable)      env TRADES_UDP\n"
+	        "                     default without any: --tcp 127.0.0.1:7001 --udp "
+	        "127.0.0.1:7002\n"
+	        "  --state-dir DIR    state file and journal/        env TRADES_STATE_DIR "
+	        "(./state)\n"
+	        "  --io MODE          auto (io_uring, else epoll), uring, epoll   env TRADES_IO "
+	        "(auto)\n"
+	        "  --sync MODE        journal msync: none, always (every receive batch),\n"
+	        "                     interval:MS                    env TRADES_SYNC (none)\n"
+	        "  --segment-size N   journal segment bytes (64Mi)   env TRADES_SEGMENT_SIZE\n"
+	        "  --instruments N    instrument slots of a new state file (65536) env "
+	        "TRADES_INSTRUMENTS\n"
+	        "  --max-conns N      concurrent TCP clients (1024)  env TRADES_MAX_CONNS\n"
+	        "  --rcvbuf BYTES     UDP receive buffer (64Mi, SO_RCVBUFFORCE as root)\n"
+	        "  --mold SPEC        MoldUDP64 (ITCH 5.0) UDP listener; a multicast group is "
+	        "joined\n"
+	        "                     (iface=IP picks the interface).  Two --mold with the same\n"
+	        "                     feed=NAME are the A and B lines of one session: the first "
+	        "copy\n"
+	        "                     of each message wins; a gap counts only if both miss it\n"
+	        "                                                    env TRADES_MOLD\n"
+	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
+	        "asked\n"
+	        "                     for, later packets buffered and applied in "
+	        "order\n" CLI_ITCH_HELP
+	        "  --print            also write accepted trades to stdout as contract JSON lines\n"
+	        "  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL "
+	        "(info)\n\n"
+	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
+	        "refused\n");
 }
 
 struct serve_opts {
@@ -89,7 +101,7 @@ static int serve_env_list(struct serve_opts *o, const char *name, int which)
 	     tok = strtok_r(NULL, " \t\n", &save)) {
 		if (*n >= SOURCE_LISTEN_MAX) {
 			fprintf(stderr, "trades serve: %s: more than %d listeners\n", name,
-				SOURCE_LISTEN_MAX);
+			        SOURCE_LISTEN_MAX);
 			return -1;
 		}
 		list[(*n)++] = tok;
@@ -100,14 +112,22 @@ static int serve_env_list(struct serve_opts *o, const char *name, int which)
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option opts[] = {
-		{"tcp", required_argument, 0, 't'},       {"udp", required_argument, 0, 'u'},
-		{"state-dir", required_argument, 0, 'd'}, {"io", required_argument, 0, 'i'},
-		{"sync", required_argument, 0, 's'},      {"segment-size", required_argument, 0, 'g'},
-		{"instruments", required_argument, 0, 'n'}, {"max-conns", required_argument, 0, 'c'},
-		{"rcvbuf", required_argument, 0, 'r'},    {"print", no_argument, 0, 'p'},
-		{"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
-		{"mold", required_argument, 0, 'm'},      {"mold-rerequest", required_argument, 0, 'R'},
-		CLI_ITCH_OPTIONS,                         {0, 0, 0, 0},
+	        {"tcp", required_argument, 0, 't'},
+	        {"udp", required_argument, 0, 'u'},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"io", required_argument, 0, 'i'},
+	        {"sync", required_argument, 0, 's'},
+	        {"segment-size", required_argument, 0, 'g'},
+	        {"instruments", required_argument, 0, 'n'},
+	        {"max-conns", required_argument, 0, 'c'},
+	        {"rcvbuf", required_argument, 0, 'r'},
+	        {"print", no_argument, 0, 'p'},
+	        {"log-level", required_argument, 0, 'l'},
+	        {"help", no_argument, 0, 'h'},
+	        {"mold", required_argument, 0, 'm'},
+	        {"mold-rerequest", required_argument, 0, 'R'},
+	        CLI_ITCH_OPTIONS,
+	        {0, 0, 0, 0},
 	};
 	bool cli_tcp = false, cli_udp = false, cli_mold = false;
 	int c;
@@ -122,7 +142,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		return -1;
 	if (cli_env("TRADES_MAX_CONNS", NULL) &&
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
-		    false, &o->max_conns) < 0)
+	            false, &o->max_conns) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -142,12 +162,14 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			}
 			if (o->nmold >= SOURCE_LISTEN_MAX) {
 				fprintf(stderr, "trades serve: more than %d --mold listeners\n",
-					SOURCE_LISTEN_MAX);
+				        SOURCE_LISTEN_MAX);
 				return -1;
 			}
 			o->mold[o->nmold++] = optarg;
 			break;
-		case 'R': o->rerequest = optarg; break;
+		case 'R':
+			o->rerequest = optarg;
+			break;
 		case 't':
 		case 'u':
 			/* Flags replace the environment's list rather than add to it. */
@@ -161,43 +183,58 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			}
 			if (*n >= SOURCE_LISTEN_MAX) {
 				fprintf(stderr, "trades serve: more than %d --%s listeners\n",
-					SOURCE_LISTEN_MAX, c == 't' ? "tcp" : "udp");
+				        SOURCE_LISTEN_MAX, c == 't' ? "tcp" : "udp");
 				return -1;
 			}
 			list[(*n)++] = optarg;
 			break;
-		case 'd': o->st.state_dir = optarg; break;
-		case 'i': o->io = optarg; break;
-		case 's': o->st.sync = optarg; break;
+		case 'd':
+			o->st.state_dir = optarg;
+			break;
+		case 'i':
+			o->io = optarg;
+			break;
+		case 's':
+			o->st.sync = optarg;
+			break;
 		case 'g':
 			if (cli_u64("serve", "--segment-size", optarg, JOURNAL_SEGMENT_MIN,
-				    JOURNAL_SEGMENT_MAX, true, &o->st.segment_bytes) < 0)
+			            JOURNAL_SEGMENT_MAX, true, &o->st.segment_bytes) < 0)
 				return -1;
 			break;
 		case 'n':
 			if (cli_u64("serve", "--instruments", optarg, 1, STATE_INST_CAP_MAX, true,
-				    &o->st.instruments) < 0)
+			            &o->st.instruments) < 0)
 				return -1;
 			break;
 		case 'c':
 			if (cli_u64("serve", "--max-conns", optarg, 1, SOURCE_CONNS_MAX, false,
-				    &o->max_conns) < 0)
+			            &o->max_conns) < 0)
 				return -1;
 			break;
 		case 'r':
-			if (cli_u64("serve", "--rcvbuf", optarg, 4096, 1u << 30, true, &o->rcvbuf) < 0)
+			if (cli_u64("serve", "--rcvbuf", optarg, 4096, 1u << 30, true, &o->rcvbuf) <
+			    0)
 				return -1;
 			break;
-		case 'p': o->print = true; break;
+		case 'p':
+			o->print = true;
+			break;
 		case 'l':
 			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr, "trades serve: --log-level '%s': use debug, info, warn or error\n",
-					optarg);
+				fprintf(stderr,
+				        "trades serve: --log-level '%s': use debug, info, warn or "
+				        "error\n",
+				        optarg);
 				return -1;
 			}
 			break;
-		case 'h': serve_usage(stdout); exit(CLI_OK);
-		default: serve_usage(stderr); return -1;
+		case 'h':
+			serve_usage(stdout);
+			exit(CLI_OK);
+		default:
+			serve_usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc) {
@@ -238,7 +275,7 @@ static int serve_mold_answers(struct source *src, const struct serve_opts *o)
 		if (j < i)
 			continue; /* the feed's B line: one answer socket per feed */
 		snprintf(spec, sizeof(spec), "%s:0,feed=%s",
-			 l->addr.ss_family == AF_INET6 ? "[::]" : "0.0.0.0", l->feed_name);
+		         l->addr.ss_family == AF_INET6 ? "[::]" : "0.0.0.0", l->feed_name);
 		if (source_add(src, SOURCE_UDP, DECODER_MOLD, spec, err, sizeof(err)) < 0) {
 			fprintf(stderr, "trades serve: re-request socket: %s\n", err);
 			return -1;
@@ -296,9 +333,10 @@ static int serve_parse_hostport(const char *spec, struct sockaddr_storage *ss, s
 	in->sin_family = AF_INET;
 	in->sin_port = htons((uint16_t)port);
 	*len = sizeof(*in);
-	return inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &in->sin_addr) == 1
-		       ? 0
-		       : -1;
+	return inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &in->sin_addr) ==
+	                       1
+	               ? 0
+	               : -1;
 }
 
 /* The fd of feed's re-request answer socket, and how many lines it has. */
@@ -341,18 +379,23 @@ static int serve_mold_setup(struct source *src, struct pipeline *pipe, const str
 			cli_itch_config(&o->itch, true, &cfg);
 			cfg.request_fd = serve_mold_lines(src, l->feed, &lines);
 			if (lines > 2) {
-				fprintf(stderr, "trades serve: feed %s: %u --mold lines; at most two (A, B)\n",
-					l->feed_name, lines);
+				fprintf(stderr,
+				        "trades serve: feed %s: %u --mold lines; at most two (A, "
+				        "B)\n",
+				        l->feed_name, lines);
 				return CLI_USAGE;
 			}
 			cfg.mold_cfg.lines = lines;
 			if (cfg.request_fd >= 0 &&
-			    serve_parse_hostport(o->rerequest, &cfg.request_addr, &cfg.request_addrlen) < 0) {
-				fprintf(stderr, "trades serve: --mold-rerequest '%s': use HOST:PORT\n",
-					o->rerequest);
+			    serve_parse_hostport(o->rerequest, &cfg.request_addr,
+			                         &cfg.request_addrlen) < 0) {
+				fprintf(stderr,
+				        "trades serve: --mold-rerequest '%s': use HOST:PORT\n",
+				        o->rerequest);
 				return CLI_USAGE;
 			}
-			if (decoder_itch_init(&feeds[j], pipe, l->feed, &cfg, err, sizeof(err)) < 0) {
+			if (decoder_itch_init(&feeds[j], pipe, l->feed, &cfg, err, sizeof(err)) <
+			    0) {
 				log_error("feed %s: %s", l->feed_name, err);
 				return CLI_FAIL;
 			}
@@ -360,7 +403,7 @@ static int serve_mold_setup(struct source *src, struct pipeline *pipe, const str
 			nfeeds++;
 		}
 		decoder_itch_attach(l->dec, &feeds[j],
-				    i >= serve_first_answer ? MOLD_LINE_REREQUEST : next_line[j]++);
+		                    i >= serve_first_answer ? MOLD_LINE_REREQUEST : next_line[j]++);
 	}
 	return CLI_OK;
 }
@@ -386,8 +429,8 @@ static void serve_announce(const struct source *src)
 static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source *src)
 {
 	struct source_config sc = {.max_conns = (unsigned)o->max_conns,
-				   .rcvbuf_bytes = (uint32_t)o->rcvbuf,
-				   .stop = &serve_stop};
+	                           .rcvbuf_bytes = (uint32_t)o->rcvbuf,
+	                           .stop = &serve_stop};
 	char err[512];
 	int rc;
 
@@ -405,12 +448,12 @@ static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source 
 		return rc;
 	}
 	log_info("io: %s%s%s", source_io_name(src->active), src->fallback_why[0] ? " -- " : "",
-		 src->fallback_why);
+	         src->fallback_why);
 	serve_announce(src);
 	rc = source_run(src);
 	log_info("stopping: %llu connections, %llu datagrams, %llu bytes received",
-		 (unsigned long long)src->stats.conns_accepted,
-		 (unsigned long long)src->stats.datagrams, (unsigned long long)src->stats.bytes);
+	         (unsigned long long)src->stats.conns_accepted,
+	         (unsigned long long)src->stats.datagrams, (unsigned long long)src->stats.bytes);
 	source_close(src);
 	return rc < 0 ? CLI_FAIL : CLI_OK;
 }
@@ -441,13 +484,14 @@ int cmd_serve(int argc, char **argv)
 	if (o.print)
 		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
 	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
-		 o.st.state_dir, (unsigned)atomic_load(&pipe.state.hdr->inst_count),
-		 (unsigned long long)pipe.journal.next_jseq - 1,
-		 (unsigned long long)pipe.stats.replayed);
+	         o.st.state_dir, (unsigned)atomic_load(&pipe.state.hdr->inst_count),
+	         (unsigned long long)pipe.journal.next_jseq - 1,
+	         (unsigned long long)pipe.stats.replayed);
 	rc = serve_run(&o, &pipe, &src);
 	pipeline_close(&pipe, rc == CLI_OK);
 	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
-		 (unsigned long long)pipe.stats.received, (unsigned long long)pipe.stats.accepted,
-		 (unsigned long long)pipe.stats.duplicates, (unsigned long long)pipe.stats.malformed);
+	         (unsigned long long)pipe.stats.received, (unsigned long long)pipe.stats.accepted,
+	         (unsigned long long)pipe.stats.duplicates,
+	         (unsigned long long)pipe.stats.malformed);
 	return rc;
 }

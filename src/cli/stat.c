@@ -20,10 +20,10 @@ struct stat_row {
 static void stat_usage(FILE *f)
 {
 	fprintf(f, "usage: trades stat [--state-dir DIR] [--json]\n\n"
-		   "Per-instrument totals (trades, volume, notional, VWAP, first/last/high/low)\n"
-		   "and per-feed counters, read from the state file without locking it.\n"
-		   "Decimals are exact strings.  env TRADES_STATE_DIR (./state)\n\n"
-		   "exit codes: 0 ok, 1 read error, 2 usage, 3 no state or state refused\n");
+	           "Per-instrument totals (trades, volume, notional, VWAP, first/last/high/low)\n"
+	           "and per-feed counters, read from the state file without locking it.\n"
+	           "Decimals are exact strings.  env TRADES_STATE_DIR (./state)\n\n"
+	           "exit codes: 0 ok, 1 read error, 2 usage, 3 no state or state refused\n");
 }
 
 /* Decimal strings by the rules in README "State file". */
@@ -36,7 +36,7 @@ static void stat_format(struct stat_row *r)
 	dec128_format(in->notional, 2 * TRADE_SCALE_DIGITS, pdp + qdp, r->notional);
 	if (in->volume > 0)
 		dec128_format(dec128_div_round(in->notional, in->volume), TRADE_SCALE_DIGITS, pdp,
-			      r->vwap);
+		              r->vwap);
 	else
 		strcpy(r->vwap, "0");
 	dec_format(in->first, TRADE_SCALE_DIGITS, pdp, r->first);
@@ -47,7 +47,8 @@ static void stat_format(struct stat_row *r)
 
 static int stat_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct stat_row *)a)->in.symbol, ((const struct stat_row *)b)->in.symbol);
+	return strcmp(((const struct stat_row *)a)->in.symbol,
+	              ((const struct stat_row *)b)->in.symbol);
 }
 
 static void stat_json_feeds(const struct state *s)
@@ -62,7 +63,8 @@ static void stat_json_feeds(const struct state *s)
 		if (!fd->name[0])
 			continue;
 		printf("%s{\"feed\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
-		       "\"malformed\":%llu,\"gaps\":%llu,\"gap_missing\":%llu,\"out_of_order\":%llu,"
+		       "\"malformed\":%llu,\"gaps\":%llu,\"gap_missing\":%llu,\"out_of_order\":%"
+		       "llu,"
 		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
 		       sep, fd->name, (unsigned long long)fd->received,
 		       (unsigned long long)fd->accepted, (unsigned long long)fd->duplicates,
@@ -103,12 +105,13 @@ static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n)
 		const struct stat_row *r = &rows[i];
 
 		printf("%s{\"pair\":\"%s\",\"trades\":%llu,\"volume\":\"%s\",\"notional\":\"%s\","
-		       "\"vwap\":\"%s\",\"first\":\"%s\",\"last\":\"%s\",\"high\":\"%s\",\"low\":\"%s\","
+		       "\"vwap\":\"%s\",\"first\":\"%s\",\"last\":\"%s\",\"high\":\"%s\",\"low\":"
+		       "\"%s\","
 		       "\"corrections\":%llu,\"last_trade_id\":%llu,\"last_ts_ns\":%lld}",
 		       i ? "," : "", r->in.symbol, (unsigned long long)r->in.trades, r->volume,
 		       r->notional, r->vwap, r->first, r->last, r->high, r->low,
-		       (unsigned long long)r->in.corrections, (unsigned long long)r->in.last_trade_id,
-		       (long long)r->in.last_ts_exch_ns);
+		       (unsigned long long)r->in.corrections,
+		       (unsigned long long)r->in.last_trade_id, (long long)r->in.last_ts_exch_ns);
 	}
 	printf("],");
 	stat_json_feeds(s);
@@ -133,8 +136,9 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 		if (fd->name[0])
 			printf("%-28s %12llu %12llu %10llu %10llu %8llu %10llu\n", fd->name,
 			       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
-			       (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
-			       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing);
+			       (unsigned long long)fd->duplicates,
+			       (unsigned long long)fd->malformed, (unsigned long long)fd->gaps,
+			       (unsigned long long)fd->gap_missing);
 	}
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",
 	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
@@ -144,10 +148,10 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state-dir", required_argument, 0, 'd'},
-		{"json", no_argument, 0, 'j'},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"json", no_argument, 0, 'j'},
+	        {"help", no_argument, 0, 'h'},
+	        {0, 0, 0, 0},
 	};
 	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
 	struct stat_row *rows;
@@ -160,10 +164,18 @@ int cmd_stat(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'j': json = true; break;
-		case 'h': stat_usage(stdout); return CLI_OK;
-		default: stat_usage(stderr); return CLI_USAGE;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			stat_usage(stdout);
+			return CLI_OK;
+		default:
+			stat_usage(stderr);
+			return CLI_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -182,7 +194,8 @@ int cmd_stat(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		if (state_read_instrument(&s, i, &rows[got].in) < 0) {
-			fprintf(stderr, "trades stat: instrument %u: writer holds it too long\n", i);
+			fprintf(stderr, "trades stat: instrument %u: writer holds it too long\n",
+			        i);
 			continue;
 		}
 		stat_format(&rows[got++]);

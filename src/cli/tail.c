@@ -23,12 +23,13 @@ static void tail_on_signal(int sig)
 
 static void tail_usage(FILE *f)
 {
-	fprintf(f, "usage: trades tail [--state-dir DIR] [--from N] [--count N] [--follow]\n\n"
-		   "Prints journal trade records as JSON lines (pair, price, volume, timestamp,\n"
-		   "timestamp_ms, side, trade_id, feed, seq, rx_ns), starting at journal entry N\n"
-		   "(1 = the beginning).  --follow keeps printing as `trades serve` appends,\n"
-		   "until SIGINT/SIGTERM.  env TRADES_STATE_DIR (./state)\n\n"
-		   "exit codes: 0 ok, 1 journal corrupt in the middle, 2 usage, 3 no state/journal\n");
+	fprintf(f,
+	        "usage: trades tail [--state-dir DIR] [--from N] [--count N] [--follow]\n\n"
+	        "Prints journal trade records as JSON lines (pair, price, volume, timestamp,\n"
+	        "timestamp_ms, side, trade_id, feed, seq, rx_ns), starting at journal entry N\n"
+	        "(1 = the beginning).  --follow keeps printing as `trades serve` appends,\n"
+	        "until SIGINT/SIGTERM.  env TRADES_STATE_DIR (./state)\n\n"
+	        "exit codes: 0 ok, 1 journal corrupt in the middle, 2 usage, 3 no state/journal\n");
 }
 
 static const char *tail_symbol(const struct state *s, uint32_t id)
@@ -53,9 +54,10 @@ static int tail_drain(struct journal_reader *r, const struct state *s, uint64_t 
 		if (f->type != JOURNAL_TRADE || f->len != sizeof(t))
 			continue;
 		memcpy(&t, payload, sizeof(t));
-		fwrite(line, 1, sink_format_json(&t, tail_symbol(s, t.instrument),
-						 t.feed < TRADE_FEED_MAX ? s->feeds[t.feed].name : "?",
-						 line, sizeof(line)),
+		fwrite(line, 1,
+		       sink_format_json(&t, tail_symbol(s, t.instrument),
+		                        t.feed < TRADE_FEED_MAX ? s->feeds[t.feed].name : "?", line,
+		                        sizeof(line)),
 		       stdout);
 		(*left)--;
 	}
@@ -65,9 +67,12 @@ static int tail_drain(struct journal_reader *r, const struct state *s, uint64_t 
 int cmd_tail(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state-dir", required_argument, 0, 'd'}, {"from", required_argument, 0, 'f'},
-		{"count", required_argument, 0, 'n'},     {"follow", no_argument, 0, 'F'},
-		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"from", required_argument, 0, 'f'},
+	        {"count", required_argument, 0, 'n'},
+	        {"follow", no_argument, 0, 'F'},
+	        {"help", no_argument, 0, 'h'},
+	        {0, 0, 0, 0},
 	};
 	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
 	struct timespec poll = {0, TAIL_POLL_NS};
@@ -82,7 +87,9 @@ int cmd_tail(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
+		case 'd':
+			dir = optarg;
+			break;
 		case 'f':
 			if (cli_u64("tail", "--from", optarg, 1, UINT64_MAX - 1, false, &from) < 0)
 				return CLI_USAGE;
@@ -91,9 +98,15 @@ int cmd_tail(int argc, char **argv)
 			if (cli_u64("tail", "--count", optarg, 1, UINT64_MAX - 1, false, &left) < 0)
 				return CLI_USAGE;
 			break;
-		case 'F': follow = true; break;
-		case 'h': tail_usage(stdout); return CLI_OK;
-		default: tail_usage(stderr); return CLI_USAGE;
+		case 'F':
+			follow = true;
+			break;
+		case 'h':
+			tail_usage(stdout);
+			return CLI_OK;
+		default:
+			tail_usage(stderr);
+			return CLI_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -118,7 +131,7 @@ int cmd_tail(int argc, char **argv)
 	state_close(&s, false);
 	if (rc < 0) {
 		fprintf(stderr, "trades tail: journal in %s is corrupt at entry %llu\n", dir,
-			(unsigned long long)r.next_jseq);
+		        (unsigned long long)r.next_jseq);
 		return CLI_FAIL;
 	}
 	return CLI_OK;

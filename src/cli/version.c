@@ -17,7 +17,8 @@
 static void version_allocator(void)
 {
 	int (*mallctl)(const char *, void *, size_t *, void *, size_t) =
-		(int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+	        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT,
+	                                                                       "mallctl");
 	const char *ver = NULL;
 	size_t len = sizeof(ver);
 	void *probe = malloc(64);
@@ -28,7 +29,8 @@ static void version_allocator(void)
 		printf("allocator: jemalloc %s (malloc from %s)\n", ver,
 		       info.dli_fname ? info.dli_fname : "?");
 	else
-		printf("allocator: system (malloc from %s)\n", info.dli_fname ? info.dli_fname : "?");
+		printf("allocator: system (malloc from %s)\n",
+		       info.dli_fname ? info.dli_fname : "?");
 	free(probe);
 }
 
@@ -52,10 +54,10 @@ int cmd_version(int argc, char **argv)
 int cmd_health(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state-dir", required_argument, 0, 'd'},
-		{"max-age", required_argument, 0, 'a'},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"max-age", required_argument, 0, 'a'},
+	        {"help", no_argument, 0, 'h'},
+	        {0, 0, 0, 0},
 	};
 	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
 	uint64_t max_age_s = 10;
@@ -67,17 +69,22 @@ int cmd_health(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
+		case 'd':
+			dir = optarg;
+			break;
 		case 'a':
 			if (cli_u64("health", "--max-age", optarg, 1, 86400, false, &max_age_s) < 0)
 				return CLI_USAGE;
 			break;
 		case 'h':
 			printf("usage: trades health [--state-dir DIR] [--max-age SECONDS]\n\n"
-			       "Exit 0 when a running `trades serve` holds the state and refreshed its\n"
-			       "heartbeat within --max-age seconds (10); else 1 with the reason.\n");
+			       "Exit 0 when a running `trades serve` holds the state and refreshed "
+			       "its\n"
+			       "heartbeat within --max-age seconds (10); else 1 with the "
+			       "reason.\n");
 			return CLI_OK;
-		default: return CLI_USAGE;
+		default:
+			return CLI_USAGE;
 		}
 	}
 	if (state_open(&s, dir, STATE_OPEN_READ, 0, err, sizeof(err)) < 0) {

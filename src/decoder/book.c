@@ -9,21 +9,18 @@
 
 #define BOOK_HASH_MUL 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio */
 
-static inline uint64_t
-book_home(const struct book *b, uint64_t ref)
+static inline uint64_t book_home(const struct book *b, uint64_t ref)
 {
 	/* The high bits of the product are the well-mixed ones. */
 	return (ref * BOOK_HASH_MUL) >> b->shift;
 }
 
-static inline int
-slot_empty(const struct book_order *o)
+static inline int slot_empty(const struct book_order *o)
 {
 	return o->shares == 0;
 }
 
-int
-book_init(struct book *b, uint64_t max_orders)
+int book_init(struct book *b, uint64_t max_orders)
 {
 	uint64_t cap = BOOK_MIN_CAPACITY;
 	unsigned bits = 4;
@@ -42,7 +39,7 @@ book_init(struct book *b, uint64_t max_orders)
 	}
 	assert((cap & (cap - 1)) == 0 && cap >= max_orders * 2);
 	map = mmap(NULL, cap * sizeof(struct book_order), PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
 		return -1;
 	/* Large tables are probed at random: huge pages save TLB misses.  Best
@@ -61,8 +58,7 @@ book_init(struct book *b, uint64_t max_orders)
 	return 0;
 }
 
-void
-book_free(struct book *b)
+void book_free(struct book *b)
 {
 	assert(b != NULL);
 	if (b->slots != NULL)
@@ -71,8 +67,7 @@ book_free(struct book *b)
 }
 
 /* Index of ref's slot, or of the empty slot ending its probe sequence. */
-static uint64_t
-book_probe(const struct book *b, uint64_t ref, uint64_t *probes)
+static uint64_t book_probe(const struct book *b, uint64_t ref, uint64_t *probes)
 {
 	uint64_t i = book_home(b, ref);
 	uint64_t n;
@@ -90,8 +85,7 @@ book_probe(const struct book *b, uint64_t ref, uint64_t *probes)
 	return i;
 }
 
-struct book_order *
-book_find(const struct book *b, uint64_t ref)
+struct book_order *book_find(const struct book *b, uint64_t ref)
 {
 	uint64_t probes;
 	uint64_t i;
@@ -101,8 +95,7 @@ book_find(const struct book *b, uint64_t ref)
 	return slot_empty(&b->slots[i]) ? NULL : &b->slots[i];
 }
 
-enum book_status
-book_add(struct book *b, const struct book_order *o)
+enum book_status book_add(struct book *b, const struct book_order *o)
 {
 	uint64_t probes;
 	uint64_t i;
@@ -132,8 +125,7 @@ book_add(struct book *b, const struct book_order *o)
 	return BOOK_OK;
 }
 
-void
-book_remove(struct book *b, struct book_order *o)
+void book_remove(struct book *b, struct book_order *o)
 {
 	uint64_t hole, j, n;
 
@@ -165,8 +157,7 @@ book_remove(struct book *b, struct book_order *o)
 	b->stats.removes++;
 }
 
-uint32_t
-book_reduce(struct book *b, struct book_order *o, uint32_t shares)
+uint32_t book_reduce(struct book *b, struct book_order *o, uint32_t shares)
 {
 	assert(o != NULL && !slot_empty(o));
 	if (shares >= o->shares) {
@@ -179,8 +170,7 @@ book_reduce(struct book *b, struct book_order *o, uint32_t shares)
 	return o->shares;
 }
 
-enum book_status
-book_delete(struct book *b, uint64_t ref)
+enum book_status book_delete(struct book *b, uint64_t ref)
 {
 	struct book_order *o = book_find(b, ref);
 
@@ -190,9 +180,8 @@ book_delete(struct book *b, uint64_t ref)
 	return BOOK_OK;
 }
 
-enum book_status
-book_replace(struct book *b, uint64_t old_ref, uint64_t new_ref, uint32_t shares, uint32_t price,
-	     struct book_order *old)
+enum book_status book_replace(struct book *b, uint64_t old_ref, uint64_t new_ref, uint32_t shares,
+                              uint32_t price, struct book_order *old)
 {
 	struct book_order *o = book_find(b, old_ref);
 	struct book_order n;
@@ -210,8 +199,7 @@ book_replace(struct book *b, uint64_t old_ref, uint64_t new_ref, uint32_t shares
 	return book_add(b, &n);
 }
 
-const char *
-book_status_name(enum book_status s)
+const char *book_status_name(enum book_status s)
 {
 	switch (s) {
 	case BOOK_OK:

@@ -12,7 +12,7 @@
 #include "trades/pipeline.h"
 
 void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt, bool datagram,
-		  uint16_t feed, const char *peer)
+                  uint16_t feed, const char *peer)
 {
 	memset(d, 0, sizeof(*d));
 	d->pipe = p;
@@ -133,7 +133,7 @@ static void decoder_datagram_lines(struct decoder *d, const char *buf, size_t le
 }
 
 void decoder_input(struct decoder *d, const void *buf, size_t len, int64_t rx_ns, bool rx_kernel,
-		   const struct sockaddr *from)
+                   const struct sockaddr *from)
 {
 	d->rx_ns = rx_ns;
 	d->rx_kernel = rx_kernel;
@@ -165,14 +165,15 @@ void decoder_end(struct decoder *d)
 }
 
 static const char *const decoder_names[] = {
-	[DECODER_JSONL] = "jsonl",
-	[DECODER_ITCH] = "itch",
-	[DECODER_MOLD] = "mold",
+        [DECODER_JSONL] = "jsonl",
+        [DECODER_ITCH] = "itch",
+        [DECODER_MOLD] = "mold",
 };
 
 const char *decoder_format_name(enum decoder_format f)
 {
-	return (unsigned)f < sizeof(decoder_names) / sizeof(decoder_names[0]) ? decoder_names[f] : "?";
+	return (unsigned)f < sizeof(decoder_names) / sizeof(decoder_names[0]) ? decoder_names[f]
+	                                                                      : "?";
 }
 
 int decoder_format_parse(const char *s, enum decoder_format *f)

@@ -46,10 +46,10 @@ enum {
 
 /* Spec lengths (type byte included): last field's offset + its length. */
 static const uint8_t itch_len_table[256] = {
-	['S'] = 12, ['R'] = 39, ['H'] = 25, ['Y'] = 20, ['L'] = 26, ['V'] = 35,
-	['W'] = 12, ['K'] = 28, ['J'] = 35, ['h'] = 21, ['A'] = 36, ['F'] = 40,
-	['E'] = 31, ['C'] = 36, ['X'] = 23, ['D'] = 19, ['U'] = 35, ['P'] = 44,
-	['Q'] = 40, ['B'] = 19, ['I'] = 50, ['N'] = 20, ['O'] = 48,
+        ['S'] = 12, ['R'] = 39, ['H'] = 25, ['Y'] = 20, ['L'] = 26, ['V'] = 35,
+        ['W'] = 12, ['K'] = 28, ['J'] = 35, ['h'] = 21, ['A'] = 36, ['F'] = 40,
+        ['E'] = 31, ['C'] = 36, ['X'] = 23, ['D'] = 19, ['U'] = 35, ['P'] = 44,
+        ['Q'] = 40, ['B'] = 19, ['I'] = 50, ['N'] = 20, ['O'] = 48,
 };
 
 /* What one message's trades inherit. */
@@ -60,32 +60,27 @@ struct itch_ctx {
 	bool rx_kernel;
 };
 
-static inline uint16_t
-rd16(const uint8_t *p)
+static inline uint16_t rd16(const uint8_t *p)
 {
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-static inline uint32_t
-rd32(const uint8_t *p)
+static inline uint32_t rd32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static inline uint64_t
-rd48(const uint8_t *p)
+static inline uint64_t rd48(const uint8_t *p)
 {
 	return ((uint64_t)rd16(p) << 32) | rd32(p + 2);
 }
 
-static inline uint64_t
-rd64(const uint8_t *p)
+static inline uint64_t rd64(const uint8_t *p)
 {
 	return ((uint64_t)rd32(p) << 32) | rd32(p + 4);
 }
 
-size_t
-itch_msg_len(uint8_t type)
+size_t itch_msg_len(uint8_t type)
 {
 	return itch_len_table[type];
 }
@@ -93,8 +88,7 @@ itch_msg_len(uint8_t type)
 /* ---- trades ---- */
 
 /* A resting order's side to the aggressor's (itch.h): a resting buy was hit. */
-static uint8_t
-aggressor_side(uint8_t resting)
+static uint8_t aggressor_side(uint8_t resting)
 {
 	if (resting == 'B')
 		return TRADE_SIDE_SELL;
@@ -103,8 +97,8 @@ aggressor_side(uint8_t resting)
 	return TRADE_SIDE_UNKNOWN;
 }
 
-static void
-itch_emit(struct itch *it, const struct itch_ctx *c, const struct itch_match *m, uint8_t flags)
+static void itch_emit(struct itch *it, const struct itch_ctx *c, const struct itch_match *m,
+                      uint8_t flags)
 {
 	struct trade t;
 
@@ -133,17 +127,16 @@ itch_emit(struct itch *it, const struct itch_ctx *c, const struct itch_match *m,
 }
 
 /* Emits a trade and remembers it for a later Broken Trade. */
-static void
-itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst, uint32_t price4,
-	   uint64_t shares, uint8_t side, uint64_t match, uint8_t flags)
+static void itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst, uint32_t price4,
+                       uint64_t shares, uint8_t side, uint64_t match, uint8_t flags)
 {
 	struct itch_match m = {
-		.match = match,
-		.price = (int64_t)price4 * ITCH_PRICE4_TO_RECORD,
-		.qty = (int64_t)shares * TRADE_SCALE,
-		.instrument = inst,
-		.side = side,
-		.flags = flags,
+	        .match = match,
+	        .price = (int64_t)price4 * ITCH_PRICE4_TO_RECORD,
+	        .qty = (int64_t)shares * TRADE_SCALE,
+	        .instrument = inst,
+	        .side = side,
+	        .flags = flags,
 	};
 
 	assert(shares > 0 && shares <= (uint64_t)(INT64_MAX / TRADE_SCALE));
@@ -158,8 +151,7 @@ itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst, uint32_t pr
 }
 
 /* Instrument of the message's locate, or -1 (counted). */
-static int64_t
-itch_instrument(struct itch *it, const uint8_t *msg)
+static int64_t itch_instrument(struct itch *it, const uint8_t *msg)
 {
 	uint32_t inst1 = it->locates[rd16(msg + OFF_LOCATE)].inst1;
 
@@ -170,8 +162,7 @@ itch_instrument(struct itch *it, const uint8_t *msg)
 
 /* ---- message handlers: msg holds at least the type's spec length ---- */
 
-static void
-on_stock_directory(struct itch *it, const uint8_t *msg)
+static void on_stock_directory(struct itch *it, const uint8_t *msg)
 {
 	struct itch_locate *l = &it->locates[rd16(msg + OFF_LOCATE)];
 	const char *sym = (const char *)msg + R_STOCK;
@@ -197,8 +188,7 @@ on_stock_directory(struct itch *it, const uint8_t *msg)
 	memcpy(l->sym, sym, n);
 }
 
-static void
-book_result(struct itch *it, enum book_status st)
+static void book_result(struct itch *it, enum book_status st)
 {
 	if (st == BOOK_FULL)
 		it->stats.book_full++;
@@ -208,8 +198,7 @@ book_result(struct itch *it, enum book_status st)
 		it->stats.zero_shares++;
 }
 
-static void
-on_add(struct itch *it, const uint8_t *msg)
+static void on_add(struct itch *it, const uint8_t *msg)
 {
 	struct book_order o;
 
@@ -226,8 +215,8 @@ on_add(struct itch *it, const uint8_t *msg)
 
 /* 'E' and 'C': reduce the resting order; trade at its price ('E') or the
  * message's ('C', printable only). */
-static void
-on_executed(struct itch *it, const struct itch_ctx *c, const uint8_t *msg, bool with_price)
+static void on_executed(struct itch *it, const struct itch_ctx *c, const uint8_t *msg,
+                        bool with_price)
 {
 	struct book_order *o = book_find(&it->book, rd64(msg + E_REF));
 	uint32_t shares = rd32(msg + E_SHARES);
@@ -255,11 +244,10 @@ on_executed(struct itch *it, const struct itch_ctx *c, const uint8_t *msg, bool 
 	inst1 = it->locates[rest.locate].inst1;
 	assert(inst1 != 0);
 	itch_trade(it, c, inst1 - 1, with_price ? rd32(msg + C_PRICE) : rest.price, shares,
-		   aggressor_side(rest.side), rd64(msg + E_MATCH), 0);
+	           aggressor_side(rest.side), rd64(msg + E_MATCH), 0);
 }
 
-static void
-on_cancel(struct itch *it, const uint8_t *msg)
+static void on_cancel(struct itch *it, const uint8_t *msg)
 {
 	struct book_order *o = book_find(&it->book, rd64(msg + X_REF));
 
@@ -270,18 +258,16 @@ on_cancel(struct itch *it, const uint8_t *msg)
 	book_reduce(&it->book, o, rd32(msg + X_SHARES));
 }
 
-static void
-on_delete(struct itch *it, const uint8_t *msg)
+static void on_delete(struct itch *it, const uint8_t *msg)
 {
 	if (book_delete(&it->book, rd64(msg + D_REF)) == BOOK_MISSING)
 		it->stats.missing_d++;
 }
 
-static void
-on_replace(struct itch *it, const uint8_t *msg)
+static void on_replace(struct itch *it, const uint8_t *msg)
 {
 	enum book_status st = book_replace(&it->book, rd64(msg + U_OLD), rd64(msg + U_NEW),
-					   rd32(msg + U_SHARES), rd32(msg + U_PRICE), NULL);
+	                                   rd32(msg + U_SHARES), rd32(msg + U_PRICE), NULL);
 
 	if (st == BOOK_MISSING)
 		it->stats.missing_u++;
@@ -289,8 +275,7 @@ on_replace(struct itch *it, const uint8_t *msg)
 		book_result(it, st);
 }
 
-static void
-on_trade(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
+static void on_trade(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 {
 	int64_t inst = itch_instrument(it, msg);
 	uint32_t shares = rd32(msg + P_SHARES);
@@ -303,11 +288,10 @@ on_trade(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 	}
 	/* Buy/Sell is always 'B' since 2014 (itch.h): the side is unknown. */
 	itch_trade(it, c, (uint32_t)inst, rd32(msg + P_PRICE), shares, TRADE_SIDE_UNKNOWN,
-		   rd64(msg + P_MATCH), 0);
+	           rd64(msg + P_MATCH), 0);
 }
 
-static void
-on_cross(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
+static void on_cross(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 {
 	int64_t inst = itch_instrument(it, msg);
 	uint64_t shares = rd64(msg + Q_SHARES);
@@ -323,11 +307,10 @@ on_cross(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 		return;
 	}
 	itch_trade(it, c, (uint32_t)inst, rd32(msg + Q_PRICE), shares, TRADE_SIDE_UNKNOWN,
-		   rd64(msg + Q_MATCH), TRADE_F_CROSS);
+	           rd64(msg + Q_MATCH), TRADE_F_CROSS);
 }
 
-static void
-on_broken(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
+static void on_broken(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 {
 	uint64_t match = rd64(msg + B_MATCH);
 	struct itch_match *slot = &it->matches[match & (it->match_cap - 1)];
@@ -344,8 +327,7 @@ on_broken(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 	itch_emit(it, c, &m, TRADE_F_CORRECTION);
 }
 
-static void
-itch_dispatch(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
+static void itch_dispatch(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 {
 	switch (msg[0]) {
 	case 'R':
@@ -384,9 +366,8 @@ itch_dispatch(struct itch *it, const struct itch_ctx *c, const uint8_t *msg)
 	}
 }
 
-void
-itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
-		bool rx_kernel)
+void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
+                     bool rx_kernel)
 {
 	struct itch_ctx c;
 	size_t spec;
@@ -418,11 +399,10 @@ itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, i
 
 /* ---- init ---- */
 
-static void *
-itch_map(size_t bytes)
+static void *itch_map(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -431,9 +411,8 @@ itch_map(size_t bytes)
 	return p;
 }
 
-int
-itch_init(struct itch *it, uint64_t max_orders, uint64_t max_matches, int64_t midnight_ns,
-	  const struct itch_handler *h)
+int itch_init(struct itch *it, uint64_t max_orders, uint64_t max_matches, int64_t midnight_ns,
+              const struct itch_handler *h)
 {
 	uint64_t cap = 1;
 	int err;
@@ -466,8 +445,7 @@ itch_init(struct itch *it, uint64_t max_orders, uint64_t max_matches, int64_t mi
 	return 0;
 }
 
-void
-itch_free(struct itch *it)
+void itch_free(struct itch *it)
 {
 	assert(it != NULL);
 	book_free(&it->book);
@@ -480,8 +458,7 @@ itch_free(struct itch *it)
 
 /* ---- file framing ---- */
 
-void
-itch_stream_init(struct itch_stream *s)
+void itch_stream_init(struct itch_stream *s)
 {
 	memset(s, 0, sizeof(*s));
 }
@@ -489,8 +466,7 @@ itch_stream_init(struct itch_stream *s)
 /* Size of the frame whose first ITCH_FRAME_HDR bytes are at p: prefix + spec
  * length for a known type (*known), prefix + the prefix's value for an
  * unknown one; 0 for an unknown type with prefix 0 (unframeable). */
-static uint32_t
-frame_size(const uint8_t *p, bool *known)
+static uint32_t frame_size(const uint8_t *p, bool *known)
 {
 	size_t spec = itch_msg_len(p[ITCH_FRAME_PREFIX]);
 	uint16_t prefix = rd16(p);
@@ -502,8 +478,7 @@ frame_size(const uint8_t *p, bool *known)
 }
 
 /* A whole frame of a known type: decode it with its spec length. */
-static void
-stream_frame(struct itch *it, const uint8_t *p, int64_t rx_ns, bool rx_kernel)
+static void stream_frame(struct itch *it, const uint8_t *p, int64_t rx_ns, bool rx_kernel)
 {
 	size_t spec = itch_msg_len(p[ITCH_FRAME_PREFIX]);
 
@@ -514,9 +489,8 @@ stream_frame(struct itch *it, const uint8_t *p, int64_t rx_ns, bool rx_kernel)
 }
 
 /* An unknown type whose header is at hdr, `have` bytes of it consumed. */
-static void
-stream_unknown(struct itch *it, struct itch_stream *s, const uint8_t *hdr, uint32_t size,
-	       uint32_t have)
+static void stream_unknown(struct itch *it, struct itch_stream *s, const uint8_t *hdr,
+                           uint32_t size, uint32_t have)
 {
 	it->stats.msgs[hdr[ITCH_FRAME_PREFIX]]++;
 	it->stats.unknown_type++;
@@ -533,9 +507,8 @@ stream_unknown(struct itch *it, struct itch_stream *s, const uint8_t *hdr, uint3
 
 /* Grows the carried partial frame from p; decodes it once whole.  Returns
  * the bytes of p used (> 0 when avail > 0). */
-static size_t
-stream_carry(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
-	     int64_t rx_ns, bool rx_kernel)
+static size_t stream_carry(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
+                           int64_t rx_ns, bool rx_kernel)
 {
 	size_t used = 0, n;
 	uint32_t size;
@@ -572,9 +545,8 @@ stream_carry(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t av
 /* A frame starting at p with nothing carried (avail >= ITCH_FRAME_HDR):
  * decoded in place when whole, else carried.  Returns the bytes used (0 when
  * an unknown type only set up skip or lost). */
-static size_t
-stream_inplace(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
-	       int64_t rx_ns, bool rx_kernel)
+static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
+                             int64_t rx_ns, bool rx_kernel)
 {
 	bool known;
 	uint32_t size = frame_size(p, &known);
@@ -590,9 +562,8 @@ stream_inplace(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t 
 	return size;
 }
 
-void
-itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
-		 int64_t rx_ns, bool rx_kernel)
+void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
+                      int64_t rx_ns, bool rx_kernel)
 {
 	size_t off = 0, pass;
 
@@ -620,8 +591,7 @@ itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, siz
 	assert(off == len);
 }
 
-void
-itch_stream_end(struct itch *it, struct itch_stream *s)
+void itch_stream_end(struct itch *it, struct itch_stream *s)
 {
 	assert(it != NULL && s != NULL);
 	if (s->len > 0 || s->skip > 0)

@@ -40,7 +40,7 @@ static void itch_feed_trade(void *ctx, const struct trade *t)
 }
 
 static void itch_feed_message(void *ctx, const uint8_t *msg, size_t len, uint64_t seq,
-			      int64_t rx_ns, bool rx_kernel)
+                              int64_t rx_ns, bool rx_kernel)
 {
 	struct decoder_itch *x = ctx;
 
@@ -59,7 +59,7 @@ static int itch_feed_request(void *ctx, const uint8_t *pkt, size_t len)
 {
 	struct decoder_itch *x = ctx;
 	ssize_t n = sendto(x->request_fd, pkt, len, MSG_DONTWAIT,
-			   (const struct sockaddr *)&x->request_addr, x->request_addrlen);
+	                   (const struct sockaddr *)&x->request_addr, x->request_addrlen);
 
 	return n == (ssize_t)len ? 0 : -1;
 }
@@ -72,11 +72,11 @@ static void itch_feed_log(void *ctx, const char *msg)
 }
 
 int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
-		      const struct decoder_itch_config *cfg, char *err, size_t errlen)
+                      const struct decoder_itch_config *cfg, char *err, size_t errlen)
 {
 	struct itch_handler ih = {.ctx = x, .intern = itch_feed_intern, .trade = itch_feed_trade};
-	struct mold_handler mh = {.ctx = x, .message = itch_feed_message, .gap = itch_feed_gap,
-				  .log = itch_feed_log};
+	struct mold_handler mh = {
+	        .ctx = x, .message = itch_feed_message, .gap = itch_feed_gap, .log = itch_feed_log};
 
 	memset(x, 0, sizeof(*x));
 	x->pipe = p;
@@ -87,8 +87,8 @@ int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
 	x->request_addrlen = cfg->request_addrlen;
 	if (itch_init(&x->itch, cfg->max_orders, cfg->max_matches, cfg->midnight_ns, &ih) < 0) {
 		snprintf(err, errlen, "ITCH decoder for %llu orders, %llu matches: %s",
-			 (unsigned long long)cfg->max_orders, (unsigned long long)cfg->max_matches,
-			 strerror(errno));
+		         (unsigned long long)cfg->max_orders, (unsigned long long)cfg->max_matches,
+		         strerror(errno));
 		return -1;
 	}
 	itch_stream_init(&x->stream);
@@ -187,7 +187,7 @@ void decoder_itch_input(struct decoder *d, const void *buf, size_t len)
 		itch_stream_feed(&x->itch, &x->stream, buf, len, d->rx_ns, d->rx_kernel);
 	else
 		mold_packet(x->session, d->line, buf, len, d->rx_ns, d->rx_kernel,
-			    timefmt_mono_ns());
+		            timefmt_mono_ns());
 }
 
 void decoder_itch_end(struct decoder *d)

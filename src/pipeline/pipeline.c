@@ -24,9 +24,9 @@
 #define PIPELINE_PROBE2(name, a, b) ((void)(a), (void)(b))
 #endif
 
-#define MALFORMED_LOG_PER_MIN 5 /* malformed messages logged per feed per minute */
-#define MALFORMED_LOG_BYTES 120 /* offending bytes shown, then "..." */
-#define REPLAY_LOG_EVERY 1000000u
+#define MALFORMED_LOG_PER_MIN 5   /* malformed messages logged per feed per minute */
+#define MALFORMED_LOG_BYTES   120 /* offending bytes shown, then "..." */
+#define REPLAY_LOG_EVERY      1000000u
 
 /* Applies one journal entry to the state.  Used live, right after the append,
  * and at open for entries the state has not applied yet. */
@@ -56,7 +56,8 @@ static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, con
 		if (f->type == JOURNAL_INSTRUMENT)
 			rc = state_define(s, n->id, n->name, n->len);
 		else
-			rc = n->id < TRADE_FEED_MAX ? state_feed_define(s, (uint16_t)n->id, n->name) : -1;
+			rc = n->id < TRADE_FEED_MAX ? state_feed_define(s, (uint16_t)n->id, n->name)
+			                            : -1;
 		if (rc < 0)
 			return -1;
 		state_apply_other(s, f->jseq);
@@ -65,11 +66,12 @@ static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, con
 	case JOURNAL_GAP: {
 		const struct journal_gap *g = payload;
 
-		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX || g->last_missing < g->first_missing)
+		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX ||
+		    g->last_missing < g->first_missing)
 			return -1;
 		s->feeds[g->feed].ext[STATE_EXT_GAPS_UNRECOVERED]++;
 		s->feeds[g->feed].ext[STATE_EXT_MISSING_UNRECOVERED] +=
-			g->last_missing - g->first_missing + 1;
+		        g->last_missing - g->first_missing + 1;
 		state_apply_other(s, f->jseq);
 		return 0;
 	}
@@ -90,11 +92,12 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 
 	if (applied > last) {
 		snprintf(err, errlen,
-			 "state %s has applied journal entry %llu but the journal in %s ends at %llu "
-			 "(journal lost or replaced?); move the state file away to rebuild it from "
-			 "the journal",
-			 p->state.path, (unsigned long long)applied, p->journal.dir,
-			 (unsigned long long)last);
+		         "state %s has applied journal entry %llu but the journal in %s ends at "
+		         "%llu "
+		         "(journal lost or replaced?); move the state file away to rebuild it from "
+		         "the journal",
+		         p->state.path, (unsigned long long)applied, p->journal.dir,
+		         (unsigned long long)last);
 		return -1;
 	}
 	if (applied == last)
@@ -102,20 +105,22 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	if (journal_reader_open(&r, p->journal.cfg.dir, applied + 1, err, errlen) < 0)
 		return -1;
 	log_info("recovery: applying journal entries %llu..%llu to the state",
-		 (unsigned long long)applied + 1, (unsigned long long)last);
+	         (unsigned long long)applied + 1, (unsigned long long)last);
 	/* Bounded by the journal's length, known before the loop starts. */
 	while (applied < last) {
 		rc = journal_reader_next(&r, &f, &payload);
 		if (rc <= 0 || f->jseq != applied + 1 || pipeline_apply(p, f, payload) < 0) {
-			snprintf(err, errlen, "recovery: journal entry %llu unreadable or inconsistent",
-				 (unsigned long long)applied + 1);
+			snprintf(err, errlen,
+			         "recovery: journal entry %llu unreadable or inconsistent",
+			         (unsigned long long)applied + 1);
 			journal_reader_close(&r);
 			return -1;
 		}
 		applied++;
 		p->stats.replayed++;
 		if (p->stats.replayed % REPLAY_LOG_EVERY == 0)
-			log_info("recovery: %llu entries applied", (unsigned long long)p->stats.replayed);
+			log_info("recovery: %llu entries applied",
+			         (unsigned long long)p->stats.replayed);
 	}
 	journal_reader_close(&r);
 	log_info("recovery: %llu journal entries applied", (unsigned long long)p->stats.replayed);
@@ -125,10 +130,10 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *err, size_t errlen)
 {
 	struct journal_config jc = {
-		.dir = cfg->state_dir,
-		.segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_DEFAULT,
-		.sync = cfg->sync,
-		.sync_interval_ms = cfg->sync_interval_ms,
+	        .dir = cfg->state_dir,
+	        .segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_DEFAULT,
+	        .sync = cfg->sync,
+	        .sync_interval_ms = cfg->sync_interval_ms,
 	};
 	unsigned i;
 
@@ -189,7 +194,7 @@ int pipeline_add_ticker(struct pipeline *p, void (*fn)(void *ctx, int64_t now_mo
 
 /* Appends a name entry (instrument or feed) and applies it. */
 static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const char *name,
-			   size_t len)
+                           size_t len)
 {
 	struct journal_name n;
 	struct journal_frame f = {.type = type, .len = sizeof(n)};
@@ -257,7 +262,7 @@ void pipeline_received(struct pipeline *p, uint16_t feed, uint64_t n)
 }
 
 void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, const char *peer,
-			const void *bytes, size_t len)
+                        const void *bytes, size_t len)
 {
 	char shown[MALFORMED_LOG_BYTES * 4 + 8];
 	uint64_t suppressed = 0;
@@ -271,9 +276,9 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 	if (!ratelimit_allow(&p->malformed_rl[feed], timefmt_mono_ns(), &suppressed))
 		return;
 	log_warn("feed %s: malformed (%s) from %s: %s%s", pipeline_feed_name(p, feed),
-		 malformed_name(why), peer ? peer : "?",
-		 log_escape(bytes, len, MALFORMED_LOG_BYTES, shown, sizeof(shown)),
-		 suppressed ? " (more suppressed)" : "");
+	         malformed_name(why), peer ? peer : "?",
+	         log_escape(bytes, len, MALFORMED_LOG_BYTES, shown, sizeof(shown)),
+	         suppressed ? " (more suppressed)" : "");
 }
 
 enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
@@ -301,7 +306,8 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	for (i = 0; i < p->nsinks; i++) {
 		struct sink *s = p->sinks[i];
 
-		if (s->write(s, t, pipeline_symbol(p, t->instrument), pipeline_feed_name(p, t->feed)) < 0)
+		if (s->write(s, t, pipeline_symbol(p, t->instrument),
+		             pipeline_feed_name(p, t->feed)) < 0)
 			s->errors++;
 		else
 			s->written++;

@@ -28,7 +28,8 @@ static int pcap_ip_offset(int linktype, const uint8_t *p, uint32_t caplen)
 	case DLT_RAW:
 		return 0;
 	case DLT_LINUX_SLL:
-		return caplen >= PCAP_SLL_HLEN && p[14] == 0x08 && p[15] == 0x00 ? PCAP_SLL_HLEN : -1;
+		return caplen >= PCAP_SLL_HLEN && p[14] == 0x08 && p[15] == 0x00 ? PCAP_SLL_HLEN
+		                                                                 : -1;
 	case DLT_EN10MB:
 		off = 12;
 		for (v = 0; v <= PCAP_VLAN_MAX; v++) {
@@ -47,8 +48,8 @@ static int pcap_ip_offset(int linktype, const uint8_t *p, uint32_t caplen)
 
 /* The UDP payload of an IPv4 or IPv6 packet at p[off..caplen); NULL if it
  * is not one, is a fragment, or was cut by the capture. */
-static const uint8_t *pcap_udp_payload(const uint8_t *p, uint32_t caplen, uint32_t off,
-				       size_t *len, struct source_pcap_stats *st)
+static const uint8_t *pcap_udp_payload(const uint8_t *p, uint32_t caplen, uint32_t off, size_t *len,
+                                       struct source_pcap_stats *st)
 {
 	uint32_t ihl, udp_len;
 
@@ -80,7 +81,7 @@ static const uint8_t *pcap_udp_payload(const uint8_t *p, uint32_t caplen, uint32
 }
 
 int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	struct pcap_pkthdr *h;
@@ -100,7 +101,8 @@ int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct so
 	while ((rc = pcap_next_ex(pc, &h, &pkt)) == 1) {
 		st->packets++;
 		off = pcap_ip_offset(linktype, pkt, h->caplen);
-		payload = off < 0 ? NULL : pcap_udp_payload(pkt, h->caplen, (uint32_t)off, &len, st);
+		payload =
+		        off < 0 ? NULL : pcap_udp_payload(pkt, h->caplen, (uint32_t)off, &len, st);
 		if (!payload) {
 			st->skipped++;
 			continue;
@@ -110,19 +112,19 @@ int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct so
 	}
 	if (rc == PCAP_ERROR)
 		snprintf(err, errlen, "pcap %s: after %llu packets: %s", path,
-			 (unsigned long long)st->packets, pcap_geterr(pc));
+		         (unsigned long long)st->packets, pcap_geterr(pc));
 	pcap_close(pc);
 	return rc == PCAP_ERROR ? -1 : 0;
 }
 #else
 int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	(void)fn;
 	(void)ctx;
 	memset(st, 0, sizeof(*st));
 	snprintf(err, errlen, "pcap %s: this build has no libpcap (install libpcap-dev, rebuild)",
-		 path);
+	         path);
 	return -1;
 }
 #endif

@@ -11,42 +11,41 @@
 static int check_failed;
 static int check_run;
 
-#define CHECK(expr)                                                                   \
-	do {                                                                          \
-		check_run++;                                                          \
-		if (!(expr)) {                                                        \
-			check_failed++;                                               \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-				#expr);                                               \
-		}                                                                     \
+#define CHECK(expr)                                                                                \
+	do {                                                                                       \
+		check_run++;                                                                       \
+		if (!(expr)) {                                                                     \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                            \
-	do {                                                                          \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);       \
-		check_run++;                                                          \
-		if (check_a_ != check_b_) {                                           \
-			check_failed++;                                               \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n",   \
-				__FILE__, __LINE__, #a, check_a_, #b, check_b_);      \
-		}                                                                     \
+#define CHECK_EQ_INT(a, b)                                                                         \
+	do {                                                                                       \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                    \
+		check_run++;                                                                       \
+		if (check_a_ != check_b_) {                                                        \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__,      \
+			        __LINE__, #a, check_a_, #b, check_b_);                             \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_STR(a, b)                                                            \
-	do {                                                                          \
-		const char *check_a_ = (a), *check_b_ = (b);                          \
-		check_run++;                                                          \
-		if (strcmp(check_a_, check_b_) != 0) {                                \
-			check_failed++;                                               \
-			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n",     \
-				__FILE__, __LINE__, #a, check_a_, check_b_);          \
-		}                                                                     \
+#define CHECK_EQ_STR(a, b)                                                                         \
+	do {                                                                                       \
+		const char *check_a_ = (a), *check_b_ = (b);                                       \
+		check_run++;                                                                       \
+		if (strcmp(check_a_, check_b_) != 0) {                                             \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,        \
+			        __LINE__, #a, check_a_, check_b_);                                 \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_DONE()                                                                  \
-	do {                                                                          \
-		printf("%d checks, %d failed\n", check_run, check_failed);            \
-		return check_failed ? 1 : 0;                                          \
+#define CHECK_DONE()                                                                               \
+	do {                                                                                       \
+		printf("%d checks, %d failed\n", check_run, check_failed);                         \
+		return check_failed ? 1 : 0;                                                       \
 	} while (0)
 
 #endif

@@ -10,17 +10,16 @@
 #include "check.h"
 #include "trades/book.h"
 
-#define CHURN_ORDERS 4096u
-#define CHURN_KEYS 12288u /* key space 3x the table: adds often find it full or taken */
-#define CHURN_OPS 1000000u
+#define CHURN_ORDERS       4096u
+#define CHURN_KEYS         12288u /* key space 3x the table: adds often find it full or taken */
+#define CHURN_OPS          1000000u
 #define CHURN_VERIFY_EVERY 50000u
-#define HASH_MUL 0x9E3779B97F4A7C15ull /* book.c's multiplier: to build colliding keys */
+#define HASH_MUL           0x9E3779B97F4A7C15ull /* book.c's multiplier: to build colliding keys */
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 
 /* splitmix64: deterministic, so a failure replays. */
-static uint64_t
-rng(void)
+static uint64_t rng(void)
 {
 	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
 
@@ -29,8 +28,8 @@ rng(void)
 	return z ^ (z >> 31);
 }
 
-static struct book_order
-order(uint64_t ref, uint32_t shares, uint32_t price, uint16_t locate, uint8_t side)
+static struct book_order order(uint64_t ref, uint32_t shares, uint32_t price, uint16_t locate,
+                               uint8_t side)
 {
 	struct book_order o;
 
@@ -43,14 +42,18 @@ order(uint64_t ref, uint32_t shares, uint32_t price, uint16_t locate, uint8_t si
 	return o;
 }
 
-static void
-test_capacity(void)
+static void test_capacity(void)
 {
 	static const struct {
 		uint64_t max_orders, capacity;
 	} cases[] = {
-		{1, 16}, {8, 16}, {9, 32}, {1000, 2048}, {1024, 2048}, {1025, 4096},
-		{1000000, 1u << 21}, /* init populates the table: keep the test at 48 MB */
+	        {1, 16},
+	        {8, 16},
+	        {9, 32},
+	        {1000, 2048},
+	        {1024, 2048},
+	        {1025, 4096},
+	        {1000000, 1u << 21}, /* init populates the table: keep the test at 48 MB */
 	};
 	struct book b;
 	size_t i;
@@ -72,8 +75,7 @@ test_capacity(void)
 	book_free(&b); /* harmless on a failed/zeroed book */
 }
 
-static void
-test_basics(void)
+static void test_basics(void)
 {
 	struct book b;
 	struct book_order o, old, *p;
@@ -133,8 +135,7 @@ test_basics(void)
 	book_free(&b);
 }
 
-static void
-test_full(void)
+static void test_full(void)
 {
 	struct book b;
 	struct book_order o;
@@ -162,8 +163,7 @@ test_full(void)
 
 /* Multiplicative inverse of an odd number mod 2^64 (Newton: 6 steps from 3
  * correct bits give 192). */
-static uint64_t
-inverse64(uint64_t a)
+static uint64_t inverse64(uint64_t a)
 {
 	uint64_t x = a;
 	int i;
@@ -174,8 +174,7 @@ inverse64(uint64_t a)
 }
 
 /* A key whose home slot in a table of 2^bits is `home`; r picks which one. */
-static uint64_t
-key_with_home(unsigned bits, uint64_t home, uint64_t r)
+static uint64_t key_with_home(unsigned bits, uint64_t home, uint64_t r)
 {
 	uint64_t product = (home << (64 - bits)) | (r & ((1ull << (64 - bits)) - 1));
 
@@ -184,8 +183,7 @@ key_with_home(unsigned bits, uint64_t home, uint64_t r)
 
 /* Eight keys sharing home slot 14 of 16 (the cluster wraps past the end),
  * plus keys homed in the slots the cluster covers, removed in random orders. */
-static void
-test_cluster_wrap(void)
+static void test_cluster_wrap(void)
 {
 	struct book b;
 	uint64_t keys[8];
@@ -236,8 +234,7 @@ static struct model churn_model[CHURN_KEYS];
 static unsigned churn_live;
 
 /* Every model order is in the book with the same fields, and no other. */
-static void
-churn_verify(const struct book *b)
+static void churn_verify(const struct book *b)
 {
 	uint64_t k, in_table = 0;
 	unsigned bad = 0;
@@ -248,7 +245,7 @@ churn_verify(const struct book *b)
 
 		if (m->live != (p != NULL) ||
 		    (p != NULL && (p->shares != m->shares || p->price != m->price ||
-				   p->locate != m->locate || p->side != m->side)))
+		                   p->locate != m->locate || p->side != m->side)))
 			bad++;
 	}
 	for (k = 0; k < b->capacity; k++)
@@ -258,8 +255,7 @@ churn_verify(const struct book *b)
 	CHECK_EQ_INT(b->stats.live, churn_live);
 }
 
-static void
-churn_op(struct book *b, uint64_t r)
+static void churn_op(struct book *b, uint64_t r)
 {
 	uint64_t k = (r >> 8) % CHURN_KEYS;
 	uint64_t k2 = (r >> 24) % CHURN_KEYS;
@@ -272,8 +268,10 @@ churn_op(struct book *b, uint64_t r)
 	case 0: /* add (twice as likely as each removal, so the table fills) */
 	case 1:
 		o = order(k, n, (uint32_t)r, (uint16_t)(r >> 16), (r & 32) ? 'B' : 'S');
-		want = n == 0 ? BOOK_ZERO : m->live ? BOOK_EXISTS
-				: churn_live >= CHURN_ORDERS ? BOOK_FULL : BOOK_OK;
+		want = n == 0                       ? BOOK_ZERO
+		       : m->live                    ? BOOK_EXISTS
+		       : churn_live >= CHURN_ORDERS ? BOOK_FULL
+		                                    : BOOK_OK;
 		st = book_add(b, &o);
 		CHECK_EQ_INT(st, want);
 		if (st == BOOK_OK) {
@@ -301,8 +299,10 @@ churn_op(struct book *b, uint64_t r)
 		}
 		break;
 	default: /* replace k by k2 */
-		want = !m->live ? BOOK_MISSING : n == 0 ? BOOK_ZERO
-			: (churn_model[k2].live && k2 != k) ? BOOK_EXISTS : BOOK_OK;
+		want = !m->live                            ? BOOK_MISSING
+		       : n == 0                            ? BOOK_ZERO
+		       : (churn_model[k2].live && k2 != k) ? BOOK_EXISTS
+		                                           : BOOK_OK;
 		st = book_replace(b, k, k2, n, (uint32_t)r, NULL);
 		CHECK_EQ_INT(st, want);
 		if (st == BOOK_MISSING)
@@ -318,8 +318,7 @@ churn_op(struct book *b, uint64_t r)
 	}
 }
 
-static void
-test_churn(void)
+static void test_churn(void)
 {
 	struct book b;
 	unsigned i;
@@ -334,7 +333,7 @@ test_churn(void)
 	}
 	churn_verify(&b);
 	CHECK_EQ_INT(i, CHURN_OPS);
-	CHECK(b.stats.full > 0);              /* the table really filled up */
+	CHECK(b.stats.full > 0); /* the table really filled up */
 	CHECK(b.stats.max_live == CHURN_ORDERS);
 	printf("churn: %u ops, max_live %llu, full %llu, probe_max %llu\n", i,
 	       (unsigned long long)b.stats.max_live, (unsigned long long)b.stats.full,
@@ -342,8 +341,7 @@ test_churn(void)
 	book_free(&b);
 }
 
-int
-main(void)
+int main(void)
 {
 	test_capacity();
 	test_basics();

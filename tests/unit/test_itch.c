@@ -9,12 +9,12 @@
 #include "check.h"
 #include "trades/itch.h"
 
-#define MIDNIGHT_NS 1735707600000000000LL /* 2025-01-01T05:00:00Z = midnight US/Eastern */
-#define TS_0930 34200123456789ULL         /* 09:30:00.123456789 after midnight */
-#define TRACKING 0x7777                   /* tracking number: must be ignored */
-#define MAX_TRADES 512
-#define MAX_SYMS 64
-#define FILE_MAX 4096
+#define MIDNIGHT_NS     1735707600000000000LL /* 2025-01-01T05:00:00Z = midnight US/Eastern */
+#define TS_0930         34200123456789ULL     /* 09:30:00.123456789 after midnight */
+#define TRACKING        0x7777                /* tracking number: must be ignored */
+#define MAX_TRADES      512
+#define MAX_SYMS        64
+#define FILE_MAX        4096
 #define FUZZ_ITERATIONS 20000
 
 /* ---- capture: what the decoder hands its callbacks ---- */
@@ -22,15 +22,14 @@
 struct capture {
 	struct trade t[MAX_TRADES];
 	unsigned n;
-	unsigned total;         /* trades seen, beyond MAX_TRADES too */
+	unsigned total; /* trades seen, beyond MAX_TRADES too */
 	char syms[MAX_SYMS][9];
 	unsigned nsyms;
-	bool refuse_intern;     /* make intern fail */
-	unsigned bad_records;   /* fuzz: records breaking the contract */
+	bool refuse_intern;   /* make intern fail */
+	unsigned bad_records; /* fuzz: records breaking the contract */
 };
 
-static int64_t
-cap_intern(void *ctx, const char *sym, size_t len)
+static int64_t cap_intern(void *ctx, const char *sym, size_t len)
 {
 	struct capture *c = ctx;
 	unsigned i;
@@ -47,8 +46,7 @@ cap_intern(void *ctx, const char *sym, size_t len)
 	return 100 + c->nsyms++;
 }
 
-static void
-cap_trade(void *ctx, const struct trade *t)
+static void cap_trade(void *ctx, const struct trade *t)
 {
 	struct capture *c = ctx;
 	static const uint8_t zero[5];
@@ -65,8 +63,7 @@ cap_trade(void *ctx, const struct trade *t)
 static struct capture cap;
 static const struct itch_handler handler = {&cap, cap_intern, cap_trade};
 
-static void
-init(struct itch *it, uint64_t max_orders, uint64_t max_matches)
+static void init(struct itch *it, uint64_t max_orders, uint64_t max_matches)
 {
 	memset(&cap, 0, sizeof(cap));
 	CHECK_EQ_INT(itch_init(it, max_orders, max_matches, MIDNIGHT_NS, &handler), 0);
@@ -74,37 +71,32 @@ init(struct itch *it, uint64_t max_orders, uint64_t max_matches)
 
 /* ---- big-endian writers and message builders, offsets from the spec ---- */
 
-static void
-put16(uint8_t *p, uint16_t v)
+static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
 }
 
-static void
-put32(uint8_t *p, uint32_t v)
+static void put32(uint8_t *p, uint32_t v)
 {
 	put16(p, (uint16_t)(v >> 16));
 	put16(p + 2, (uint16_t)v);
 }
 
-static void
-put48(uint8_t *p, uint64_t v)
+static void put48(uint8_t *p, uint64_t v)
 {
 	put16(p, (uint16_t)(v >> 32));
 	put32(p + 2, (uint32_t)v);
 }
 
-static void
-put64(uint8_t *p, uint64_t v)
+static void put64(uint8_t *p, uint64_t v)
 {
 	put32(p, (uint32_t)(v >> 32));
 	put32(p + 4, (uint32_t)v);
 }
 
 /* Alpha: left justified, padded on the right with spaces. */
-static void
-put_alpha(uint8_t *p, const char *s, size_t width)
+static void put_alpha(uint8_t *p, const char *s, size_t width)
 {
 	size_t n = strlen(s);
 
@@ -113,8 +105,7 @@ put_alpha(uint8_t *p, const char *s, size_t width)
 }
 
 /* Common header: Message Type 0/1, Stock Locate 1/2, Tracking 3/2, Timestamp 5/6. */
-static size_t
-hdr(uint8_t *m, char type, uint16_t locate, uint64_t ts, size_t len)
+static size_t hdr(uint8_t *m, char type, uint16_t locate, uint64_t ts, size_t len)
 {
 	memset(m, 0, len);
 	m[0] = (uint8_t)type;
@@ -124,38 +115,35 @@ hdr(uint8_t *m, char type, uint16_t locate, uint64_t ts, size_t len)
 	return len;
 }
 
-static size_t
-msg_S(uint8_t *m, char code)
+static size_t msg_S(uint8_t *m, char code)
 {
 	hdr(m, 'S', 0, TS_0930, 12);
 	m[11] = (uint8_t)code;
 	return 12;
 }
 
-static size_t
-msg_R(uint8_t *m, uint16_t locate, const char *stock)
+static size_t msg_R(uint8_t *m, uint16_t locate, const char *stock)
 {
 	hdr(m, 'R', locate, 1000, 39);
 	put_alpha(m + 11, stock, 8);
-	m[19] = 'Q';                 /* Market Category */
-	m[20] = 'N';                 /* Financial Status */
-	put32(m + 21, 100);          /* Round Lot Size */
-	m[25] = 'N';                 /* Round Lots Only */
-	m[26] = 'C';                 /* Issue Classification */
-	put_alpha(m + 27, "Z", 2);   /* Issue Sub-Type */
-	m[29] = 'P';                 /* Authenticity */
-	m[30] = 'N';                 /* Short Sale Threshold */
-	m[31] = 'N';                 /* IPO Flag */
-	m[32] = '1';                 /* LULD Tier */
-	m[33] = 'N';                 /* ETP Flag */
-	put32(m + 34, 0);            /* ETP Leverage Factor */
-	m[38] = 'N';                 /* Inverse Indicator */
+	m[19] = 'Q';               /* Market Category */
+	m[20] = 'N';               /* Financial Status */
+	put32(m + 21, 100);        /* Round Lot Size */
+	m[25] = 'N';               /* Round Lots Only */
+	m[26] = 'C';               /* Issue Classification */
+	put_alpha(m + 27, "Z", 2); /* Issue Sub-Type */
+	m[29] = 'P';               /* Authenticity */
+	m[30] = 'N';               /* Short Sale Threshold */
+	m[31] = 'N';               /* IPO Flag */
+	m[32] = '1';               /* LULD Tier */
+	m[33] = 'N';               /* ETP Flag */
+	put32(m + 34, 0);          /* ETP Leverage Factor */
+	m[38] = 'N';               /* Inverse Indicator */
 	return 39;
 }
 
-static size_t
-msg_A(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, const char *stock,
-      uint32_t price)
+static size_t msg_A(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares,
+                    const char *stock, uint32_t price)
 {
 	hdr(m, 'A', locate, TS_0930, 36);
 	put64(m + 11, ref);
@@ -166,9 +154,8 @@ msg_A(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, con
 	return 36;
 }
 
-static size_t
-msg_F(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, const char *stock,
-      uint32_t price, const char *mpid)
+static size_t msg_F(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares,
+                    const char *stock, uint32_t price, const char *mpid)
 {
 	hdr(m, 'F', locate, TS_0930, 40);
 	put64(m + 11, ref);
@@ -180,8 +167,8 @@ msg_F(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, con
 	return 40;
 }
 
-static size_t
-msg_E(uint8_t *m, uint16_t locate, uint64_t ts, uint64_t ref, uint32_t shares, uint64_t match)
+static size_t msg_E(uint8_t *m, uint16_t locate, uint64_t ts, uint64_t ref, uint32_t shares,
+                    uint64_t match)
 {
 	hdr(m, 'E', locate, ts, 31);
 	put64(m + 11, ref);
@@ -190,9 +177,8 @@ msg_E(uint8_t *m, uint16_t locate, uint64_t ts, uint64_t ref, uint32_t shares, u
 	return 31;
 }
 
-static size_t
-msg_C(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares, uint64_t match, char printable,
-      uint32_t price)
+static size_t msg_C(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares, uint64_t match,
+                    char printable, uint32_t price)
 {
 	hdr(m, 'C', locate, TS_0930 + 1, 36);
 	put64(m + 11, ref);
@@ -203,8 +189,7 @@ msg_C(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares, uint64_t match
 	return 36;
 }
 
-static size_t
-msg_X(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares)
+static size_t msg_X(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares)
 {
 	hdr(m, 'X', locate, TS_0930, 23);
 	put64(m + 11, ref);
@@ -212,17 +197,15 @@ msg_X(uint8_t *m, uint16_t locate, uint64_t ref, uint32_t shares)
 	return 23;
 }
 
-static size_t
-msg_D(uint8_t *m, uint16_t locate, uint64_t ref)
+static size_t msg_D(uint8_t *m, uint16_t locate, uint64_t ref)
 {
 	hdr(m, 'D', locate, TS_0930, 19);
 	put64(m + 11, ref);
 	return 19;
 }
 
-static size_t
-msg_U(uint8_t *m, uint16_t locate, uint64_t old_ref, uint64_t new_ref, uint32_t shares,
-      uint32_t price)
+static size_t msg_U(uint8_t *m, uint16_t locate, uint64_t old_ref, uint64_t new_ref,
+                    uint32_t shares, uint32_t price)
 {
 	hdr(m, 'U', locate, TS_0930, 35);
 	put64(m + 11, old_ref);
@@ -232,9 +215,8 @@ msg_U(uint8_t *m, uint16_t locate, uint64_t old_ref, uint64_t new_ref, uint32_t 
 	return 35;
 }
 
-static size_t
-msg_P(uint8_t *m, uint16_t locate, char side, uint32_t shares, const char *stock, uint32_t price,
-      uint64_t match)
+static size_t msg_P(uint8_t *m, uint16_t locate, char side, uint32_t shares, const char *stock,
+                    uint32_t price, uint64_t match)
 {
 	hdr(m, 'P', locate, TS_0930 + 2, 44);
 	put64(m + 11, 0); /* Order Reference Number: zero since 2010 */
@@ -246,9 +228,8 @@ msg_P(uint8_t *m, uint16_t locate, char side, uint32_t shares, const char *stock
 	return 44;
 }
 
-static size_t
-msg_Q(uint8_t *m, uint16_t locate, uint64_t shares, const char *stock, uint32_t price,
-      uint64_t match)
+static size_t msg_Q(uint8_t *m, uint16_t locate, uint64_t shares, const char *stock, uint32_t price,
+                    uint64_t match)
 {
 	hdr(m, 'Q', locate, TS_0930 + 3, 40);
 	put64(m + 11, shares);
@@ -259,8 +240,7 @@ msg_Q(uint8_t *m, uint16_t locate, uint64_t shares, const char *stock, uint32_t 
 	return 40;
 }
 
-static size_t
-msg_B(uint8_t *m, uint16_t locate, uint64_t match)
+static size_t msg_B(uint8_t *m, uint16_t locate, uint64_t match)
 {
 	hdr(m, 'B', locate, TS_0930 + 4, 19);
 	put64(m + 11, match);
@@ -268,25 +248,23 @@ msg_B(uint8_t *m, uint16_t locate, uint64_t match)
 }
 
 /* Decode one message as MoldUDP64 would hand it over. */
-static void
-feed_msg(struct itch *it, const uint8_t *m, size_t len, uint64_t seq)
+static void feed_msg(struct itch *it, const uint8_t *m, size_t len, uint64_t seq)
 {
 	itch_decode_msg(it, m, len, seq, 5555, false);
 }
 
 /* ---- message lengths ---- */
 
-static void
-test_msg_len(void)
+static void test_msg_len(void)
 {
 	static const struct {
 		char type;
 		size_t len;
 	} spec[] = {
-		{'S', 12}, {'R', 39}, {'H', 25}, {'Y', 20}, {'L', 26}, {'V', 35},
-		{'W', 12}, {'K', 28}, {'J', 35}, {'h', 21}, {'A', 36}, {'F', 40},
-		{'E', 31}, {'C', 36}, {'X', 23}, {'D', 19}, {'U', 35}, {'P', 44},
-		{'Q', 40}, {'B', 19}, {'I', 50}, {'N', 20}, {'O', 48},
+	        {'S', 12}, {'R', 39}, {'H', 25}, {'Y', 20}, {'L', 26}, {'V', 35},
+	        {'W', 12}, {'K', 28}, {'J', 35}, {'h', 21}, {'A', 36}, {'F', 40},
+	        {'E', 31}, {'C', 36}, {'X', 23}, {'D', 19}, {'U', 35}, {'P', 44},
+	        {'Q', 40}, {'B', 19}, {'I', 50}, {'N', 20}, {'O', 48},
 	};
 	unsigned i, known = 0;
 
@@ -305,8 +283,7 @@ test_msg_len(void)
 
 /* ---- directory ---- */
 
-static void
-test_directory(void)
+static void test_directory(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -339,9 +316,8 @@ test_directory(void)
 }
 
 /* Every field of one emitted record. */
-static void
-check_trade(const struct trade *t, int64_t price, int64_t qty, int64_t ts_exch, uint64_t id,
-	    uint64_t seq, uint32_t inst, uint8_t side, uint8_t flags)
+static void check_trade(const struct trade *t, int64_t price, int64_t qty, int64_t ts_exch,
+                        uint64_t id, uint64_t seq, uint32_t inst, uint8_t side, uint8_t flags)
 {
 	static const uint8_t zero[5];
 
@@ -360,14 +336,13 @@ check_trade(const struct trade *t, int64_t price, int64_t qty, int64_t ts_exch, 
 	CHECK(memcmp(t->reserved, zero, sizeof(zero)) == 0);
 }
 
-#define F_TS TRADE_F_HAS_TS
-#define F_ID TRADE_F_HAS_ID
+#define F_TS  TRADE_F_HAS_TS
+#define F_ID  TRADE_F_HAS_ID
 #define F_SEQ TRADE_F_HAS_SEQ
 
 /* ---- trade-bearing messages ---- */
 
-static void
-test_executed(void)
+static void test_executed(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -382,15 +357,15 @@ test_executed(void)
 	itch_decode_msg(&it, m, 31, 77, 999, true);
 	CHECK_EQ_INT(cap.n, 1);
 	check_trade(&cap.t[0], 12345000000LL, 100 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930,
-		    555, 77, 100, TRADE_SIDE_SELL, F_TS | F_ID | F_SEQ | TRADE_F_KERNEL_RX);
+	            555, 77, 100, TRADE_SIDE_SELL, F_TS | F_ID | F_SEQ | TRADE_F_KERNEL_RX);
 	CHECK_EQ_INT(cap.t[0].ts_rx_ns, 999);
 	o = book_find(&it.book, 1001);
 	CHECK(o != NULL && o->shares == 200);
 	/* the rest: order gone; seq 0 gives no HAS_SEQ; match 0 gives no HAS_ID */
 	feed_msg(&it, m, msg_E(m, 5, TS_0930 + 9, 1001, 200, 0), 0);
 	CHECK_EQ_INT(cap.n, 2);
-	check_trade(&cap.t[1], 12345000000LL, 200 * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 9, 0, 0, 100, TRADE_SIDE_SELL, F_TS);
+	check_trade(&cap.t[1], 12345000000LL, 200 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930 + 9,
+	            0, 0, 100, TRADE_SIDE_SELL, F_TS);
 	CHECK(book_find(&it.book, 1001) == NULL);
 	CHECK_EQ_INT(it.book.stats.live, 0);
 
@@ -399,7 +374,7 @@ test_executed(void)
 	feed_msg(&it, m, msg_E(m, 5, TS_0930, 1002, 50, 556), 4);
 	CHECK_EQ_INT(cap.n, 3);
 	check_trade(&cap.t[2], 990000, 50 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930, 556, 4,
-		    100, TRADE_SIDE_BUY, F_TS | F_ID | F_SEQ);
+	            100, TRADE_SIDE_BUY, F_TS | F_ID | F_SEQ);
 	/* the largest Price(4) the spec allows, 200,000.0000 */
 	feed_msg(&it, m, msg_A(m, 5, 1003, 'B', 1, "AAPL", 0x77359400), 5);
 	feed_msg(&it, m, msg_E(m, 5, TS_0930, 1003, 1, 557), 6);
@@ -409,8 +384,7 @@ test_executed(void)
 	itch_free(&it);
 }
 
-static void
-test_executed_with_price(void)
+static void test_executed_with_price(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -420,9 +394,8 @@ test_executed_with_price(void)
 	feed_msg(&it, m, msg_A(m, 5, 2001, 'S', 500, "AAPL", 500000), 2); /* 50.0000 */
 	feed_msg(&it, m, msg_C(m, 5, 2001, 100, 600, 'Y', 500100), 3);    /* at 50.0100 */
 	CHECK_EQ_INT(cap.n, 1);
-	check_trade(&cap.t[0], 5001000000LL, 100 * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 1, 600, 3, 100, TRADE_SIDE_BUY,
-		    F_TS | F_ID | F_SEQ);
+	check_trade(&cap.t[0], 5001000000LL, 100 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930 + 1,
+	            600, 3, 100, TRADE_SIDE_BUY, F_TS | F_ID | F_SEQ);
 	CHECK_EQ_INT(book_find(&it.book, 2001)->shares, 400);
 	/* non-printable: the order shrinks, no trade */
 	feed_msg(&it, m, msg_C(m, 5, 2001, 150, 601, 'N', 500200), 4);
@@ -437,8 +410,7 @@ test_executed_with_price(void)
 	itch_free(&it);
 }
 
-static void
-test_non_cross_trade(void)
+static void test_non_cross_trade(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -448,9 +420,8 @@ test_non_cross_trade(void)
 	feed_msg(&it, m, msg_P(m, 6, 'B', 250, "MSFT", 4100000, 700), 0); /* 410.0000 */
 	CHECK_EQ_INT(cap.n, 1);
 	/* "always B regardless of the resting side" (2014): side unknown */
-	check_trade(&cap.t[0], 41000000000LL, 250 * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 2, 700, 0, 100, TRADE_SIDE_UNKNOWN,
-		    F_TS | F_ID);
+	check_trade(&cap.t[0], 41000000000LL, 250 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930 + 2,
+	            700, 0, 100, TRADE_SIDE_UNKNOWN, F_TS | F_ID);
 	CHECK_EQ_INT(cap.t[0].ts_rx_ns, 5555);
 	feed_msg(&it, m, msg_P(m, 6, 'S', 1, "MSFT", 1, 701), 9);
 	CHECK_EQ_INT(cap.t[1].side, TRADE_SIDE_UNKNOWN);
@@ -462,8 +433,7 @@ test_non_cross_trade(void)
 	itch_free(&it);
 }
 
-static void
-test_cross_trade(void)
+static void test_cross_trade(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -474,8 +444,8 @@ test_cross_trade(void)
 	feed_msg(&it, m, msg_Q(m, 6, 5000000000ULL, "MSFT", 4105000, 800), 2);
 	CHECK_EQ_INT(cap.n, 1);
 	check_trade(&cap.t[0], 41050000000LL, 5000000000LL * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 3, 800, 2, 100, TRADE_SIDE_UNKNOWN,
-		    TRADE_F_CROSS | F_TS | F_ID | F_SEQ);
+	            MIDNIGHT_NS + (int64_t)TS_0930 + 3, 800, 2, 100, TRADE_SIDE_UNKNOWN,
+	            TRADE_F_CROSS | F_TS | F_ID | F_SEQ);
 	feed_msg(&it, m, msg_Q(m, 6, 0, "MSFT", 4105000, 801), 3); /* no cross took place */
 	CHECK_EQ_INT(cap.n, 1);
 	CHECK_EQ_INT(it.stats.cross_zero, 1);
@@ -486,8 +456,7 @@ test_cross_trade(void)
 	itch_free(&it);
 }
 
-static void
-test_broken(void)
+static void test_broken(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -504,16 +473,15 @@ test_broken(void)
 	feed_msg(&it, m, msg_B(m, 5, 555), 7);
 	CHECK_EQ_INT(cap.n, 3);
 	/* the original's instrument, price, qty and side; the break's time and seq */
-	check_trade(&cap.t[2], 12345000000LL, 100 * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 4, 555, 7, 100, TRADE_SIDE_SELL,
-		    TRADE_F_CORRECTION | F_TS | F_ID | F_SEQ);
+	check_trade(&cap.t[2], 12345000000LL, 100 * TRADE_SCALE, MIDNIGHT_NS + (int64_t)TS_0930 + 4,
+	            555, 7, 100, TRADE_SIDE_SELL, TRADE_F_CORRECTION | F_TS | F_ID | F_SEQ);
 	feed_msg(&it, m, msg_B(m, 6, 800), 8); /* a cross keeps its flag */
 	CHECK_EQ_INT(cap.n, 4);
 	check_trade(&cap.t[3], 41050000000LL, 1000 * TRADE_SCALE,
-		    MIDNIGHT_NS + (int64_t)TS_0930 + 4, 800, 8, 101, TRADE_SIDE_UNKNOWN,
-		    TRADE_F_CORRECTION | TRADE_F_CROSS | F_TS | F_ID | F_SEQ);
+	            MIDNIGHT_NS + (int64_t)TS_0930 + 4, 800, 8, 101, TRADE_SIDE_UNKNOWN,
+	            TRADE_F_CORRECTION | TRADE_F_CROSS | F_TS | F_ID | F_SEQ);
 	CHECK_EQ_INT(it.stats.corrections, 2);
-	feed_msg(&it, m, msg_B(m, 5, 555), 9);  /* a break is final: not twice */
+	feed_msg(&it, m, msg_B(m, 5, 555), 9);   /* a break is final: not twice */
 	feed_msg(&it, m, msg_B(m, 5, 9999), 10); /* never seen */
 	feed_msg(&it, m, msg_B(m, 5, 556), 11);  /* non-printable, never emitted */
 	feed_msg(&it, m, msg_B(m, 5, 0), 12);
@@ -524,8 +492,7 @@ test_broken(void)
 }
 
 /* The match table keeps the most recent matches; older ones are overwritten. */
-static void
-test_match_eviction(void)
+static void test_match_eviction(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -547,8 +514,7 @@ test_match_eviction(void)
 
 /* ---- book maintenance ---- */
 
-static void
-test_book_effects(void)
+static void test_book_effects(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -592,8 +558,7 @@ test_book_effects(void)
 	itch_free(&it);
 }
 
-static void
-test_book_full(void)
+static void test_book_full(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -612,8 +577,7 @@ test_book_full(void)
 }
 
 /* References to orders the book never saw (a feed joined mid-day). */
-static void
-test_unknown_orders(void)
+static void test_unknown_orders(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -638,8 +602,7 @@ test_unknown_orders(void)
 	itch_free(&it);
 }
 
-static void
-test_unknown_locate(void)
+static void test_unknown_locate(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -655,8 +618,7 @@ test_unknown_locate(void)
 }
 
 /* itch_decode_msg checks len itself (MoldUDP64 hands it raw slices). */
-static void
-test_msg_lengths(void)
+static void test_msg_lengths(void)
 {
 	struct itch it;
 	uint8_t m[64];
@@ -680,7 +642,7 @@ test_msg_lengths(void)
 	CHECK_EQ_INT(it.stats.msgs['Z'], 1);
 	CHECK_EQ_INT(it.stats.msgs['T'], 1);
 	CHECK_EQ_INT(it.stats.msgs['P'], 2); /* len 0 has no type byte */
-	feed_msg(&it, m, msg_S(m, 'O'), 7); /* administrative: counted only */
+	feed_msg(&it, m, msg_S(m, 'O'), 7);  /* administrative: counted only */
 	CHECK_EQ_INT(it.stats.msgs['S'], 1);
 	CHECK_EQ_INT(cap.n, 1);
 	itch_free(&it);
@@ -694,8 +656,7 @@ struct file {
 };
 
 /* Appends a frame: 2-byte big-endian prefix (the true length unless forced). */
-static void
-frame(struct file *f, const uint8_t *m, size_t len, int prefix)
+static void frame(struct file *f, const uint8_t *m, size_t len, int prefix)
 {
 	CHECK(f->len + 2 + len <= FILE_MAX);
 	put16(f->b + f->len, (uint16_t)(prefix >= 0 ? (size_t)prefix : len));
@@ -706,8 +667,7 @@ frame(struct file *f, const uint8_t *m, size_t len, int prefix)
 #define TRUE_LEN (-1)
 
 /* A small day: every trade type, every book message.  Emits 7 trades. */
-static void
-build_file(struct file *f, int prefix_a, int prefix_e)
+static void build_file(struct file *f, int prefix_a, int prefix_e)
 {
 	uint8_t m[64];
 
@@ -738,8 +698,7 @@ struct result {
 };
 
 /* Decodes f cut at the given points (sorted, within [0, len]). */
-static void
-run_split(const struct file *f, const size_t *cuts, unsigned ncuts, struct result *r)
+static void run_split(const struct file *f, const size_t *cuts, unsigned ncuts, struct result *r)
 {
 	struct itch it;
 	struct itch_stream s;
@@ -762,8 +721,7 @@ run_split(const struct file *f, const size_t *cuts, unsigned ncuts, struct resul
 	itch_free(&it);
 }
 
-static bool
-same_result(const struct result *a, const struct result *b)
+static bool same_result(const struct result *a, const struct result *b)
 {
 	return a->n == b->n && memcmp(a->t, b->t, a->n * sizeof(a->t[0])) == 0 &&
 	       memcmp(&a->stats, &b->stats, sizeof(a->stats)) == 0 && a->live == b->live;
@@ -771,8 +729,7 @@ same_result(const struct result *a, const struct result *b)
 
 /* Every single cut point, byte-at-a-time, and random multi-cuts agree with
  * the whole file decoded at once.  Returns the whole-file result. */
-static void
-check_splits(const struct file *f, struct result *whole)
+static void check_splits(const struct file *f, struct result *whole)
 {
 	static struct result r;
 	size_t cuts[FILE_MAX];
@@ -807,8 +764,7 @@ check_splits(const struct file *f, struct result *whole)
 	CHECK_EQ_INT(bad, 0);
 }
 
-static void
-test_file(void)
+static void test_file(void)
 {
 	static struct file f;
 	static struct result whole, mis;
@@ -840,8 +796,7 @@ test_file(void)
 	CHECK(same_result(&whole, &mis));
 }
 
-static void
-test_file_unknown_type(void)
+static void test_file_unknown_type(void)
 {
 	static struct file f, g;
 	static struct result whole, r;
@@ -878,8 +833,7 @@ test_file_unknown_type(void)
 	CHECK_EQ_INT(r.stats.msgs['R'], 1);
 }
 
-static void
-test_file_truncated(void)
+static void test_file_truncated(void)
 {
 	static struct file f;
 	static struct result whole, r;
@@ -909,8 +863,7 @@ test_file_truncated(void)
 
 static uint64_t fuzz_state = 0x9E3779B97F4A7C15ull;
 
-static uint64_t
-fuzz_rng(void)
+static uint64_t fuzz_rng(void)
 {
 	/* xorshift64*: deterministic, so a crash replays */
 	fuzz_state ^= fuzz_state >> 12;
@@ -919,8 +872,7 @@ fuzz_rng(void)
 	return fuzz_state * 0x2545F4914F6CDD1Dull;
 }
 
-static void
-fuzz_mutate(struct file *g, const struct file *f)
+static void fuzz_mutate(struct file *g, const struct file *f)
 {
 	unsigned n = 1 + (unsigned)(fuzz_rng() % 8), i;
 
@@ -937,7 +889,7 @@ fuzz_mutate(struct file *g, const struct file *f)
 			g->b[at] ^= (uint8_t)(1u << ((r >> 40) % 8));
 			break;
 		case 2: /* a plausible type byte anywhere */
-			g->b[at] = (uint8_t)"SRAFECXDUPQBZ\0"[(r >> 40) % 14];
+			g->b[at] = (uint8_t) "SRAFECXDUPQBZ\0"[(r >> 40) % 14];
 			break;
 		default: /* truncate */
 			g->len = at + 1;
@@ -946,8 +898,7 @@ fuzz_mutate(struct file *g, const struct file *f)
 	}
 }
 
-static void
-test_fuzz(void)
+static void test_fuzz(void)
 {
 	static struct file f, g;
 	struct itch it;
@@ -984,13 +935,13 @@ test_fuzz(void)
 	CHECK_EQ_INT(cap.bad_records, 0);
 	CHECK(cap.total > 0);
 	printf("fuzz: %u iterations, %u trades, %llu unknown types, %llu truncated, "
-	       "%llu unsync\n", i, cap.total, (unsigned long long)it.stats.unknown_type,
+	       "%llu unsync\n",
+	       i, cap.total, (unsigned long long)it.stats.unknown_type,
 	       (unsigned long long)it.stats.truncated, (unsigned long long)it.stats.stream_unsync);
 	itch_free(&it);
 }
 
-static void
-test_init_errors(void)
+static void test_init_errors(void)
 {
 	struct itch it;
 	struct itch_handler h = handler;
@@ -1007,8 +958,7 @@ test_init_errors(void)
 	itch_free(&it); /* harmless after a failed init */
 }
 
-int
-main(void)
+int main(void)
 {
 	srand(12345);
 	test_msg_len();
