@@ -402,16 +402,46 @@ fi
 podman rm -f -t 30 trades-uring >/dev/null 2>&1
 
 # ================================================================= (c) privileged
-# DPDK/hugepages are not exercised here (no DPDK source yet): only io_uring + ingest.
-log "(c) --privileged"
+# Privileged with hugepages mounted, as DPDK will want them (the DPDK source is a later issue: here
+# the mount itself is checked), and traced from outside: the host attaches to the USDT probe of
+# the binary inside the container, the way trades-trace will.
+log "(c) --privileged, hugepages mounted, traced from the host"
 P3=$(free_port)
-if start_mode privileged trades-priv trades-data-priv "$P3" --privileged; then
+HUGE=$WORK/hugepages
+HP_FILE=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+HP_OLD=$(cat "$HP_FILE" 2>/dev/null || echo 0)
+mkdir -p "$HUGE"
+[ "$HP_OLD" -ge 16 ] || echo 16 > "$HP_FILE" 2>/dev/null || true
+mount -t hugetlbfs nodev "$HUGE" 2>/dev/null || true
+hugetlbfs_in() { [ "$(podman exec "$1" stat -f -c %T /dev/hugepages 2>/dev/null)" = hugetlbfs ]; }
+# trace_commits CONTAINER PORT: count trades:commit probe hits from the host while trades flow.
+trace_commits() {
+	local pid bin out
+	pid=$(podman inspect --format '{{.State.Pid}}' "$1") || return 1
+	bin=/proc/$pid/root/app/bin/trades
+	( sleep 1; "$GEN" --count 2000 --seed 17 --instruments 4 --tcp "127.0.0.1:$2" >/dev/null 2>&1 ) &
+	out=$(timeout 30 bpftrace -p "$pid" -e "usdt:$bin:trades:commit { @hits = count(); }
+		interval:s:3 { exit(); }" 2>/dev/null)
+	wait
+	log "bpftrace: $(tr '\n' ' ' <<<"$out")"
+	[ "$(grep -o '@hits: [0-9]*' <<<"$out" | grep -o '[0-9]*$')" -gt 0 ] 2>/dev/null
+}
+if start_mode privileged trades-priv trades-data-priv "$P3" --privileged -v "$HUGE:/dev/hugepages"; then
 	show_io_lines trades-priv
 	check privileged-io-uring     logs_have trades-priv 'io: uring'
+	check privileged-hugepages    hugetlbfs_in trades-priv
 	feed_and_verify privileged trades-priv "$P3" 5000 13
+	if command -v bpftrace >/dev/null; then
+		check privileged-usdt-traced-from-host trace_commits trades-priv "$P3"
+	else
+		fail privileged-usdt-traced-from-host "bpftrace not installed"
+	fi
 	podman stop -t 30 trades-priv >/dev/null 2>&1
 	check privileged-stop-exit-0  test "$(podman inspect --format '{{.State.ExitCode}}' trades-priv)" = 0
 fi
+podman rm -f -t 30 trades-priv >/dev/null 2>&1
+umount "$HUGE" 2>/dev/null || true
+echo "$HP_OLD" > "$HP_FILE" 2>/dev/null || true
 
 # Keep the cache bounded: tag the build stage (a cache hit, instant) so its layers -- the big apt
 # layer above all -- stay as cache, then drop every untagged leftover of earlier builds.
