@@ -92,11 +92,42 @@ static bool jscan_is_hex(char c)
 }
 
 /* At '"': scans a string; v (if non-NULL) gets its content span. */
+/* Word-at-a-time tests (no byte of a word is examined twice): does w hold a
+ * byte equal to b, or a byte below n (n <= 128)? */
+#define JSCAN_ONES 0x0101010101010101ULL
+#define JSCAN_HIGHS 0x8080808080808080ULL
+static inline uint64_t jscan_has_byte(uint64_t w, unsigned char b)
+{
+	uint64_t x = w ^ (JSCAN_ONES * b);
+
+	return (x - JSCAN_ONES) & ~x & JSCAN_HIGHS;
+}
+
+static inline uint64_t jscan_has_below(uint64_t w, unsigned char n)
+{
+	return (w - JSCAN_ONES * n) & ~w & JSCAN_HIGHS;
+}
+
+/* Skips 8 bytes at a time while none can end or escape the string: most
+ * strings in a trade line (timestamps, prices) are plain. */
+static inline void jscan_plain_run(struct jscan *sc)
+{
+	uint64_t w;
+
+	while (sc->end - sc->p >= 8) {
+		memcpy(&w, sc->p, sizeof(w));
+		if (jscan_has_byte(w, '"') | jscan_has_byte(w, '\\') | jscan_has_below(w, 0x20))
+			return;
+		sc->p += 8;
+	}
+}
+
 static bool jscan_string(struct jscan *sc, struct jv *v)
 {
 	const char *start = ++sc->p;
 	bool esc = false;
 
+	jscan_plain_run(sc);
 	while (sc->p < sc->end) {
 		unsigned char c = (unsigned char)*sc->p;
 
