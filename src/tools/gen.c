@@ -119,7 +119,7 @@ static void usage(FILE *f)
 
 /* Digits only (no sign, blanks or suffix), min..max.  0, or -1 after
  * printing which option and value were wrong. */
-static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+int gen_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 	size_t i = 0;
@@ -145,7 +145,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
 {
 	uint64_t v;
 
-	if (parse_u64(opt, s, min, max, &v) < 0)
+	if (gen_parse_u64(opt, s, min, max, &v) < 0)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -194,11 +194,11 @@ static int parse_one(int c, const char *arg, struct opts *o)
 {
 	switch (c) {
 	case O_COUNT:
-		return parse_u64("count", arg, 1, GEN_COUNT_MAX, &o->count);
+		return gen_parse_u64("count", arg, 1, GEN_COUNT_MAX, &o->count);
 	case O_INSTRUMENTS:
 		return parse_u32("instruments", arg, 1, GEN_INSTRUMENTS_MAX, &o->instruments);
 	case O_SEED:
-		return parse_u64("seed", arg, 0, UINT64_MAX, &o->seed);
+		return gen_parse_u64("seed", arg, 0, UINT64_MAX, &o->seed);
 	case O_OUT:
 		o->out = arg;
 		return 0;
@@ -209,7 +209,7 @@ static int parse_one(int c, const char *arg, struct opts *o)
 		o->udp = arg;
 		return 0;
 	case O_RATE:
-		return parse_u64("rate", arg, 0, RATE_MAX, &o->rate);
+		return gen_parse_u64("rate", arg, 0, RATE_MAX, &o->rate);
 	case O_CONNECTIONS:
 		return parse_u32("connections", arg, 1, GEN_STREAMS_MAX, &o->connections);
 	case O_MTU:
@@ -218,9 +218,9 @@ static int parse_one(int c, const char *arg, struct opts *o)
 		o->totals = arg;
 		return 0;
 	case O_DUP_EVERY:
-		return parse_u64("dup-every", arg, 0, GEN_COUNT_MAX, &o->dup_every);
+		return gen_parse_u64("dup-every", arg, 0, GEN_COUNT_MAX, &o->dup_every);
 	case O_MALFORMED_EVERY:
-		return parse_u64("malformed-every", arg, 0, GEN_COUNT_MAX, &o->malformed_every);
+		return gen_parse_u64("malformed-every", arg, 0, GEN_COUNT_MAX, &o->malformed_every);
 	case O_SEQ:
 	case O_NO_SEQ:
 		o->seq = c == O_SEQ;
@@ -247,7 +247,7 @@ static int check_addr(const char *opt, const char *spec)
 		fprintf(stderr, PROG ": --%s: '%s' is not HOST:PORT\n", opt, spec);
 		return -1;
 	}
-	return parse_u64(opt, colon + 1, 1, 65535, &port);
+	return gen_parse_u64(opt, colon + 1, 1, 65535, &port);
 }
 
 /* Checks between options.  0, or -1 after a message. */

@@ -69,5 +69,8 @@ int gen_model_write_totals(const struct gen_model *m, FILE *f);
 
 /* `trades-gen --format itch|moldudp64 ...`: gets the whole command line. */
 int gen_itch_main(int argc, char **argv);
+/* Digits only (no sign, blanks or suffix), min..max.  0, or -1 after
+ * printing which option (--OPT) and value were wrong. */
+int gen_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

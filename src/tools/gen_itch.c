@@ -84,28 +84,6 @@ static void gi_usage(FILE *f)
 }
 /* clang-format on */
 
-/* Digits only, min..max.  0, or -1 after naming the option and value. */
-static int gi_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	for (; s[i] >= '0' && s[i] <= '9' && i < 32; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			goto bad;
-		v = v * 10 + d;
-	}
-	if (i == 0 || s[i] != '\0' || v < min || v > max)
-		goto bad;
-	*out = v;
-	return 0;
-bad:
-	fprintf(stderr, GI_PROG ": --%s: invalid value '%s' (expected an integer %llu..%llu)\n",
-	        opt, s, (unsigned long long)min, (unsigned long long)max);
-	return -1;
-}
 
 static int gi_parse_session(const char *s, uint8_t out[GI_SESSION_LEN])
 {
@@ -183,36 +161,36 @@ static int gi_parse_num(int c, const char *arg, struct gi_opts *o)
 
 	switch (c) {
 	case GO_COUNT:
-		return gi_parse_u64("count", arg, 1, GI_COUNT_MAX, &o->day.count);
+		return gen_parse_u64("count", arg, 1, GI_COUNT_MAX, &o->day.count);
 	case GO_INSTRUMENTS:
-		rc = gi_parse_u64("instruments", arg, 1, GI_INSTRUMENTS_MAX, &v);
+		rc = gen_parse_u64("instruments", arg, 1, GI_INSTRUMENTS_MAX, &v);
 		o->day.instruments = (uint32_t)v;
 		return rc;
 	case GO_SEED:
-		return gi_parse_u64("seed", arg, 0, UINT64_MAX, &o->day.seed);
+		return gen_parse_u64("seed", arg, 0, UINT64_MAX, &o->day.seed);
 	case GO_JOIN_LATE:
-		return gi_parse_u64("join-late", arg, 0, UINT64_MAX, &o->day.join_late);
+		return gen_parse_u64("join-late", arg, 0, UINT64_MAX, &o->day.join_late);
 	case GO_MTU:
-		rc = gi_parse_u64("mtu", arg, GI_MTU_MIN, GI_MTU_MAX, &v);
+		rc = gen_parse_u64("mtu", arg, GI_MTU_MIN, GI_MTU_MAX, &v);
 		m->mtu = (unsigned)v;
 		return rc;
 	case GO_RATE:
-		return gi_parse_u64("rate", arg, 0, GI_RATE_MAX, &m->rate);
+		return gen_parse_u64("rate", arg, 0, GI_RATE_MAX, &m->rate);
 	case GO_DROP:
-		return gi_parse_u64("drop-every", arg, 0, UINT64_MAX, &m->drop_every);
+		return gen_parse_u64("drop-every", arg, 0, UINT64_MAX, &m->drop_every);
 	case GO_DROP_B:
-		return gi_parse_u64("drop-b-every", arg, 0, UINT64_MAX, &m->drop_b_every);
+		return gen_parse_u64("drop-b-every", arg, 0, UINT64_MAX, &m->drop_b_every);
 	case GO_DUP:
-		return gi_parse_u64("dup-every", arg, 0, UINT64_MAX, &m->dup_every);
+		return gen_parse_u64("dup-every", arg, 0, UINT64_MAX, &m->dup_every);
 	case GO_REORDER:
-		return gi_parse_u64("reorder-every", arg, 0, UINT64_MAX, &m->reorder_every);
+		return gen_parse_u64("reorder-every", arg, 0, UINT64_MAX, &m->reorder_every);
 	case GO_LINGER:
 		o->linger_set = true;
-		rc = gi_parse_u64("linger-ms", arg, 0, GI_LINGER_MAX_MS, &v);
+		rc = gen_parse_u64("linger-ms", arg, 0, GI_LINGER_MAX_MS, &v);
 		m->linger_ms = (uint32_t)v;
 		return rc;
 	case GO_STORE:
-		rc = gi_parse_u64("store-mb", arg, 1, GI_STORE_MAX_MB, &v);
+		rc = gen_parse_u64("store-mb", arg, 1, GI_STORE_MAX_MB, &v);
 		m->store_bytes = v << 20;
 		return rc;
 	}
