@@ -53,9 +53,6 @@ fi
 TRADES=$BUILD/trades
 GEN=$BUILD/trades-gen
 BASE=$BUILD/bench/bench_mold_recvmmsg
-for b in "$TRADES" "$GEN" "$BASE"; do
-	[ -x "$b" ] || { echo "$0: $b not found or not executable (build it first)" >&2; exit 2; }
-done
 SYNC=${BENCH_SYNC:-none}
 RUNS=${BENCH_RUNS:-$([ "$N" -gt 20000000 ] && echo 1 || echo 3)}
 [[ $RUNS =~ ^[1-9]$ ]] || { echo "$0: BENCH_RUNS must be 1..9, got '$RUNS'" >&2; exit 2; }
@@ -68,43 +65,15 @@ done
 PY=${PYTHON:-python3}
 MIDNIGHT=2025-01-02T00:00:00-05:00 # any fixed day: the same for every run
 WAIT_S=60  # longest wait for a receiver to start, or to get what was sent
+START_WAIT_S=$WAIT_S
 STALL_S=3  # serve: no new message for this long after the send = the rest is lost
 IDLE_S=2   # baseline: stops this long after the last packet (end of session lost)
 HZ=$(getconf CLK_TCK)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-itch.XXXXXX")
-RECV_PID=
-cleanup() {
-	if [ -n "$RECV_PID" ] && kill -0 "$RECV_PID" 2>/dev/null; then
-		kill -KILL "$RECV_PID" 2>/dev/null || true
-		wait "$RECV_PID" 2>/dev/null || true
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "$0: $*" >&2
-	for f in "$T"/*.err; do
-		[ -s "$f" ] && { echo "--- $(basename "$f") (last 5 lines)" >&2; tail -n 5 "$f" >&2; }
-	done
-	exit 1
-}
-now_ns() { date +%s%N; }
-rate() { echo $(($1 * 1000000000 / ($2 > 0 ? $2 : 1))); }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+source "$(dirname "$0")/lib.sh"
+need_bins "$TRADES" "$GEN" "$BASE"
 rate_label() { if [ "$1" = 0 ]; then echo max; else echo "$1"; fi; }
-
-# wait_for FILE REGEX: until a line of FILE matches, WAIT_S at most, while
-# the receiver lives.
-wait_for() {
-	for _ in $(seq 1 $((WAIT_S * 20))); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$RECV_PID" 2>/dev/null || fail "receiver exited at start"
-		sleep 0.05
-	done
-	fail "receiver did not print /$2/ within $WAIT_S s"
-}
 
 # wait_exit: until the receiver has exited, WAIT_S at most; its status in RC.
 wait_exit() {
@@ -295,19 +264,6 @@ log_ms() {
 		printf "%.0f\n", ((a[1] * 60 + a[2]) * 60 + a[3]) * 1000
 		exit
 	}' "$T/serve.err"
-}
-
-stop_serve() {
-	local rc=0
-	kill -TERM "$RECV_PID"
-	for _ in $(seq 1 600); do # 60 s
-		kill -0 "$RECV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$RECV_PID" 2>/dev/null && fail "serve did not stop within 60 s of SIGTERM"
-	wait "$RECV_PID" || rc=$?
-	RECV_PID=
-	[ "$rc" -eq 0 ] || fail "serve exited with $rc after SIGTERM"
 }
 
 # serve IO RATE: one run of `trades serve --mold`; sets LOSSLESS and R_*.

@@ -22,21 +22,13 @@ N=${2:-10000000}
 [[ $N =~ ^[1-9][0-9]{0,10}$ ]] || { echo "$0: N must be a positive integer, got '$N'" >&2; exit 2; }
 TRADES=$BUILD/trades
 GEN=$BUILD/trades-gen
-for b in "$TRADES" "$GEN"; do
-	[ -x "$b" ] || { echo "$0: $b not found or not executable (build it first)" >&2; exit 2; }
-done
 SYNC=${BENCH_SYNC:-none}
 RUNS=${BENCH_RUNS:-$([ "$N" -gt 20000000 ] && echo 1 || echo 3)}
 [[ $RUNS =~ ^[1-9]$ ]] || { echo "$0: BENCH_RUNS must be 1..9, got '$RUNS'" >&2; exit 2; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-replay.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-
-now_ns() { date +%s%N; }
-
-# rate COUNT NS -> trades/s, integer; secs NS -> seconds
-rate() { echo $(($1 * 1000000000 / ($2 > 0 ? $2 : 1))); }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+source "$(dirname "$0")/lib.sh"
+need_bins "$TRADES" "$GEN"
 
 echo "bench_replay: $N trades, $RUNS run(s) each, sync=$SYNC, $(nproc) CPUs"
 t0=$(now_ns)

@@ -27,44 +27,14 @@ N=${2:-2000000}
 TRADES=$BUILD/trades
 GEN=$BUILD/trades-gen
 BASE=$BUILD/bench/bench_tcp_read
-for b in "$TRADES" "$GEN" "$BASE"; do
-	[ -x "$b" ] || { echo "$0: $b not found or not executable (build it first)" >&2; exit 2; }
-done
 SYNC=${BENCH_SYNC:-none}
 PY=${PYTHON:-python3}
 WAIT_S=120 # longest wait for a receiver to get everything
+START_WAIT_S=10 # longest wait for a receiver to start
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-tcp.XXXXXX")
-RECV_PID=
-cleanup() {
-	if [ -n "$RECV_PID" ] && kill -0 "$RECV_PID" 2>/dev/null; then
-		kill -KILL "$RECV_PID" 2>/dev/null || true
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "$0: $*" >&2
-	for f in "$T"/*.err; do
-		[ -s "$f" ] && { echo "--- $(basename "$f") (last 5 lines)" >&2; tail -n 5 "$f" >&2; }
-	done
-	exit 1
-}
-now_ns() { date +%s%N; }
-rate() { echo $(($1 * 1000000000 / ($2 > 0 ? $2 : 1))); }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
-
-# wait_for FILE REGEX: until a line of FILE matches, 10 s at most, while the
-# receiver lives.
-wait_for() {
-	for _ in $(seq 1 200); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$RECV_PID" 2>/dev/null || fail "receiver exited at start"
-		sleep 0.05
-	done
-	fail "receiver did not print /$2/ within 10 s"
-}
+source "$(dirname "$0")/lib.sh"
+need_bins "$TRADES" "$GEN" "$BASE"
 
 send() {
 	"$GEN" --count "$N" --seed 1 --tcp "127.0.0.1:$1" 2>"$T/gen.err" || fail "trades-gen failed"
@@ -122,19 +92,6 @@ while time.monotonic() < end:
 print("timeout", got)
 sys.exit(1)
 '
-
-stop_serve() {
-	local rc=0
-	kill -TERM "$RECV_PID"
-	for _ in $(seq 1 600); do # 60 s
-		kill -0 "$RECV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$RECV_PID" 2>/dev/null && fail "serve did not stop within 60 s of SIGTERM"
-	wait "$RECV_PID" || rc=$?
-	RECV_PID=
-	[ "$rc" -eq 0 ] || fail "serve exited with $rc after SIGTERM"
-}
 
 bench_serve() {
 	local io=$1 port t0 t1 got poller ns
