@@ -25,6 +25,7 @@
 #ifndef TRADES_JOURNAL_H
 #define TRADES_JOURNAL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,6 +158,17 @@ int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, u
 
 /* true, and *first_jseq, if name is a segment name: 20 digits + ".seg", >= 1. */
 bool journal_seg_name_parse(const char *name, uint64_t *first_jseq);
+
+/* Every listing of a journal directory, writer's and readers', goes through
+ * journal_dir_each: fn(ctx, name, err, errlen) per entry, in readdir order,
+ * at most JOURNAL_DIR_ENTRIES_MAX of them.  fn returns 0 to go on, > 0 to
+ * stop (found), < 0 for an error it wrote to err.  Returns fn's non-zero
+ * value, 0 when every entry was seen, or -1 with err (naming dir) when
+ * readdir fails or there are too many entries. */
+#define JOURNAL_DIR_ENTRIES_MAX (2ull * JOURNAL_SEGMENTS_MAX + 1024)
+typedef int (*journal_dir_fn)(void *ctx, const char *name, char *err, size_t errlen);
+int journal_dir_each(DIR *d, const char *dir, journal_dir_fn fn, void *ctx, char *err,
+                     size_t errlen);
 
 /* Sequential reader; works on a journal another process is appending to. */
 struct journal_reader {

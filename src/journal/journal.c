@@ -28,8 +28,7 @@
 #define SEG_NAME_DIGITS      20
 #define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
 #define SEG_TMP_SUFFIX       ".tmp"
-#define SEG_TMP_LEN          (SEG_NAME_LEN + 4)                   /* "%020llu.seg.tmp" */
-#define DIR_ENTRIES_MAX      (2ull * JOURNAL_SEGMENTS_MAX + 1024) /* bounds the scan */
+#define SEG_TMP_LEN          (SEG_NAME_LEN + 4) /* "%020llu.seg.tmp" */
 #define SYNC_INTERVAL_MS_MAX 3600000u
 #define NS_PER_MS            1000000LL
 #define NS_PER_S             1000000000LL
@@ -435,14 +434,50 @@ static int journal_scan_entry(struct journal *j, const char *name, uint64_t *las
 	return 0;
 }
 
+int journal_dir_each(DIR *d, const char *dir, journal_dir_fn fn, void *ctx, char *err,
+                     size_t errlen)
+{
+	struct dirent *de;
+	uint64_t n;
+	int rc;
+
+	for (n = 0; n < JOURNAL_DIR_ENTRIES_MAX; n++) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno == 0)
+				return 0;
+			journal_fail(err, errlen, "journal %s: readdir: %s", dir, strerror(errno));
+			return -1;
+		}
+		rc = fn(ctx, de->d_name, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	journal_fail(err, errlen, "journal %s: more than %llu directory entries", dir,
+	             (unsigned long long)JOURNAL_DIR_ENTRIES_MAX);
+	return -1;
+}
+
+struct journal_scan_ctx {
+	struct journal *j;
+	uint64_t last;
+};
+
+static int journal_scan_fn(void *ctx, const char *name, char *err, size_t errlen)
+{
+	struct journal_scan_ctx *sc = ctx;
+
+	return journal_scan_entry(sc->j, name, &sc->last, err, errlen);
+}
+
 /* Lists the directory; *last = highest first jseq of a segment, 0 if none.
  * Names are unique and each header's first jseq must equal its name, so
  * first jseqs strictly increase in name order without a separate check. */
 static int journal_scan(struct journal *j, uint64_t *last, char *err, size_t errlen)
 {
-	struct dirent *de;
-	uint64_t n;
-	int fd, rc = 0;
+	struct journal_scan_ctx sc = {.j = j, .last = 0};
+	int fd, rc;
 	DIR *d;
 
 	*last = 0;
@@ -455,26 +490,9 @@ static int journal_scan(struct journal *j, uint64_t *last, char *err, size_t err
 		return -1;
 	}
 	rewinddir(d);
-	for (n = 0; rc == 0; n++) {
-		if (n >= DIR_ENTRIES_MAX) {
-			journal_fail(err, errlen, "journal %s: more than %llu directory entries",
-			             j->dir, (unsigned long long)DIR_ENTRIES_MAX);
-			rc = -1;
-			break;
-		}
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno != 0) {
-				journal_fail(err, errlen, "journal %s: readdir: %s", j->dir,
-				             strerror(errno));
-				rc = -1;
-			}
-			break;
-		}
-		rc = journal_scan_entry(j, de->d_name, last, err, errlen);
-	}
+	rc = journal_dir_each(d, j->dir, journal_scan_fn, &sc, err, errlen);
 	closedir(d);
+	*last = sc.last;
 	return rc;
 }
 

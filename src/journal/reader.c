@@ -21,8 +21,7 @@
 #include "trades/journal.h"
 #include "trades/log.h"
 
-#define READER_PATH_MAX        (sizeof(((struct journal_reader *)0)->dir) + 32)
-#define READER_DIR_ENTRIES_MAX (2ull * JOURNAL_SEGMENTS_MAX + 1024)
+#define READER_PATH_MAX (sizeof(((struct journal_reader *)0)->dir) + 32)
 /* A call switches segments at most once in a well-formed journal (an empty
  * segment holds the largest entry); the bound only stops a damaged one. */
 #define READER_HOPS_MAX 4
@@ -105,15 +104,24 @@ static int reader_seg_map(struct journal_reader *r, uint64_t first_jseq, char *e
 	return 1;
 }
 
+static int reader_later_fn(void *ctx, const char *name, char *err, size_t errlen)
+{
+	const struct journal_reader *r = ctx;
+	uint64_t v;
+
+	(void)err;
+	(void)errlen;
+	return journal_seg_name_parse(name, &v) && v > r->seg_first;
+}
+
 /* Whether any segment after the mapped one exists.  The one named next_jseq
  * is the usual case and costs one access(); otherwise the directory is
- * listed, which only happens at a bad frame, never on the clean path. */
+ * listed, which only happens at a bad frame, never on the clean path.  A
+ * listing that fails counts as "no later segment". */
 static bool reader_later_exists(const struct journal_reader *r)
 {
 	char path[READER_PATH_MAX];
-	struct dirent *de;
-	uint64_t v, n;
-	bool found = false;
+	bool found;
 	DIR *d;
 
 	reader_seg_path(r, r->next_jseq, path, sizeof(path));
@@ -122,12 +130,7 @@ static bool reader_later_exists(const struct journal_reader *r)
 	d = opendir(r->dir);
 	if (!d)
 		return false;
-	for (n = 0; n < READER_DIR_ENTRIES_MAX && !found; n++) {
-		de = readdir(d);
-		if (!de)
-			break;
-		found = journal_seg_name_parse(de->d_name, &v) && v > r->seg_first;
-	}
+	found = journal_dir_each(d, r->dir, reader_later_fn, (void *)r, NULL, 0) > 0;
 	closedir(d);
 	return found;
 }
@@ -202,15 +205,34 @@ int journal_reader_next(struct journal_reader *r, const struct journal_frame **f
 	return 0;
 }
 
+struct reader_find_ctx {
+	uint64_t from, best, lowest;
+};
+
+static int reader_find_fn(void *ctx, const char *name, char *err, size_t errlen)
+{
+	struct reader_find_ctx *fc = ctx;
+	uint64_t v;
+
+	(void)err;
+	(void)errlen;
+	if (!journal_seg_name_parse(name, &v))
+		return 0;
+	if (v <= fc->from && v > fc->best)
+		fc->best = v;
+	if (v < fc->lowest)
+		fc->lowest = v;
+	return 0;
+}
+
 /* The first jseq of the segment to start from: the highest <= from, or the
  * lowest if all are above from.  0 when there is no segment (or no dir). */
 static int reader_find(struct journal_reader *r, uint64_t from, uint64_t *first, char *err,
                        size_t errlen)
 {
-	uint64_t best = 0, lowest = UINT64_MAX, v, n;
-	struct dirent *de;
+	struct reader_find_ctx fc = {.from = from, .best = 0, .lowest = UINT64_MAX};
 	DIR *d = opendir(r->dir);
-	int rc = 0;
+	int rc;
 
 	*first = 0;
 	if (!d) {
@@ -219,32 +241,10 @@ static int reader_find(struct journal_reader *r, uint64_t from, uint64_t *first,
 		reader_fail(err, errlen, "journal %s: opendir: %s", r->dir, strerror(errno));
 		return -1;
 	}
-	for (n = 0;; n++) {
-		if (n >= READER_DIR_ENTRIES_MAX) {
-			reader_fail(err, errlen, "journal %s: too many directory entries", r->dir);
-			rc = -1;
-			break;
-		}
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno != 0) {
-				reader_fail(err, errlen, "journal %s: readdir: %s", r->dir,
-				            strerror(errno));
-				rc = -1;
-			}
-			break;
-		}
-		if (!journal_seg_name_parse(de->d_name, &v))
-			continue;
-		if (v <= from && v > best)
-			best = v;
-		if (v < lowest)
-			lowest = v;
-	}
+	rc = journal_dir_each(d, r->dir, reader_find_fn, &fc, err, errlen);
 	closedir(d);
 	if (rc == 0)
-		*first = best ? best : (lowest != UINT64_MAX ? lowest : 0);
+		*first = fc.best ? fc.best : (fc.lowest != UINT64_MAX ? fc.lowest : 0);
 	return rc;
 }
 
