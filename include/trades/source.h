@@ -49,6 +49,60 @@ _Static_assert(SOURCE_BUF_COUNT <= 32768, "kernel limit for a buffer ring");
 _Static_assert(SOURCE_TCP_BUF_SIZE <= SOURCE_BUF_SIZE, "the drain buffer holds any TCP read");
 _Static_assert(SOURCE_BURST <= SOURCE_BUF_COUNT, "a batch never needs more buffers than a ring");
 
+/* ---- The handler: how every source backend delivers what it receives ----
+ *
+ * A source knows nothing of decoders or the pipeline (as redis's ae loop
+ * knows nothing of its clients): it calls these callbacks with ctx.  serve.c
+ * wires them to the decoders and the pipeline.  Backends: io_uring, epoll,
+ * pcap files, DPDK (source_dpdk.c), and the WebSocket source to come.
+ *
+ * A channel names where bytes came from: ch->listen is the index of the
+ * listener (or DPDK filter) as added, ch->conn the connection slot for a
+ * stream (SOURCE_CONN_NONE for datagrams).  Slots are < max_conns and are
+ * reused after closed(); ch->gen differs between two uses of one slot.
+ * Every callback runs on the source's thread; none may block.  Pointers in
+ * ch and buf are valid only during the call. */
+#define SOURCE_CONN_NONE UINT32_MAX
+
+struct source_chan {
+	uint16_t listen;             /* listener index, < SOURCE_LISTEN_MAX */
+	uint32_t conn;               /* stream: connection slot; else SOURCE_CONN_NONE */
+	uint32_t gen;                /* stream: use count of the slot */
+	const struct sockaddr *peer; /* opened(): the peer; datagram(): the sender; may be NULL */
+	socklen_t peerlen;
+};
+
+/* What one receive batch held (one loop turn: a CQ batch, one epoll_wait's
+ * events, one rx burst).  events = 0 is an idle wake-up, delivered at least
+ * every SOURCE_WAIT_MS so that deadlines (re-requests, acks) run. */
+struct source_batch {
+	unsigned events;      /* datagrams + stream reads handled */
+	uint64_t bytes;       /* payload bytes handed to the callbacks */
+	int64_t oldest_rx_ns; /* earliest receive stamp in the batch, CLOCK_REALTIME; 0 if none */
+	bool oldest_kernel;   /* oldest_rx_ns came from the kernel (SO_TIMESTAMPNS) or the NIC */
+	uint8_t backend;      /* enum source_io of the backend that delivered it */
+};
+
+struct source_handler {
+	void *ctx;
+	/* A stream connection was accepted into ch->conn.  0 keeps it; -1
+	 * closes it at once (counted in conns_rejected, closed() not called). */
+	int (*opened)(void *ctx, const struct source_chan *ch);
+	/* The connection opened in ch->conn ended (EOF, error, stop): exactly
+	 * once per successful opened(), after its last stream() call. */
+	void (*closed)(void *ctx, const struct source_chan *ch);
+	/* len > 0 bytes read from the connection, received at rx_ns (batch clock). */
+	void (*stream)(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
+	               int64_t rx_ns);
+	/* One whole datagram (truncated ones are counted by the source and never
+	 * delivered), with its receive stamp: the kernel's or NIC's when
+	 * rx_kernel, else the batch clock. */
+	void (*datagram)(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
+	                 int64_t rx_ns, bool rx_kernel);
+	/* End of a batch: where commits, syncs, flushes and deadlines run. */
+	void (*batch_end)(void *ctx, const struct source_batch *b);
+};
+
 enum source_io { SOURCE_IO_AUTO, SOURCE_IO_URING, SOURCE_IO_EPOLL };
 enum source_kind { SOURCE_TCP, SOURCE_UDP };
 
