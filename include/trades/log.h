@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -41,5 +42,21 @@ int ratelimit_allow(struct ratelimit *rl, int64_t now_ns, uint64_t *suppressed_o
 /* Escapes up to max bytes of data for a log line (non-printables as \xNN,
  * "..." appended when cut).  Returns out. */
 char *log_escape(const void *data, size_t len, size_t max, char *out, size_t outlen);
+
+/* The one error formatter: writes the message into err (if err and errlen
+ * are non-zero) and returns -1, so an init function ends with
+ *   return errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno)); */
+int errfmt(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Always-on boundary check (bounds, sizes, sequence order): stays in release
+ * builds, where assert() is compiled out.  A failed check is a programmer
+ * error: it logs file, line and the expression, then aborts.  Keep it to
+ * cheap checks at module boundaries; use assert() for the expensive ones. */
+#define ENSURE(cond)                                                                               \
+	do {                                                                                       \
+		if (__builtin_expect(!(cond), 0))                                                  \
+			ensure_failed(__FILE__, __LINE__, #cond);                                  \
+	} while (0)
+__attribute__((noreturn, cold)) void ensure_failed(const char *file, int line, const char *expr);
 
 #endif

@@ -152,3 +152,21 @@ char *log_escape(const void *data, size_t len, size_t max, char *out, size_t out
 	out[o] = '\0';
 	return out;
 }
+
+int errfmt(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+void ensure_failed(const char *file, int line, const char *expr)
+{
+	log_error("ensure failed at %s:%d: %s", file, line, expr);
+	abort();
+}
