@@ -13,7 +13,7 @@ PY=${PYTHON:-python3}
 # set (bash, coreutils, grep, sed, mawk, ...) is checked this way; .ci/run installs them all.
 need_tool() {
 	command -v "$1" >/dev/null 2>&1 || {
-		echo "FAIL: $(basename "$0") needs '$1' (Debian package $2:" \
+		echo "FAIL: ${0##*/} needs '$1' (Debian package $2:" \
 			"apt-get install --no-install-recommends $2)" >&2
 		exit 1
 	}
