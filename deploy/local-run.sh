@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 ONCE=${1:-}
 COUNT=${TRADES_DEMO_COUNT:-100000}
 
-need=(meson ninja-build pkg-config gcc liburing-dev libjemalloc-dev libpcap-dev systemtap-sdt-dev python3)
+# gcc only recommends libc6-dev: with --no-install-recommends it must be named.
+need=(meson ninja-build pkg-config gcc libc6-dev liburing-dev libjemalloc-dev libpcap-dev systemtap-sdt-dev python3)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,14 +3,20 @@
 #
 #   bash tests/image/test_image.sh /work/build-deploy     (or BUILD=... bash tests/image/test_image.sh)
 #
-# Needs root and: podman buildah runc debootstrap python3 (Debian 12).  BUILD_DIR is a meson build
-# of this repository: its trades-gen feeds the containers from the host.
+# Needs root and (Debian 12 package in brackets; each is checked first, naming the package):
+# podman [podman], runc [runc], the CNI plugins [containernetworking-plugins], iptables [iptables],
+# debootstrap [debootstrap], python3 [python3], bpftrace [bpftrace], buildah [buildah].  netavark is
+# NOT needed (deploy/README.md "Podman set-up").  BUILD_DIR is a meson build of this repository:
+# its trades-gen feeds the containers from the host.
 #
 # Environment:
 #   TRADES_CI_CACHE       cache folder (default /var/cache/trades-ci): base rootfs tarball, podman
 #                         storage (images, build layers, apt cache mounts) -- reused between runs
 #   TRADES_CI_REFRESH_BASE=1   rebuild the debootstrap base even if cached (else: when > 7 days old)
 #   TRADES_IMAGE_COUNT    trades sent per run mode (default 20000)
+#   TRADES_IMAGE_NO_CACHE=1    build with --no-cache: no cached layer is reused, so apt in the build
+#                         really reaches the mirror (a cached apt layer once hid a mirror that did
+#                         not resolve in the build).  .ci/run sets it.
 # One run at a time per cache folder.  Timings here: cold (no cache) ~3.3 min (debootstrap + import
 # ~80 s, build ~100 s); warm ~30 s (build ~15 s when only sources changed).
 #
@@ -30,7 +36,14 @@ log() { printf '[%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 die() { log "FATAL: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (podman storage and debootstrap)"
-for p in podman debootstrap python3 tar; do command -v "$p" >/dev/null || die "missing $p"; done
+# shellcheck source=lib.sh
+source "$SRC/tests/image/lib.sh"
+need_podman
+need_tool buildah buildah
+need_tool debootstrap debootstrap
+need_tool python3 python3
+need_tool bpftrace bpftrace
+need_tool mount mount
 [ -n "$BUILD" ] || die "usage: $0 BUILD_DIR (a meson build dir with trades-gen)"
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build dir $1"
 GEN=$BUILD/trades-gen
@@ -57,7 +70,7 @@ cleanup_stale() { for c in "${CONTAINERS[@]}"; do podman rm -f -t 2 "$c" >/dev/n
 cleanup_stale
 # Working containers left by an interrupted build keep their layers mounted: drop them (one test
 # run at a time per cache folder).
-command -v buildah >/dev/null && buildah rm --all >/dev/null 2>&1
+buildah rm --all >/dev/null 2>&1
 
 PASSED=() FAILED=()
 pass() { PASSED+=("$1"); printf 'PASS %s%s\n' "$1" "${2:+ ($2)}"; }
@@ -77,36 +90,6 @@ wait_for() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # ---------------------------------------------------------------- base image (cached)
-debian_mirror() {
-	# First Debian mirror URI serving "bookworm" in the host's apt sources (deb822 or one-line).
-	python3 - <<'PY'
-import glob, re
-uris = []
-for f in sorted(glob.glob('/etc/apt/sources.list.d/*.sources')):
-    for stanza in re.split(r'\n\s*\n', open(f).read()):
-        fields = {}
-        for line in stanza.splitlines():
-            if line.startswith('#') or ':' not in line or line[0].isspace():
-                continue
-            k, v = line.split(':', 1)
-            fields[k.strip().lower()] = v.split()
-        if fields.get('enabled', ['yes'])[0] == 'no' or 'deb' not in fields.get('types', []):
-            continue
-        if 'bookworm' in fields.get('suites', []):
-            uris += fields.get('uris', [])
-for f in ['/etc/apt/sources.list'] + sorted(glob.glob('/etc/apt/sources.list.d/*.list')):
-    try:
-        for line in open(f):
-            p = line.split('#')[0].split()
-            if p[:1] == ['deb']:
-                p = [x for x in p[1:] if not x.startswith('[')]
-                if len(p) >= 2 and p[1] == 'bookworm':
-                    uris.append(p[0])
-    except OSError:
-        pass
-print(uris[0] if uris else 'http://deb.debian.org/debian')
-PY
-}
 
 build_base_tar() {
 	local mirror rootfs=$CACHE/rootfs.tmp
@@ -115,8 +98,8 @@ build_base_tar() {
 	rm -rf "$rootfs"
 	debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$CACHE/debootstrap.log" 2>&1 \
 		|| { tail -20 "$CACHE/debootstrap.log"; return 1; }
-	local sec=${mirror%/debian}/debian-security
-	[ "$sec" != "$mirror/debian-security" ] || sec=http://deb.debian.org/debian-security
+	local sec
+	sec=$(debian_security_mirror "$mirror")
 	# Same shape as the official debian:bookworm-slim: deb822 sources with updates + security,
 	# dpkg path excludes, no translations, the docker-clean hook; docs/man/locales/lists removed.
 	rm -f "$rootfs/etc/apt/sources.list"
@@ -180,8 +163,11 @@ log "base image ready in $(( $(date +%s) - ts ))s: $(podman image inspect --form
 version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "$SRC/meson.build" | head -n1)
 revision=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 ts=$(date +%s)
-log "podman build $IMAGE (version ${version:-?}, revision $revision)"
-if timeout --foreground 900 podman build --format docker --layers \
+build_net_args "$(debian_mirror)"
+CACHE_OPT=()
+[ "${TRADES_IMAGE_NO_CACHE:-0}" = 1 ] && CACHE_OPT=(--no-cache)
+log "podman build $IMAGE (version ${version:-?}, revision $revision) ${CACHE_OPT[*]} ${BUILD_NET[*]}"
+if timeout --foreground 900 podman build --format docker --layers "${CACHE_OPT[@]}" "${BUILD_NET[@]}" \
 	--ignorefile "$SRC/deploy/trades.Dockerfile.dockerignore" \
 	--build-arg BASE="$BASE_IMAGE" --build-arg VERSION="${version:-0.0.0}" --build-arg REVISION="$revision" \
 	-f "$SRC/deploy/trades.Dockerfile" -t "$IMAGE" "$SRC" > "$WORK/build.log" 2>&1; then
@@ -189,6 +175,21 @@ if timeout --foreground 900 podman build --format docker --layers \
 else
 	tail -40 "$WORK/build.log"
 	fail build; die "image build failed"
+fi
+# apt-get update exits 0 when it cannot reach the mirror and goes on with the lists and .debs in
+# the cache mounts: a build that "passed" that way proved nothing about the mirror.
+# Checked whenever apt ran (always with TRADES_IMAGE_NO_CACHE=1); a build whose apt layers all
+# came from the layer cache did not contact the mirror, and says so.
+apt_errors=$(grep -E '^(Err:|W: Failed to fetch|E: )|Temporary failure resolving|Could not resolve' "$WORK/build.log")
+apt_index=$(grep -Ec '^(Get|Hit):[0-9]+ .*InRelease' "$WORK/build.log")
+if [ "${TRADES_IMAGE_NO_CACHE:-0}" = 1 ] || [ "$apt_index" -gt 0 ] || [ -n "$apt_errors" ]; then
+	if [ -z "$apt_errors" ] && [ "$apt_index" -gt 0 ]; then
+		pass build-apt-reached-mirror "$apt_index InRelease fetched, no apt error"
+	else
+		fail build-apt-reached-mirror "$(head -c 400 <<<"${apt_errors:-no InRelease fetched}")"
+	fi
+else
+	log "apt layers came from the layer cache: the mirror was not contacted (TRADES_IMAGE_NO_CACHE=1 does)"
 fi
 echo "  runtime packages (ldd + dpkg -S in the build stage): $(podman run --rm --no-healthcheck --name trades-probe "$IMAGE" cat /app/share/trades/runtime-packages.txt | tr '\n' ' ')"
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
@@ -445,7 +446,7 @@ echo "$HP_OLD" > "$HP_FILE" 2>/dev/null || true
 
 # Keep the cache bounded: tag the build stage (a cache hit, instant) so its layers -- the big apt
 # layer above all -- stay as cache, then drop every untagged leftover of earlier builds.
-podman build --format docker --layers --target build --ignorefile "$SRC/deploy/trades.Dockerfile.dockerignore" \
+podman build --format docker --layers "${BUILD_NET[@]}" --target build --ignorefile "$SRC/deploy/trades.Dockerfile.dockerignore" \
 	--build-arg BASE="$BASE_IMAGE" -f "$SRC/deploy/trades.Dockerfile" -t trades-build:cache "$SRC" >/dev/null 2>&1
 podman image prune -f >/dev/null 2>&1
 log "podman storage: $(du -sh "$TRADES_PODMAN_ROOT/storage" 2>/dev/null | cut -f1)"

@@ -9,7 +9,9 @@
 # SIGTERM stop is a clean exit 0, state survives a restart, `trades health` passes.
 #
 # Uses the cached base image (localhost/debian:bookworm-slim) and podman storage of
-# tests/image/test_image.sh: run that first.  ~25 s warm.
+# tests/image/test_image.sh: run that first.  ~25 s warm.  Needs podman [podman], runc [runc], the
+# CNI plugins [containernetworking-plugins], iptables [iptables], python3 [python3], each checked
+# first; TRADES_IMAGE_NO_CACHE=1 builds with --no-cache (as in test_image.sh).
 set -uo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${1:-${BUILD:-}}
@@ -22,6 +24,10 @@ log() { printf '[%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 die() { log "FATAL: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root"
+# shellcheck source=lib.sh
+source "$SRC/tests/image/lib.sh"
+need_podman
+need_tool python3 python3
 [ -n "$BUILD" ] && [ -x "$BUILD/trades" ] && [ -x "$BUILD/trades-gen" ] || die "usage: $0 BUILD_DIR (with trades, trades-gen)"
 # shellcheck source=../../deploy/podman/env.sh
 source "$SRC/deploy/podman/env.sh" "$CACHE/podman"
@@ -59,8 +65,14 @@ RUN systemctl enable trades && systemctl mask getty@tty1.service console-getty.s
 CMD ["/sbin/init"]
 EOF
 log "building $IMAGE (systemd + runtime packages: $pkgs)"
-timeout --foreground 600 podman build --layers -t "$IMAGE" "$CTX" > "$CTX/build.log" 2>&1 \
-	|| { tail -30 "$CTX/build.log"; die "build failed"; }
+# Same network options as the image build (tests/image/lib.sh: host network, mirror names).
+build_net_args "$(debian_mirror)"
+CACHE_OPT=()
+[ "${TRADES_IMAGE_NO_CACHE:-0}" = 1 ] && CACHE_OPT=(--no-cache)
+timeout --foreground 600 podman build --layers "${CACHE_OPT[@]}" "${BUILD_NET[@]}" -t "$IMAGE" "$CTX" \
+	> "$CTX/build.log" 2>&1 || { tail -30 "$CTX/build.log"; die "build failed"; }
+apt_errors=$(grep -E '^(Err:|W: Failed to fetch|E: )|Temporary failure resolving|Could not resolve' "$CTX/build.log")
+[ -z "$apt_errors" ] || { head -c 600 <<<"$apt_errors"; die "apt in the build did not reach the mirror"; }
 
 podman run -d --name "$C" --systemd=always --privileged "$IMAGE" >/dev/null 2>"$CTX/run.err" \
 	|| die "podman run: $(cat "$CTX/run.err")"

@@ -8,6 +8,18 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${PYTHON:-python3}
 
+# need_tool TOOL PACKAGE: fail (exit 1, not a skip) naming the tool and the Debian package that
+# provides it, before the test starts.  Every tool a test runs that is not in Debian's essential
+# set (bash, coreutils, grep, sed, mawk, ...) is checked this way; .ci/run installs them all.
+need_tool() {
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "FAIL: ${0##*/} needs '$1' (Debian package $2:" \
+			"apt-get install --no-install-recommends $2)" >&2
+		exit 1
+	}
+}
+need_tool "$PY" python3 # compare.py, JSON checks, every test
+
 T=$(mktemp -d /tmp/trades-test.XXXXXX)
 SERVE_PID=
 cleanup() {
@@ -66,12 +78,15 @@ stat_json() {
 
 # wait_received DIR N SECONDS: until N messages were processed, i.e. the sum
 # over feeds of accepted + duplicates + malformed reaches N.
+# The bound is wall-clock time, not a count of polls: one poll (stat + python) can take most of
+# a second on a loaded machine or under ASan, and 5 x SECONDS polls then ran far past SECONDS.
 wait_received() {
-	local dir=$1 want=$2 secs=$3 i got=0
-	for i in $(seq 1 $((secs * 5))); do
+	local dir=$1 want=$2 secs=$3 got=0 deadline=$((SECONDS + $3))
+	while :; do
 		got=$("$TRADES" stat --state-dir "$dir" --json |
 			"$PY" -c 'import json,sys; d=json.load(sys.stdin); print(sum(f["accepted"] + f["duplicates"] + f["malformed"] for f in d["feeds"]))')
 		[ "$got" -ge "$want" ] && return 0
+		[ "$SECONDS" -lt "$deadline" ] || break
 		sleep 0.2
 	done
 	fail "only $got of $want messages processed after $secs s"

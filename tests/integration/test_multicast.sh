@@ -4,6 +4,7 @@
 # inside a network namespace of its own (loopback with multicast on), so it
 # touches no real interface; needs root for `ip netns`.
 source "$(dirname "$0")/lib.sh"
+need_tool ip iproute2
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for ip netns"; exit 77; }
 NS=trades-mc-$$
 ip netns add "$NS" || fail "ip netns add"
