@@ -76,10 +76,13 @@ static int reader_seg_map(struct journal_reader *r, uint64_t first_jseq, char *e
 		reader_fail(err, errlen, "journal %s: open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || st.st_size < (off_t)JOURNAL_SEG_HEADER) {
-		reader_fail(err, errlen, "journal %s: bad header: %s", path,
-		            st.st_size < (off_t)JOURNAL_SEG_HEADER ? "file too short"
-		                                                   : strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		reader_fail(err, errlen, "journal %s: fstat: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (st.st_size < (off_t)JOURNAL_SEG_HEADER) {
+		reader_fail(err, errlen, "journal %s: bad header: file too short", path);
 		close(fd);
 		return -1;
 	}
