@@ -175,6 +175,15 @@ enum journal_frame_state {
 enum journal_frame_state journal_frame_check(const uint8_t *seg, uint64_t seg_bytes, uint64_t off,
                                              uint64_t jseq);
 
+/* The first offset o in (from, end), 8-aligned, where a complete entry
+ * validates on its own (crc, length, known type; any jseq), with *jseq set
+ * to its jseq; 0 if there is none.  At most (end - from) / 8 steps, a crc
+ * only where the header is plausible.  A writer stores entries in order,
+ * each crc last, so a valid entry after a bad one is damage, never an
+ * append in progress. */
+uint64_t journal_frame_find(const uint8_t *seg, uint64_t seg_bytes, uint64_t from, uint64_t end,
+                            uint64_t *jseq);
+
 /* 0 if h is a valid header for the segment named first_jseq whose file is
  * file_bytes long; -1 and what is wrong in why otherwise. */
 int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, uint64_t file_bytes,
@@ -213,7 +222,13 @@ int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_
                         char *err, size_t errlen);
 /* 1: *frame and *payload point at the next entry (valid until the next call);
  * 0: no further entry yet (end of data; call again later to follow);
- * -1: corruption in the middle of the journal (logged). */
+ * -1: corruption in the middle of the journal (logged: segment, offset,
+ * jseq): a bad frame once a later segment exists, a frame with a good crc
+ * but the wrong jseq or type, or a bad or zero frame with a valid entry
+ * within JOURNAL_READER_LOOKAHEAD bytes after it (an append in progress
+ * never has one).  The lookahead is bounded so that the live tail costs
+ * little; longer damage with data behind it is what journal_open refuses. */
+#define JOURNAL_READER_LOOKAHEAD (2u * (16u + JOURNAL_PAYLOAD_MAX))
 int journal_reader_next(struct journal_reader *r, const struct journal_frame **frame,
                         const void **payload);
 void journal_reader_close(struct journal_reader *r);

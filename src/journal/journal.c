@@ -538,20 +538,18 @@ static int journal_drop_tail(struct journal *j, uint64_t end, char *err, size_t 
 	return 0;
 }
 
-/* The first offset in (from, end) where a complete entry validates (its own
- * crc, length, type; any jseq), or 0.  Bounded by (end - from) / 8 steps; the
- * crc is only computed where the header is plausible. */
-static uint64_t journal_find_valid(const uint8_t *map, uint64_t size, uint64_t from, uint64_t end,
-                                   uint64_t *jseq)
+uint64_t journal_frame_find(const uint8_t *seg, uint64_t seg_bytes, uint64_t from, uint64_t end,
+                            uint64_t *jseq)
 {
 	uint64_t o;
 
-	for (o = from + 8; o < end && size - o >= FRAME_BYTES; o += 8) {
-		const struct journal_frame *f = (const void *)(map + o);
+	assert(seg && from % 8 == 0 && from >= JOURNAL_SEG_HEADER);
+	for (o = from + 8; o < end && o < seg_bytes && seg_bytes - o >= FRAME_BYTES; o += 8) {
+		const struct journal_frame *f = (const void *)(seg + o);
 
 		if (f->jseq == 0 || f->crc == 0 || !journal_type_known(f->type))
 			continue;
-		if (journal_frame_check(map, size, o, f->jseq) == JOURNAL_FRAME_VALID) {
+		if (journal_frame_check(seg, seg_bytes, o, f->jseq) == JOURNAL_FRAME_VALID) {
 			*jseq = f->jseq;
 			return o;
 		}
@@ -572,7 +570,7 @@ static int journal_tail_check(struct journal *j, enum journal_frame_state st, ch
 
 	if (end == j->off)
 		return 0;
-	at = journal_find_valid(j->map, j->map_size, j->off, j->map_size, &at_jseq);
+	at = journal_frame_find(j->map, j->map_size, j->off, j->map_size, &at_jseq);
 	if (st == JOURNAL_FRAME_CORRUPT)
 		snprintf(why, sizeof(why), "good crc but wrong jseq or type");
 	else if (at)

@@ -915,6 +915,21 @@ static void expect_refused(const char *dir, uint64_t off, uint64_t jseq, const c
 	CHECK_EQ_INT(journal_dir_hash(dir), before);
 }
 
+/* A reader from jseq 1 gets `good` entries, then -1. */
+static void expect_reader_stops(const char *dir, uint64_t good)
+{
+	struct journal_reader r;
+	char err[256];
+	uint64_t count = 0;
+	int bad = 0;
+
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(read_trades(&r, 1, 1000, &count, &bad), -1);
+	CHECK_EQ_INT(count, good);
+	CHECK_EQ_INT(bad, 0);
+	journal_reader_close(&r);
+}
+
 static void test_corrupt_last_refused(void)
 {
 	const uint64_t victim = 50, off = JOURNAL_SEG_HEADER + (victim - 1) * TRADE_ENTRY;
@@ -936,14 +951,17 @@ static void test_corrupt_last_refused(void)
 	         "a valid entry (jseq %llu) follows at offset %llu", (unsigned long long)victim + 1,
 	         (unsigned long long)off + TRADE_ENTRY);
 
-	/* a bad crc with 50 valid entries behind it */
+	/* a bad crc with 50 valid entries behind it; a reader stops there with
+	 * -1, not 0 (which would read as the end of the data) */
 	flip_byte(path, off + sizeof(struct journal_frame) + 9);
 	expect_refused(dir, off, victim, valid_after);
+	expect_reader_stops(dir, victim - 1);
 	CHECK(patch_file(path, off, saved, sizeof(saved)) == 0);
 
 	/* a zeroed frame header (the end marker) with valid entries behind it */
 	CHECK(patch_file(path, off, zero, sizeof(zero)) == 0);
 	expect_refused(dir, off, victim, valid_after);
+	expect_reader_stops(dir, victim - 1);
 	CHECK(patch_file(path, off, saved, sizeof(saved)) == 0);
 
 	/* the last entry with a good crc but a wrong jseq: never a torn write */
