@@ -45,7 +45,10 @@
  *
  * Nothing here is fatal.  Every oddity is counted in itch.stats and the
  * message skipped: unknown types, short messages, orders the book does not
- * hold (a feed joined mid-day), locates no 'R' named, a full book.
+ * hold (a feed joined mid-day), locates no 'R' named, a full book.  What the
+ * spec makes trade-less (0 shares, 'C' not printable, 'Q' with 0 shares) is
+ * no oddity and not counted.  Every counter is published into the feed's
+ * state counters (itch_feed.c, `trades stat`).
  *
  * Allocation: itch_init maps the book, the locate table and the match table;
  * nothing is allocated per message.  Not thread-safe: one decoder per feed.
@@ -114,12 +117,8 @@ struct itch_stats {
 	uint64_t missing_u;       /* 'U' whose original order is not in the book */
 	uint64_t book_full;       /* adds (A/F/U) refused: book at max_orders */
 	uint64_t book_exists;     /* adds (A/F/U) of a reference number already live */
-	uint64_t zero_shares;     /* adds and executions of 0 shares (nothing to record) */
-	uint64_t non_printable;   /* 'C' with Printable != 'Y': order reduced, no trade */
-	uint64_t cross_zero;      /* 'Q' with 0 shares: no trade */
 	uint64_t qty_overflow;    /* 'Q' shares too large for the record's qty */
 	uint64_t broken_unknown;  /* 'B' for a match not (or no longer) in the match table */
-	uint64_t match_evicted;   /* remembered trades overwritten before any 'B' */
 	uint64_t stream_unsync;   /* framing lost: resynchronising scans that skipped bytes */
 	uint64_t stream_dropped;  /* bytes those scans skipped */
 	uint64_t stream_skipped;  /* bytes of unknown types skipped by their prefix */
@@ -147,7 +146,7 @@ size_t itch_msg_len(uint8_t type);
  * The match table is direct-mapped: slot = match number mod size.  Nasdaq
  * assigns match numbers in increasing order through the day, so the table
  * holds the trades of the most recent `size` match numbers and a newer trade
- * overwrites the oldest one in its slot (counted, match_evicted); a 'B' for
+ * overwrites the oldest one in its slot; a 'B' for
  * an overwritten match is counted as unknown.  h->intern and h->trade are
  * required.  0, or -1 with errno (EINVAL, or the mmap failure); nothing is
  * left allocated on failure. */

@@ -144,9 +144,7 @@ static void itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst,
 	if (match != 0) {
 		struct itch_match *slot = &it->matches[match & (it->match_cap - 1)];
 
-		if (slot->match != 0 && slot->match != match)
-			it->stats.match_evicted++;
-		*slot = m;
+		*slot = m; /* an older match here is forgotten: a 'B' for it is broken_unknown */
 	}
 	itch_emit(it, c, &m, 0);
 }
@@ -195,8 +193,7 @@ static void book_result(struct itch *it, enum book_status st)
 		it->stats.book_full++;
 	else if (st == BOOK_EXISTS)
 		it->stats.book_exists++;
-	else if (st == BOOK_ZERO)
-		it->stats.zero_shares++;
+	/* BOOK_ZERO: an add of 0 shares, nothing to keep (the spec allows none) */
 }
 
 static void on_add(struct itch *it, const uint8_t *msg)
@@ -231,16 +228,12 @@ static void on_executed(struct itch *it, const struct itch_ctx *c, const uint8_t
 			it->stats.missing_e++;
 		return;
 	}
-	if (shares == 0) {
-		it->stats.zero_shares++;
+	if (shares == 0) /* nothing executed, nothing to record */
 		return;
-	}
 	rest = *o; /* o may move or vanish in book_reduce */
 	book_reduce(&it->book, o, shares);
-	if (with_price && msg[C_PRINTABLE] != 'Y') {
-		it->stats.non_printable++;
-		return;
-	}
+	if (with_price && msg[C_PRINTABLE] != 'Y')
+		return; /* printed later in a cross (itch.h) */
 	/* The add checked the locate, and a named locate is never unnamed. */
 	inst1 = it->locates[rest.locate].inst1;
 	assert(inst1 != 0);
@@ -283,10 +276,8 @@ static void on_trade(struct itch *it, const struct itch_ctx *c, const uint8_t *m
 
 	if (inst < 0)
 		return;
-	if (shares == 0) {
-		it->stats.zero_shares++;
+	if (shares == 0)
 		return;
-	}
 	/* Buy/Sell is always 'B' since 2014 (itch.h): the side is unknown. */
 	itch_trade(it, c, (uint32_t)inst, rd32(msg + P_PRICE), shares, TRADE_SIDE_UNKNOWN,
 	           rd64(msg + P_MATCH), 0);
@@ -299,10 +290,8 @@ static void on_cross(struct itch *it, const struct itch_ctx *c, const uint8_t *m
 
 	if (inst < 0)
 		return;
-	if (shares == 0) {
-		it->stats.cross_zero++;
+	if (shares == 0) /* no cross took place */
 		return;
-	}
 	if (shares > (uint64_t)(INT64_MAX / TRADE_SCALE)) {
 		it->stats.qty_overflow++;
 		return;
