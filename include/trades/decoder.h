@@ -106,8 +106,7 @@ void decoder_itch_tick(void *x, int64_t now_mono_ns);
 /* Formats a socket address as "ip:port" ("[ip6]:port"). */
 void decoder_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
-/* "jsonl", "itch", "mold"; parse returns -1 for an unknown name. */
-const char *decoder_format_name(enum decoder_format f);
+/* "jsonl", "itch", "mold" -> *f; 0, or -1 for an unknown name. */
 int decoder_format_parse(const char *s, enum decoder_format *f);
 
 #endif

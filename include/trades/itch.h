@@ -45,7 +45,10 @@
  *
  * Nothing here is fatal.  Every oddity is counted in itch.stats and the
  * message skipped: unknown types, short messages, orders the book does not
- * hold (a feed joined mid-day), locates no 'R' named, a full book.
+ * hold (a feed joined mid-day), locates no 'R' named, a full book.  What the
+ * spec makes trade-less (0 shares, 'C' not printable, 'Q' with 0 shares) is
+ * no oddity and not counted.  Every counter is published into the feed's
+ * state counters (itch_feed.c, `trades stat`).
  *
  * Allocation: itch_init maps the book, the locate table and the match table;
  * nothing is allocated per message.  Not thread-safe: one decoder per feed.
@@ -104,7 +107,7 @@ struct itch_stats {
 	uint64_t corrections;     /* of which TRADE_F_CORRECTION ('B' matched) */
 	uint64_t unknown_type;    /* type byte not in ITCH 5.0: skipped */
 	uint64_t truncated;       /* shorter than the type's length (or cut by end of stream) */
-	uint64_t length_mismatch; /* length (prefix or len) != the type's length; decoded anyway */
+	uint64_t length_mismatch; /* non-zero length (prefix or len) != the type's length */
 	uint64_t unknown_locate;  /* 'A'/'F'/'P'/'Q' for a locate no 'R' named: skipped */
 	uint64_t intern_failed;   /* 'R' whose symbol intern refused (or was all spaces) */
 	uint64_t missing_e;       /* 'E' for an order not in the book: no trade */
@@ -114,14 +117,10 @@ struct itch_stats {
 	uint64_t missing_u;       /* 'U' whose original order is not in the book */
 	uint64_t book_full;       /* adds (A/F/U) refused: book at max_orders */
 	uint64_t book_exists;     /* adds (A/F/U) of a reference number already live */
-	uint64_t zero_shares;     /* adds and executions of 0 shares (nothing to record) */
-	uint64_t non_printable;   /* 'C' with Printable != 'Y': order reduced, no trade */
-	uint64_t cross_zero;      /* 'Q' with 0 shares: no trade */
 	uint64_t qty_overflow;    /* 'Q' shares too large for the record's qty */
 	uint64_t broken_unknown;  /* 'B' for a match not (or no longer) in the match table */
-	uint64_t match_evicted;   /* remembered trades overwritten before any 'B' */
-	uint64_t stream_unsync;   /* unknown type with length prefix 0: stream dropped */
-	uint64_t stream_dropped;  /* bytes dropped after losing the framing */
+	uint64_t stream_unsync;   /* framing lost: resynchronising scans that skipped bytes */
+	uint64_t stream_dropped;  /* bytes those scans skipped */
 	uint64_t stream_skipped;  /* bytes of unknown types skipped by their prefix */
 };
 
@@ -147,7 +146,7 @@ size_t itch_msg_len(uint8_t type);
  * The match table is direct-mapped: slot = match number mod size.  Nasdaq
  * assigns match numbers in increasing order through the day, so the table
  * holds the trades of the most recent `size` match numbers and a newer trade
- * overwrites the oldest one in its slot (counted, match_evicted); a 'B' for
+ * overwrites the oldest one in its slot; a 'B' for
  * an overwritten match is counted as unknown.  h->intern and h->trade are
  * required.  0, or -1 with errno (EINVAL, or the mmap failure); nothing is
  * left allocated on failure. */
@@ -163,24 +162,51 @@ void itch_free(struct itch *it);
 void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
                      bool rx_kernel);
 
-/* File framing across chunks.  Holds at most one partial frame (the bytes of
- * a message cut by the chunk boundary), so a chunk boundary may fall
- * anywhere, inside the length prefix included.
+/* File framing across chunks: a 2-byte big-endian length, then the message.
+ * Holds at most one partial frame (the bytes of a message cut by the chunk
+ * boundary), so a chunk boundary may fall anywhere, inside the length prefix
+ * included, and the result never depends on where the chunks were cut.
  *
- * The length of a known type is the type's spec length, whatever the prefix
- * says: a prefix of 0 or another value is counted (length_mismatch) and the
- * spec length used, since the type byte is what the decoder trusts.  An
- * unknown type with a non-zero prefix is skipped by its prefix (counted:
- * unknown_type, stream_skipped).  An unknown type with a prefix of 0 leaves
- * nothing to find the next message by: it is counted (stream_unsync) and the
- * rest of the stream, up to itch_stream_end, is dropped (stream_dropped)
- * rather than decoded from a guessed position, which would turn arbitrary
- * bytes into book changes and trades. */
+ * The rule for the length prefix.  The type byte gives a known message's
+ * length; the prefix is checked against it, never silently trusted:
+ *   - prefix == the type's length: the message, decoded.
+ *   - prefix 0, known type: some files zero their prefixes (the real BX
+ *     sample does); the type's length is used, and nothing is counted.
+ *   - prefix != 0 and != the type's length: counted (length_mismatch), and
+ *     the framing is in doubt (below) with this frame a candidate at the
+ *     type's length: decoded if the frame after it is plausible, else it is
+ *     dropped with the bytes the scan skips.
+ *   - unknown type (counted: unknown_type), prefix 1..ITCH_MSG_MAX: the
+ *     framing is in doubt with this frame a candidate at its prefix: if the
+ *     frame after it is plausible it is skipped by its prefix (the way the
+ *     format lets a reader pass over types it does not know; its bytes
+ *     counted in stream_skipped), else dropped with the bytes the scan skips.
+ *   - unknown type, prefix 0 or > ITCH_MSG_MAX (longer than any message of
+ *     the protocol): nothing tells where the next message starts: the
+ *     framing is in doubt.
+ *   - a known type whose timestamp is not inside a day (>= 86400 s): the
+ *     framing is in doubt (bytes that only look like a header).
+ * In doubt, the decoder resynchronises: it scans forward a byte at a time
+ * for a boundary where a plausible frame (known type, prefix 0 or the
+ * type's length, timestamp inside the day) is followed by another plausible
+ * frame (or by the end of the stream), and frames from there.  Each scan
+ * that skips anything counts stream_unsync once and stream_dropped per byte
+ * skipped.  The scan holds at most ITCH_SYNC_WINDOW bytes and looks at each
+ * byte once per position: bounded by the input.  itch_skipped_bytes() is
+ * what was not decoded as messages (dropped + skipped). */
+#define ITCH_SYNC_WINDOW (2 * (ITCH_FRAME_PREFIX + ITCH_MSG_MAX)) /* two frames decide */
 struct itch_stream {
-	uint32_t len;  /* bytes held in buf */
-	uint32_t skip; /* bytes of an unknown message still to skip */
-	bool lost;     /* framing lost: drop everything until itch_stream_end */
+	uint32_t len;   /* bytes held in buf */
+	uint32_t skip;  /* bytes of an unknown message still to skip */
+	uint32_t wlen;  /* bytes held in win while the framing is in doubt */
+	bool lost;      /* framing in doubt: bytes go to win until a boundary is found */
+	bool first;     /* win[0] starts a frame whose prefix is in doubt: a candidate */
+	bool trusted;   /* the next frame was confirmed by the one after: decode it */
+	bool dropping;  /* this scan already dropped a byte (stream_unsync counted) */
+	bool rx_kernel; /* receive stamp of the bytes being fed */
+	int64_t rx_ns;
 	uint8_t buf[ITCH_FRAME_PREFIX + ITCH_MSG_MAX];
+	uint8_t win[ITCH_SYNC_WINDOW];
 };
 
 void itch_stream_init(struct itch_stream *s);
@@ -189,8 +215,14 @@ void itch_stream_init(struct itch_stream *s);
  * numbers) and the given receive stamp. */
 void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
                       int64_t rx_ns, bool rx_kernel);
-/* End of stream: a partial final message (or an unknown one cut short) is
+/* End of stream: a scan in progress is finished (the last frame needs no
+ * successor), a partial final message (or an unknown one cut short) is
  * counted as truncated; s is reset for a new stream. */
 void itch_stream_end(struct itch *it, struct itch_stream *s);
+
+/* Bytes of the stream(s) fed to it that were not decoded as messages:
+ * stream_dropped + stream_skipped.  Non-zero means input was skipped (a
+ * replay reports it and exits 1). */
+uint64_t itch_skipped_bytes(const struct itch *it);
 
 #endif

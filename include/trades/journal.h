@@ -104,9 +104,18 @@ struct journal {
 	uint64_t first_jseq; /* of the current segment */
 	uint64_t next_jseq;  /* jseq the next append gets */
 	int64_t last_sync_ns;
-	uint64_t torn_bytes; /* dropped at open (for tests and logs) */
-	uint64_t segments;   /* segment files present */
-	uint64_t syncs;      /* msync calls made */
+	uint64_t torn_bytes;    /* dropped at open (for tests and logs) */
+	uint64_t segments;      /* segment files present */
+	uint64_t syncs;         /* msync calls made */
+	uint64_t sync_failures; /* msync calls that failed (logged, rate-limited) */
+	/* Failed state (journal_failed): set when a roll fails, cleared when a
+	 * roll succeeds.  Until retry_ns every append that needs a roll fails
+	 * at once; the wait doubles from 100 ms up to 1 s per failed retry. */
+	int failed_errno;       /* 0, or the errno of the last failed roll */
+	uint32_t backoff_ms;    /* current wait between retries, 0 when not failed */
+	int64_t retry_ns;       /* timefmt_mono_ns() deadline of the next retry */
+	uint64_t roll_failures; /* rolls that failed (segment creation or msync) */
+	uint64_t append_failed; /* appends that returned 0 */
 };
 
 /* Parses "none", "always" or "interval:MS" (1..3600000).  0 or -1. */
@@ -121,10 +130,25 @@ int journal_sync_parse(const char *s, enum journal_sync *mode, uint32_t *interva
  * 0, or -1 with err filled (path and cause). */
 int journal_open(struct journal *j, const struct journal_config *cfg, char *err, size_t errlen);
 
-/* Appends one entry; returns its jseq (>= 1), or 0 on I/O failure (a new
- * segment could not be created: logged, caller counts).  Rolls to a new
- * segment when the entry does not fit. */
+/* Appends one entry; returns its jseq (>= 1), or 0 when it was not stored
+ * (the caller counts it: store_failed).  Rolls to a new segment when the
+ * entry does not fit.  A roll that fails (the new segment cannot be created:
+ * ENOSPC, EIO, ...; or, unless --sync none, the old one cannot be msynced)
+ * is logged (rate-limited) and puts the journal in the failed state
+ * (journal_failed): from then on an append that needs a roll returns 0
+ * without any system call until a retry deadline, 100 ms after the first
+ * failure and doubling up to 1 s; the first append after the deadline
+ * retries the roll, and a roll that succeeds clears the state, so appends
+ * resume by themselves once space is freed.  Nothing is lost from the
+ * journal either way: the jseq a failed append would have had is given to
+ * the next entry stored. */
 uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, uint16_t len);
+
+/* true while the journal is in the failed state (the last roll failed and
+ * none has succeeded since), with *err (if not NULL) set to that roll's
+ * errno; false and *err = 0 otherwise.  No system call: callers may ask per
+ * append, e.g. to tell a store_failed from a dedup or a shutdown. */
+bool journal_failed(const struct journal *j, int *err);
 
 /* End of a batch: msync per the sync policy. */
 void journal_commit(struct journal *j);
@@ -150,6 +174,15 @@ enum journal_frame_state {
  * first (acquire), so it is safe on a segment another process appends to. */
 enum journal_frame_state journal_frame_check(const uint8_t *seg, uint64_t seg_bytes, uint64_t off,
                                              uint64_t jseq);
+
+/* The first offset o in (from, end), 8-aligned, where a complete entry
+ * validates on its own (crc, length, known type; any jseq), with *jseq set
+ * to its jseq; 0 if there is none.  At most (end - from) / 8 steps, a crc
+ * only where the header is plausible.  A writer stores entries in order,
+ * each crc last, so a valid entry after a bad one is damage, never an
+ * append in progress. */
+uint64_t journal_frame_find(const uint8_t *seg, uint64_t seg_bytes, uint64_t from, uint64_t end,
+                            uint64_t *jseq);
 
 /* 0 if h is a valid header for the segment named first_jseq whose file is
  * file_bytes long; -1 and what is wrong in why otherwise. */
@@ -189,7 +222,13 @@ int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_
                         char *err, size_t errlen);
 /* 1: *frame and *payload point at the next entry (valid until the next call);
  * 0: no further entry yet (end of data; call again later to follow);
- * -1: corruption in the middle of the journal (logged). */
+ * -1: corruption in the middle of the journal (logged: segment, offset,
+ * jseq): a bad frame once a later segment exists, a frame with a good crc
+ * but the wrong jseq or type, or a bad or zero frame with a valid entry
+ * within JOURNAL_READER_LOOKAHEAD bytes after it (an append in progress
+ * never has one).  The lookahead is bounded so that the live tail costs
+ * little; longer damage with data behind it is what journal_open refuses. */
+#define JOURNAL_READER_LOOKAHEAD (2u * (16u + JOURNAL_PAYLOAD_MAX))
 int journal_reader_next(struct journal_reader *r, const struct journal_frame **frame,
                         const void **payload);
 void journal_reader_close(struct journal_reader *r);

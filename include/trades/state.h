@@ -93,6 +93,11 @@ enum state_ext {
 	STATE_EXT_UNKNOWN_TYPE,
 	STATE_EXT_TRUNCATED,
 	STATE_EXT_BOOK_FULL,
+	STATE_EXT_STREAM_UNSYNC,  /* ITCH file framing lost: resync scans that skipped bytes */
+	STATE_EXT_STREAM_DROPPED, /* bytes those scans skipped */
+	STATE_EXT_STREAM_SKIPPED, /* bytes of unknown ITCH types skipped by their length */
+	STATE_EXT_INTERN_FAILED,  /* ITCH 'R' whose symbol could not be interned */
+	STATE_EXT_REFUSED,        /* ITCH adds of a live reference, crosses over the qty range */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 24 /* slots reserved in the file */
 };

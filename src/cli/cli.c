@@ -126,34 +126,11 @@ int cli_store_config(const char *cmd, const struct cli_store *st, struct pipelin
 	return 0;
 }
 
-/* Today's midnight in US/Eastern, where Nasdaq's ITCH clock starts: from the
- * time zone database when it is there, else 05:00 UTC (EST) with a note. */
+/* Today's midnight in US/Eastern, where Nasdaq's ITCH clock starts (the US
+ * DST rules in code: no time zone database needed). */
 static int64_t cli_itch_midnight_today(void)
 {
-	time_t now = time(NULL), mid;
-	const char *old = getenv("TZ");
-	char saved[128] = "";
-	struct tm tm;
-
-	if (access("/usr/share/zoneinfo/America/New_York", R_OK) != 0) {
-		log_info("no time zone database: ITCH times taken as counting from 05:00 UTC "
-		         "(give --itch-midnight for exact times)");
-		return ((int64_t)now / 86400 * 86400 + 5 * 3600) * 1000000000LL;
-	}
-	if (old)
-		snprintf(saved, sizeof(saved), "%s", old);
-	setenv("TZ", "America/New_York", 1);
-	tzset();
-	localtime_r(&now, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	mid = mktime(&tm);
-	if (old)
-		setenv("TZ", saved, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	return (int64_t)mid * 1000000000LL;
+	return timefmt_eastern_midnight_ns(timefmt_now_ns());
 }
 
 void cli_itch_defaults(struct cli_itch *o)

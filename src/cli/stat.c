@@ -45,6 +45,73 @@ static void stat_format(struct stat_row *r)
 	dec_format(in->low, TRADE_SCALE_DIGITS, pdp, r->low);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4; never past a NUL), or 0
+ * when the bytes there are not one (stray continuation, overlong form,
+ * surrogate, above U+10FFFF, cut short). */
+static size_t stat_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Prints s (NUL-terminated, at most max bytes read) as a JSON string with
+ * its quotes.  Names and symbols come from the input, so anything may be in
+ * them: '"' and '\\' are escaped, control bytes and DEL become \u00XX, valid
+ * UTF-8 is copied, and a byte that is not part of valid UTF-8 is printed as
+ * \u00XX (the code point of the same value), so the output is always valid
+ * JSON and the bytes can be told apart. */
+static void stat_json_str(const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	putchar('"');
+	while (i < max && p[i] != '\0') { /* bounded by max */
+		unsigned char c = p[i];
+
+		if (c == '"' || c == '\\') {
+			printf("\\%c", c);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			printf("\\u%04x", c);
+			i++;
+		} else if (c < 0x80) {
+			putchar(c);
+			i++;
+		} else if ((n = stat_utf8_len(p + i)) > 0 && i + n <= max) {
+			fwrite(p + i, 1, n, stdout);
+			i += n;
+		} else {
+			printf("\\u%04x", c);
+			i++;
+		}
+	}
+	putchar('"');
+}
+
 static int stat_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct stat_row *)a)->in.symbol,
@@ -62,15 +129,17 @@ static void stat_json_feeds(const struct state *s)
 
 		if (!fd->name[0])
 			continue;
-		printf("%s{\"feed\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
+		printf("%s{\"feed\":", sep);
+		stat_json_str(fd->name, sizeof(fd->name));
+		printf(",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
 		       "\"malformed\":%llu,\"gaps\":%llu,\"gap_missing\":%llu,\"out_of_order\":%"
 		       "llu,"
 		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
-		       sep, fd->name, (unsigned long long)fd->received,
-		       (unsigned long long)fd->accepted, (unsigned long long)fd->duplicates,
-		       (unsigned long long)fd->malformed, (unsigned long long)fd->gaps,
-		       (unsigned long long)fd->gap_missing, (unsigned long long)fd->out_of_order,
-		       (unsigned long long)fd->no_trade_id, (unsigned long long)fd->dedup_overflow);
+		       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
+		       (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
+		       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing,
+		       (unsigned long long)fd->out_of_order, (unsigned long long)fd->no_trade_id,
+		       (unsigned long long)fd->dedup_overflow);
 		const char *msep = "";
 		for (m = 1; m < MALFORMED_COUNT; m++) {
 			if (!fd->malformed_by[m])
@@ -104,13 +173,14 @@ static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n)
 	for (i = 0; i < n; i++) {
 		const struct stat_row *r = &rows[i];
 
-		printf("%s{\"pair\":\"%s\",\"trades\":%llu,\"volume\":\"%s\",\"notional\":\"%s\","
+		printf("%s{\"pair\":", i ? "," : "");
+		stat_json_str(r->in.symbol, sizeof(r->in.symbol));
+		printf(",\"trades\":%llu,\"volume\":\"%s\",\"notional\":\"%s\","
 		       "\"vwap\":\"%s\",\"first\":\"%s\",\"last\":\"%s\",\"high\":\"%s\",\"low\":"
 		       "\"%s\","
 		       "\"corrections\":%llu,\"last_trade_id\":%llu,\"last_ts_ns\":%lld}",
-		       i ? "," : "", r->in.symbol, (unsigned long long)r->in.trades, r->volume,
-		       r->notional, r->vwap, r->first, r->last, r->high, r->low,
-		       (unsigned long long)r->in.corrections,
+		       (unsigned long long)r->in.trades, r->volume, r->notional, r->vwap, r->first,
+		       r->last, r->high, r->low, (unsigned long long)r->in.corrections,
 		       (unsigned long long)r->in.last_trade_id, (long long)r->in.last_ts_exch_ns);
 	}
 	printf("],");

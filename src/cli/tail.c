@@ -77,7 +77,7 @@ int cmd_tail(int argc, char **argv)
 	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
 	struct timespec poll = {0, TAIL_POLL_NS};
 	struct sigaction sa = {.sa_handler = tail_on_signal};
-	uint64_t from = 1, left = UINT64_MAX;
+	uint64_t from = 1, left = UINT64_MAX, limit, printed;
 	struct journal_reader r;
 	bool follow = false;
 	struct state s;
@@ -121,17 +121,21 @@ int cmd_tail(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	limit = left;
 	/* Following is the one loop here without a bound: it ends on a signal. */
 	while ((rc = tail_drain(&r, &s, &left)) == 1 && follow && !tail_stop) {
 		fflush(stdout);
 		nanosleep(&poll, NULL);
 	}
 	fflush(stdout);
+	printed = limit - left;
 	journal_reader_close(&r);
 	state_close(&s, false);
 	if (rc < 0) {
-		fprintf(stderr, "trades tail: journal in %s is corrupt at entry %llu\n", dir,
-		        (unsigned long long)r.next_jseq);
+		fprintf(stderr,
+		        "trades tail: stopped at journal entry %llu after %llu trades: the journal "
+		        "in %s is corrupt there (segment and offset above)\n",
+		        (unsigned long long)r.next_jseq, (unsigned long long)printed, dir);
 		return CLI_FAIL;
 	}
 	return CLI_OK;

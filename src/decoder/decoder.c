@@ -170,12 +170,6 @@ static const char *const decoder_names[] = {
         [DECODER_MOLD] = "mold",
 };
 
-const char *decoder_format_name(enum decoder_format f)
-{
-	return (unsigned)f < sizeof(decoder_names) / sizeof(decoder_names[0]) ? decoder_names[f]
-	                                                                      : "?";
-}
-
 int decoder_format_parse(const char *s, enum decoder_format *f)
 {
 	unsigned i;

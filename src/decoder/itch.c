@@ -12,7 +12,8 @@ _Static_assert(sizeof(struct itch_match) == 32, "match entry is 32 bytes");
 _Static_assert(TRADE_SCALE / 10000 == 10000, "Price(4) scales to the record by 10^4");
 
 #define ITCH_PRICE4_TO_RECORD (TRADE_SCALE / 10000)
-#define ITCH_FRAME_HDR        (ITCH_FRAME_PREFIX + 1) /* prefix + type: enough to size a frame */
+#define ITCH_FRAME_HDR        (ITCH_FRAME_PREFIX + 1)    /* prefix + type: enough to size a frame */
+#define ITCH_DAY_NS           (86400ull * 1000000000ull) /* timestamps are ns since midnight */
 
 /* Field offsets from the spec's message tables (offset 0 is the type byte). */
 enum {
@@ -143,9 +144,7 @@ static void itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst,
 	if (match != 0) {
 		struct itch_match *slot = &it->matches[match & (it->match_cap - 1)];
 
-		if (slot->match != 0 && slot->match != match)
-			it->stats.match_evicted++;
-		*slot = m;
+		*slot = m; /* an older match here is forgotten: a 'B' for it is broken_unknown */
 	}
 	itch_emit(it, c, &m, 0);
 }
@@ -194,8 +193,7 @@ static void book_result(struct itch *it, enum book_status st)
 		it->stats.book_full++;
 	else if (st == BOOK_EXISTS)
 		it->stats.book_exists++;
-	else if (st == BOOK_ZERO)
-		it->stats.zero_shares++;
+	/* BOOK_ZERO: an add of 0 shares, nothing to keep (the spec allows none) */
 }
 
 static void on_add(struct itch *it, const uint8_t *msg)
@@ -230,16 +228,12 @@ static void on_executed(struct itch *it, const struct itch_ctx *c, const uint8_t
 			it->stats.missing_e++;
 		return;
 	}
-	if (shares == 0) {
-		it->stats.zero_shares++;
+	if (shares == 0) /* nothing executed, nothing to record */
 		return;
-	}
 	rest = *o; /* o may move or vanish in book_reduce */
 	book_reduce(&it->book, o, shares);
-	if (with_price && msg[C_PRINTABLE] != 'Y') {
-		it->stats.non_printable++;
-		return;
-	}
+	if (with_price && msg[C_PRINTABLE] != 'Y')
+		return; /* printed later in a cross (itch.h) */
 	/* The add checked the locate, and a named locate is never unnamed. */
 	inst1 = it->locates[rest.locate].inst1;
 	assert(inst1 != 0);
@@ -282,10 +276,8 @@ static void on_trade(struct itch *it, const struct itch_ctx *c, const uint8_t *m
 
 	if (inst < 0)
 		return;
-	if (shares == 0) {
-		it->stats.zero_shares++;
+	if (shares == 0)
 		return;
-	}
 	/* Buy/Sell is always 'B' since 2014 (itch.h): the side is unknown. */
 	itch_trade(it, c, (uint32_t)inst, rd32(msg + P_PRICE), shares, TRADE_SIDE_UNKNOWN,
 	           rd64(msg + P_MATCH), 0);
@@ -298,10 +290,8 @@ static void on_cross(struct itch *it, const struct itch_ctx *c, const uint8_t *m
 
 	if (inst < 0)
 		return;
-	if (shares == 0) {
-		it->stats.cross_zero++;
+	if (shares == 0) /* no cross took place */
 		return;
-	}
 	if (shares > (uint64_t)(INT64_MAX / TRADE_SCALE)) {
 		it->stats.qty_overflow++;
 		return;
@@ -477,38 +467,96 @@ static uint32_t frame_size(const uint8_t *p, bool *known)
 	return prefix == 0 ? 0 : ITCH_FRAME_PREFIX + (uint32_t)prefix;
 }
 
-/* A whole frame of a known type: decode it with its spec length. */
-static void stream_frame(struct itch *it, const uint8_t *p, int64_t rx_ns, bool rx_kernel)
+/* Whether the frame at p (have bytes there) can start a message: a known
+ * type, a prefix of 0 or the type's length, and a timestamp inside the day.
+ * any_prefix (the frame whose prefix put the framing in doubt): a known
+ * type with any prefix, or an unknown one by a prefix of 1..ITCH_MSG_MAX.
+ * Its size, 0 if not, -1 if more bytes are needed to tell. */
+static int frame_plausible(const uint8_t *p, size_t have, bool any_prefix)
 {
-	size_t spec = itch_msg_len(p[ITCH_FRAME_PREFIX]);
+	size_t spec;
+	uint16_t prefix;
 
-	assert(spec != 0);
-	if (rd16(p) != spec)
-		it->stats.length_mismatch++;
-	itch_decode_msg(it, p + ITCH_FRAME_PREFIX, spec, 0, rx_ns, rx_kernel);
+	if (have < ITCH_FRAME_HDR)
+		return -1;
+	spec = itch_msg_len(p[ITCH_FRAME_PREFIX]);
+	prefix = rd16(p);
+	if (spec == 0) { /* an unknown type has only its prefix to go by */
+		if (!any_prefix || prefix == 0 || prefix > ITCH_MSG_MAX)
+			return 0;
+		return have < ITCH_FRAME_PREFIX + (size_t)prefix ? -1 : ITCH_FRAME_PREFIX + prefix;
+	}
+	if (!any_prefix && prefix != 0 && prefix != spec)
+		return 0;
+	if (have < ITCH_FRAME_PREFIX + spec)
+		return -1;
+	if (rd48(p + ITCH_FRAME_PREFIX + OFF_TS) >= ITCH_DAY_NS)
+		return 0;
+	return (int)(ITCH_FRAME_PREFIX + spec);
 }
 
-/* An unknown type whose header is at hdr, `have` bytes of it consumed. */
+/* Framing is in doubt at hdr: the `have` bytes of it held in s->buf (0 when
+ * they are still in the input) move to the sync window.  first: the frame
+ * there is a candidate itself (a known type whose prefix disagreed). */
+static void stream_doubt(struct itch_stream *s, const uint8_t *held, uint32_t have, bool first)
+{
+	assert(!s->lost && s->wlen == 0 && have <= sizeof(s->win));
+	memcpy(s->win, held, have);
+	s->wlen = have;
+	s->lost = true;
+	s->first = first;
+	s->len = 0;
+}
+
+/* A whole frame of a known type at p: decoded with its spec length when its
+ * framing holds (see itch.h), else the framing is put in doubt and false
+ * returned with nothing decoded. */
+static bool stream_frame(struct itch *it, struct itch_stream *s, const uint8_t *p, uint32_t held)
+{
+	size_t spec = itch_msg_len(p[ITCH_FRAME_PREFIX]);
+	uint16_t prefix = rd16(p);
+	bool trusted = s->trusted;
+
+	assert(spec != 0);
+	s->trusted = false;
+	if (!trusted && prefix != 0 && prefix != spec) {
+		it->stats.length_mismatch++;
+		stream_doubt(s, p, held, true);
+		return false;
+	}
+	if (rd48(p + ITCH_FRAME_PREFIX + OFF_TS) >= ITCH_DAY_NS) {
+		stream_doubt(s, p, held, false);
+		return false;
+	}
+	itch_decode_msg(it, p + ITCH_FRAME_PREFIX, spec, 0, s->rx_ns, s->rx_kernel);
+	return true;
+}
+
+/* An unknown type whose header is at hdr, `have` bytes of it held in buf:
+ * counted, and skipped by its prefix once the frame after it confirmed it
+ * (trusted), else the framing is in doubt with it as the candidate. */
 static void stream_unknown(struct itch *it, struct itch_stream *s, const uint8_t *hdr,
                            uint32_t size, uint32_t have)
 {
-	it->stats.msgs[hdr[ITCH_FRAME_PREFIX]]++;
-	it->stats.unknown_type++;
-	if (size == 0) {
-		it->stats.stream_unsync++;
-		it->stats.stream_dropped += have;
-		s->lost = true;
+	bool trusted = s->trusted;
+
+	s->trusted = false;
+	if (!trusted) {
+		it->stats.msgs[hdr[ITCH_FRAME_PREFIX]]++;
+		it->stats.unknown_type++;
+		stream_doubt(s, hdr, have,
+		             size > ITCH_FRAME_PREFIX && size <= ITCH_FRAME_PREFIX + ITCH_MSG_MAX);
 		return;
 	}
-	assert(size >= have);
+	assert(size >= have && size > ITCH_FRAME_PREFIX);
 	it->stats.stream_skipped += have;
+	s->len = 0;
 	s->skip = size - have;
 }
 
 /* Grows the carried partial frame from p; decodes it once whole.  Returns
  * the bytes of p used (> 0 when avail > 0). */
-static size_t stream_carry(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
-                           int64_t rx_ns, bool rx_kernel)
+static size_t stream_carry(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail)
 {
 	size_t used = 0, n;
 	uint32_t size;
@@ -524,10 +572,7 @@ static size_t stream_carry(struct itch *it, struct itch_stream *s, const uint8_t
 	}
 	size = frame_size(s->buf, &known);
 	if (!known) {
-		uint32_t have = s->len;
-
-		s->len = 0;
-		stream_unknown(it, s, s->buf, size, have);
+		stream_unknown(it, s, s->buf, size, s->len);
 		return used;
 	}
 	assert(size <= sizeof(s->buf) && size > s->len);
@@ -537,16 +582,15 @@ static size_t stream_carry(struct itch *it, struct itch_stream *s, const uint8_t
 	used += n;
 	if (s->len == size) {
 		s->len = 0;
-		stream_frame(it, s->buf, rx_ns, rx_kernel);
+		stream_frame(it, s, s->buf, size);
 	}
 	return used;
 }
 
 /* A frame starting at p with nothing carried (avail >= ITCH_FRAME_HDR):
  * decoded in place when whole, else carried.  Returns the bytes used (0 when
- * an unknown type only set up skip or lost). */
-static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail,
-                             int64_t rx_ns, bool rx_kernel)
+ * an unknown type only set up skip, or the framing went in doubt). */
+static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8_t *p, size_t avail)
 {
 	bool known;
 	uint32_t size = frame_size(p, &known);
@@ -557,9 +601,85 @@ static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8
 		return 0;
 	}
 	if (avail < size)
-		return stream_carry(it, s, p, avail, rx_ns, rx_kernel);
-	stream_frame(it, p, rx_ns, rx_kernel); /* no copy */
-	return size;
+		return stream_carry(it, s, p, avail);
+	return stream_frame(it, s, p, 0) ? size : 0; /* no copy */
+}
+
+/* Frames [buf, buf+len) until the end or until the framing is in doubt.
+ * Returns the bytes consumed. */
+static size_t stream_framed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len)
+{
+	size_t off = 0, pass;
+
+	/* Each pass consumes at least one byte, sets skip for the next pass to
+	 * consume, or ends the loop (lost): at most 2 * len + 1 passes. */
+	for (pass = 0; off < len && !s->lost && pass <= 2 * len; pass++) {
+		size_t avail = len - off;
+
+		if (s->skip > 0) {
+			size_t n = s->skip < avail ? s->skip : avail;
+
+			s->skip -= (uint32_t)n;
+			it->stats.stream_skipped += n;
+			off += n;
+		} else if (s->len > 0 || avail < ITCH_FRAME_HDR) {
+			off += stream_carry(it, s, buf + off, avail);
+		} else {
+			off += stream_inplace(it, s, buf + off, avail);
+		}
+	}
+	assert(off == len || s->lost);
+	return off;
+}
+
+/* Whether a message boundary is at the start of the window: the frame there
+ * is plausible and so is the one after it (or the stream ends).  1 yes, 0
+ * no, -1 more bytes needed. */
+static int sync_check(const struct itch_stream *s, bool at_end)
+{
+	int a = frame_plausible(s->win, s->wlen, s->first), b;
+
+	if (a <= 0)
+		return a < 0 && !at_end ? -1 : 0;
+	b = frame_plausible(s->win + a, s->wlen - (uint32_t)a, false);
+	if (b < 0)
+		return at_end ? 1 : -1;
+	return b > 0;
+}
+
+/* Scans the window for a boundary, dropping (and counting) a byte per
+ * failed position; at a boundary, frames the window's bytes again, which
+ * may put the framing in doubt once more.  At most sizeof(win) + 1 rounds:
+ * each drops a byte or frames at least one message out of the window. */
+static void sync_resolve(struct itch *it, struct itch_stream *s, bool at_end)
+{
+	uint8_t tmp[sizeof(s->win)];
+	unsigned round;
+
+	for (round = 0; round <= sizeof(s->win) && s->lost && s->wlen > 0; round++) {
+		int rc = sync_check(s, at_end);
+		uint32_t tlen = s->wlen, used;
+
+		if (rc < 0)
+			return;
+		if (rc == 0) {
+			if (!s->dropping)
+				it->stats.stream_unsync++;
+			s->dropping = true;
+			s->first = false;
+			it->stats.stream_dropped++;
+			memmove(s->win, s->win + 1, --s->wlen);
+			continue;
+		}
+		s->trusted = s->first; /* a disagreeing prefix the next frame confirms */
+		s->lost = s->first = s->dropping = false;
+		memcpy(tmp, s->win, tlen);
+		s->wlen = 0;
+		used = (uint32_t)stream_framed(it, s, tmp, tlen);
+		assert(used <= tlen && s->wlen + (tlen - used) <= sizeof(s->win));
+		memcpy(s->win + s->wlen, tmp + used, tlen - used);
+		s->wlen += tlen - used;
+	}
 }
 
 void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
@@ -568,24 +688,24 @@ void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf
 	size_t off = 0, pass;
 
 	assert(it != NULL && s != NULL && (buf != NULL || len == 0));
-	/* Each pass consumes at least one byte, or sets skip/lost for the next
-	 * pass to consume: at most 2 * len + 1 passes. */
+	s->rx_ns = rx_ns;
+	s->rx_kernel = rx_kernel;
+	/* Framed runs stop only when the framing goes in doubt; a doubt round
+	 * takes at least one byte into the window (which is never left full: a
+	 * full window always decides).  At most 2 * len + 1 passes. */
 	for (pass = 0; off < len && pass <= 2 * len; pass++) {
-		size_t avail = len - off;
-
-		if (s->lost) {
-			it->stats.stream_dropped += avail;
-			off = len;
-		} else if (s->skip > 0) {
-			size_t n = s->skip < avail ? s->skip : avail;
-
-			s->skip -= (uint32_t)n;
-			it->stats.stream_skipped += n;
-			off += n;
-		} else if (s->len > 0 || avail < ITCH_FRAME_HDR) {
-			off += stream_carry(it, s, buf + off, avail, rx_ns, rx_kernel);
+		if (!s->lost) {
+			off += stream_framed(it, s, buf + off, len - off);
 		} else {
-			off += stream_inplace(it, s, buf + off, avail, rx_ns, rx_kernel);
+			size_t n = sizeof(s->win) - s->wlen;
+
+			if (n > len - off)
+				n = len - off;
+			assert(n > 0);
+			memcpy(s->win + s->wlen, buf + off, n);
+			s->wlen += (uint32_t)n;
+			off += n;
+			sync_resolve(it, s, false);
 		}
 	}
 	assert(off == len);
@@ -594,7 +714,17 @@ void itch_stream_feed(struct itch *it, struct itch_stream *s, const uint8_t *buf
 void itch_stream_end(struct itch *it, struct itch_stream *s)
 {
 	assert(it != NULL && s != NULL);
+	/* Bounded: each round drops a byte or frames a message (sync_resolve). */
+	for (unsigned i = 0; i <= sizeof(s->win) && s->lost; i++)
+		sync_resolve(it, s, true);
+	it->stats.stream_dropped += s->wlen; /* only if the bound was hit */
 	if (s->len > 0 || s->skip > 0)
 		it->stats.truncated++;
 	itch_stream_init(s);
+}
+
+uint64_t itch_skipped_bytes(const struct itch *it)
+{
+	assert(it != NULL);
+	return it->stats.stream_dropped + it->stats.stream_skipped;
 }

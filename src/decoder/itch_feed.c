@@ -153,6 +153,11 @@ static void itch_feed_publish_all(struct decoder_itch *x)
 	itch_feed_publish(x, STATE_EXT_UNKNOWN_TYPE, is->unknown_type);
 	itch_feed_publish(x, STATE_EXT_TRUNCATED, is->truncated);
 	itch_feed_publish(x, STATE_EXT_BOOK_FULL, is->book_full);
+	itch_feed_publish(x, STATE_EXT_STREAM_UNSYNC, is->stream_unsync);
+	itch_feed_publish(x, STATE_EXT_STREAM_DROPPED, is->stream_dropped);
+	itch_feed_publish(x, STATE_EXT_STREAM_SKIPPED, is->stream_skipped);
+	itch_feed_publish(x, STATE_EXT_INTERN_FAILED, is->intern_failed);
+	itch_feed_publish(x, STATE_EXT_REFUSED, is->book_exists + is->qty_overflow);
 	if (!x->session)
 		return;
 	const struct mold_stats *ms = &x->session->stats;

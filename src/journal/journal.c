@@ -24,6 +24,7 @@
 #include "trades/crc32c.h"
 #include "trades/journal.h"
 #include "trades/log.h"
+#include "trades/timefmt.h"
 
 #define SEG_NAME_DIGITS      20
 #define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
@@ -34,6 +35,10 @@
 #define NS_PER_S             1000000000LL
 #define FRAME_BYTES          ((uint64_t)sizeof(struct journal_frame))
 #define CRC_SKIP             4u /* the crc covers the frame after its own field */
+/* A torn tail is one entry cut short: its bytes lie within the largest entry. */
+#define JOURNAL_TORN_MAX (FRAME_BYTES + JOURNAL_PAYLOAD_MAX)
+#define RETRY_FIRST_MS   100u  /* first wait after a failed roll */
+#define RETRY_MAX_MS     1000u /* the wait doubles up to this */
 
 _Static_assert(JOURNAL_SEG_HEADER % 8 == 0, "entries start 8-aligned");
 _Static_assert(JOURNAL_PAYLOAD_MAX % 8 == 0, "the largest payload keeps alignment");
@@ -48,14 +53,6 @@ _Static_assert(sizeof(JOURNAL_MAGIC) - 1 == sizeof(((struct journal_seg_header *
 
 /* msync and commit failures can repeat at batch rate: log a few, count the rest. */
 static struct ratelimit journal_err_rl = RATELIMIT_INIT(10, 5);
-
-static int64_t journal_clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static uint64_t journal_page_bytes(void)
 {
@@ -216,12 +213,14 @@ static int journal_sync_written(struct journal *j)
 	start = j->synced_off & ~(journal_page_bytes() - 1);
 	if (msync(j->map + start, j->off - start, MS_SYNC) != 0) {
 		uint64_t suppressed = 0;
+		int e = errno;
 
-		if (ratelimit_allow(&journal_err_rl, journal_clock_ns(CLOCK_MONOTONIC),
-		                    &suppressed))
+		j->sync_failures++;
+		if (ratelimit_allow(&journal_err_rl, timefmt_mono_ns(), &suppressed))
 			log_error("journal %s/%020llu.seg: msync: %s (%llu similar suppressed)",
-			          j->dir, (unsigned long long)j->first_jseq, strerror(errno),
+			          j->dir, (unsigned long long)j->first_jseq, strerror(e),
 			          (unsigned long long)suppressed);
+		errno = e;
 		return -1;
 	}
 	j->synced_off = j->off;
@@ -251,7 +250,7 @@ static int journal_seg_init(uint8_t *map, uint64_t first_jseq, uint64_t size)
 	h.header_size = JOURNAL_SEG_HEADER;
 	h.first_jseq = first_jseq;
 	h.segment_bytes = size;
-	h.created_ns = (uint64_t)journal_clock_ns(CLOCK_REALTIME);
+	h.created_ns = (uint64_t)timefmt_now_ns();
 	memcpy(map, &h, sizeof(h));
 	return msync(map, sizeof(h), MS_SYNC);
 }
@@ -518,14 +517,13 @@ static uint64_t journal_last_nonzero_end(const uint8_t *map, uint64_t from, uint
 	return end;
 }
 
-/* Zeroes the torn tail that starts at j->off and makes that durable, so the
- * bytes can never be mistaken for data again. */
-static int journal_drop_tail(struct journal *j, char *err, size_t errlen)
+/* Zeroes the torn tail [j->off, end) and makes that durable, so the bytes
+ * can never be mistaken for data again. */
+static int journal_drop_tail(struct journal *j, uint64_t end, char *err, size_t errlen)
 {
-	uint64_t end = journal_last_nonzero_end(j->map, j->off, j->map_size);
 	uint64_t start = j->off & ~(journal_page_bytes() - 1);
 
-	assert(end > j->off); /* a torn frame has a non-zero field */
+	assert(end > j->off && end - j->off <= JOURNAL_TORN_MAX);
 	memset(j->map + j->off, 0, end - j->off);
 	if (msync(j->map + start, end - start, MS_SYNC) != 0) {
 		journal_fail(err, errlen, "journal %s/%020llu.seg: msync: %s", j->dir,
@@ -540,8 +538,59 @@ static int journal_drop_tail(struct journal *j, char *err, size_t errlen)
 	return 0;
 }
 
-/* Walks the frames of the mapped last segment to its end and drops a torn
- * tail; sets off and next_jseq. */
+uint64_t journal_frame_find(const uint8_t *seg, uint64_t seg_bytes, uint64_t from, uint64_t end,
+                            uint64_t *jseq)
+{
+	uint64_t o;
+
+	assert(seg && from % 8 == 0 && from >= JOURNAL_SEG_HEADER);
+	for (o = from + 8; o < end && o < seg_bytes && seg_bytes - o >= FRAME_BYTES; o += 8) {
+		const struct journal_frame *f = (const void *)(seg + o);
+
+		if (f->jseq == 0 || f->crc == 0 || !journal_type_known(f->type))
+			continue;
+		if (journal_frame_check(seg, seg_bytes, o, f->jseq) == JOURNAL_FRAME_VALID) {
+			*jseq = f->jseq;
+			return o;
+		}
+	}
+	return 0;
+}
+
+/* What follows the last valid entry of the last segment, at j->off (state
+ * st), decides: nothing -> the end; bytes of at most one entry with no valid
+ * entry among or after them -> a torn tail, dropped; anything else is damage
+ * in the middle and the open is refused with nothing written. */
+static int journal_tail_check(struct journal *j, enum journal_frame_state st, char *err,
+                              size_t errlen)
+{
+	uint64_t end = journal_last_nonzero_end(j->map, j->off, j->map_size);
+	uint64_t at, at_jseq = 0;
+	char why[160];
+
+	if (end == j->off)
+		return 0;
+	at = journal_frame_find(j->map, j->map_size, j->off, j->map_size, &at_jseq);
+	if (st == JOURNAL_FRAME_CORRUPT)
+		snprintf(why, sizeof(why), "good crc but wrong jseq or type");
+	else if (at)
+		snprintf(why, sizeof(why), "a valid entry (jseq %llu) follows at offset %llu",
+		         (unsigned long long)at_jseq, (unsigned long long)at);
+	else if (end - j->off > JOURNAL_TORN_MAX)
+		snprintf(why, sizeof(why), "%llu damaged bytes, more than one entry can hold",
+		         (unsigned long long)(end - j->off));
+	else
+		return journal_drop_tail(j, end, err, errlen);
+	journal_fail(err, errlen,
+	             "journal %s/%020llu.seg: corrupt at offset %llu (jseq %llu): %s; not a torn "
+	             "tail, refused with nothing changed (inspect it with trades tail)",
+	             j->dir, (unsigned long long)j->first_jseq, (unsigned long long)j->off,
+	             (unsigned long long)j->next_jseq, why);
+	return -1;
+}
+
+/* Walks the frames of the mapped last segment to its end and checks what
+ * follows them (journal_tail_check); sets off and next_jseq. */
 static int journal_recover(struct journal *j, char *err, size_t errlen)
 {
 	enum journal_frame_state st = JOURNAL_FRAME_END;
@@ -562,9 +611,7 @@ static int journal_recover(struct journal *j, char *err, size_t errlen)
 	/* Data left by a killed writer may still be only in the page cache:
 	 * the first sync covers the whole segment. */
 	j->synced_off = 0;
-	if (st == JOURNAL_FRAME_END)
-		return 0;
-	return journal_drop_tail(j, err, errlen);
+	return journal_tail_check(j, st, err, errlen);
 }
 
 /* Maps the existing segment first_jseq read-write as the current one. */
@@ -643,7 +690,7 @@ int journal_open(struct journal *j, const struct journal_config *cfg, char *err,
 	if (rc != 0)
 		goto fail;
 	assert(j->map && j->next_jseq >= j->first_jseq && j->off >= JOURNAL_SEG_HEADER);
-	j->last_sync_ns = journal_clock_ns(CLOCK_MONOTONIC);
+	j->last_sync_ns = timefmt_mono_ns();
 	return 0;
 fail:
 	journal_seg_unmap(j);
@@ -653,28 +700,64 @@ fail:
 	return -1;
 }
 
+/* A roll failed with errno e: appends fail without a syscall until the
+ * retry deadline, which backs off from RETRY_FIRST_MS to RETRY_MAX_MS. */
+static void journal_roll_failed(struct journal *j, int e, const char *what)
+{
+	uint64_t suppressed = 0;
+	int64_t now = timefmt_mono_ns();
+
+	j->backoff_ms = j->backoff_ms ? j->backoff_ms * 2 : RETRY_FIRST_MS;
+	if (j->backoff_ms > RETRY_MAX_MS)
+		j->backoff_ms = RETRY_MAX_MS;
+	j->failed_errno = e ? e : EIO;
+	j->retry_ns = now + (int64_t)j->backoff_ms * NS_PER_MS;
+	j->roll_failures++;
+	if (ratelimit_allow(&journal_err_rl, now, &suppressed))
+		log_error("%s; appends fail for %u ms, then the roll is retried (%llu similar "
+		          "suppressed)",
+		          what, j->backoff_ms, (unsigned long long)suppressed);
+}
+
 /* Moves to a new segment named next_jseq.  The old one is synced first (unless
  * the policy is none) so that after a power loss no later segment can exist
- * while entries before it are missing. */
+ * while entries before it are missing: when that msync fails the old segment
+ * stays mapped and the roll fails, to be retried whole. */
 static int journal_roll(struct journal *j)
 {
 	char err[4096 + 128];
 
 	if (j->map) {
-		if (j->cfg.sync != JOURNAL_SYNC_NONE)
-			journal_sync_written(j);
+		if (j->cfg.sync != JOURNAL_SYNC_NONE && journal_sync_written(j) != 0) {
+			int e = errno;
+
+			snprintf(err, sizeof(err), "journal %s/%020llu.seg: msync before roll: %s",
+			         j->dir, (unsigned long long)j->first_jseq, strerror(e));
+			journal_roll_failed(j, e, err);
+			return -1;
+		}
 		journal_seg_unmap(j);
 	}
 	if (journal_seg_create(j, j->next_jseq, err, sizeof(err)) != 0) {
-		uint64_t suppressed = 0;
-
-		if (ratelimit_allow(&journal_err_rl, journal_clock_ns(CLOCK_MONOTONIC),
-		                    &suppressed))
-			log_error("%s (%llu similar suppressed)", err,
-			          (unsigned long long)suppressed);
+		journal_roll_failed(j, errno, err);
 		return -1;
 	}
+	if (j->failed_errno)
+		log_info("journal %s: segment %020llu.seg created, appending again after %llu "
+		         "refused appends",
+		         j->dir, (unsigned long long)j->first_jseq,
+		         (unsigned long long)j->append_failed);
+	j->failed_errno = 0;
+	j->backoff_ms = 0;
 	return 0;
+}
+
+bool journal_failed(const struct journal *j, int *err)
+{
+	assert(j);
+	if (err)
+		*err = j->failed_errno;
+	return j->failed_errno != 0;
 }
 
 uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, uint16_t len)
@@ -687,8 +770,11 @@ uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, u
 	assert(len % 8 == 0 && len <= JOURNAL_PAYLOAD_MAX);
 	assert(payload || len == 0);
 	if (!j->map || j->map_size - j->off < need) {
-		if (journal_roll(j) != 0)
+		/* Failed state: the clock (vDSO) is the only cost until the deadline. */
+		if ((j->failed_errno && timefmt_mono_ns() < j->retry_ns) || journal_roll(j) != 0) {
+			j->append_failed++;
 			return 0;
+		}
 	}
 	assert(j->off % 8 == 0 && j->map_size - j->off >= need);
 	f = (struct journal_frame *)(j->map + j->off);
@@ -717,7 +803,7 @@ void journal_commit(struct journal *j)
 	case JOURNAL_SYNC_NONE:
 		return;
 	case JOURNAL_SYNC_INTERVAL:
-		now = journal_clock_ns(CLOCK_MONOTONIC);
+		now = timefmt_mono_ns();
 		if (now - j->last_sync_ns < (int64_t)j->cfg.sync_interval_ms * NS_PER_MS)
 			return;
 		j->last_sync_ns = now;

@@ -76,10 +76,13 @@ static int reader_seg_map(struct journal_reader *r, uint64_t first_jseq, char *e
 		reader_fail(err, errlen, "journal %s: open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || st.st_size < (off_t)JOURNAL_SEG_HEADER) {
-		reader_fail(err, errlen, "journal %s: bad header: %s", path,
-		            st.st_size < (off_t)JOURNAL_SEG_HEADER ? "file too short"
-		                                                   : strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		reader_fail(err, errlen, "journal %s: fstat: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (st.st_size < (off_t)JOURNAL_SEG_HEADER) {
+		reader_fail(err, errlen, "journal %s: bad header: file too short", path);
 		close(fd);
 		return -1;
 	}
@@ -168,6 +171,32 @@ static int reader_advance(struct journal_reader *r)
 	return rc;
 }
 
+/* No entry at r->off (a zero or bad frame) and no later segment: the end of
+ * the data for now, unless a valid entry follows close behind, which an
+ * append in progress never leaves.  0 end for now, 1 look again (the frame
+ * was completed meanwhile), -1 corrupt (logged). */
+static int reader_stuck(struct journal_reader *r)
+{
+	enum journal_frame_state st;
+	uint64_t jseq, at;
+	char what[128];
+
+	at = journal_frame_find(r->map, r->map_size, r->off, r->off + JOURNAL_READER_LOOKAHEAD,
+	                        &jseq);
+	if (at == 0)
+		return 0;
+	/* Seen after that entry's crc (acquire): a frame finished by a live
+	 * writer is now visible as valid. */
+	st = journal_frame_check(r->map, r->map_size, r->off, r->next_jseq);
+	if (st == JOURNAL_FRAME_VALID)
+		return 1;
+	snprintf(what, sizeof(what),
+	         "%s frame with a valid entry (jseq %llu) at offset %llu after it",
+	         st == JOURNAL_FRAME_END ? "zero" : "bad", (unsigned long long)jseq,
+	         (unsigned long long)at);
+	return reader_corrupt(r, what);
+}
+
 int journal_reader_next(struct journal_reader *r, const struct journal_frame **frame,
                         const void **payload)
 {
@@ -186,8 +215,12 @@ int journal_reader_next(struct journal_reader *r, const struct journal_frame **f
 			/* At the live tail this is a frame being written: not yet.
 			 * Once a later segment exists the writer has finished with
 			 * this one, so look again: still bad is damage. */
-			if (!reader_later_exists(r))
-				return 0;
+			if (!reader_later_exists(r)) {
+				rc = reader_stuck(r);
+				if (rc == 1)
+					continue;
+				return rc;
+			}
 			st = journal_frame_check(r->map, r->map_size, r->off, r->next_jseq);
 			if (st == JOURNAL_FRAME_TORN)
 				return reader_corrupt(
@@ -199,6 +232,8 @@ int journal_reader_next(struct journal_reader *r, const struct journal_frame **f
 			return reader_corrupt(r, "good crc but wrong jseq or type");
 		assert(st == JOURNAL_FRAME_END);
 		rc = reader_advance(r);
+		if (rc == 0)
+			rc = reader_stuck(r) < 0 ? -1 : 0;
 		if (rc <= 0)
 			return rc;
 	}

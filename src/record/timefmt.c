@@ -195,6 +195,72 @@ size_t timefmt_format(int64_t ns, unsigned digits, char *buf)
 	return o;
 }
 
+/* ---- US Eastern time (America/New_York), without a time zone database ---- */
+
+#define EST_OFFSET_S (5 * 3600) /* UTC - EST */
+#define EDT_OFFSET_S (4 * 3600) /* UTC - EDT */
+
+/* Day of the week of a day count from the epoch, 0 = Sunday (1970-01-01
+ * was a Thursday). */
+static unsigned weekday(int64_t days)
+{
+	int64_t w = (days + 4) % 7;
+
+	return (unsigned)(w < 0 ? w + 7 : w);
+}
+
+/* The n-th Sunday (1-based) of y-m, or the last one for n == 0, in days. */
+static int64_t sunday_of(int64_t y, unsigned m, unsigned n)
+{
+	int64_t d;
+
+	if (n == 0) {
+		d = days_from_civil(y, m, month_days(y, m));
+		return d - weekday(d);
+	}
+	d = days_from_civil(y, m, 1);
+	return d + (7 - weekday(d)) % 7 + 7 * (n - 1);
+}
+
+/* Whether daylight saving time is in force in US Eastern at utc_s.  The
+ * Energy Policy Act rule since 2007: from the second Sunday of March, 02:00
+ * EST, to the first Sunday of November, 02:00 EDT; 1987-2006: first Sunday
+ * of April to the last Sunday of October; before that the last Sunday of
+ * April (the 1974-75 emergency dates are not modelled). */
+static bool eastern_dst(int64_t utc_s)
+{
+	int64_t y, start, end;
+	unsigned m, d;
+
+	/* The local year: no transition is near a year boundary, so EST will do. */
+	civil_from_days((utc_s - EST_OFFSET_S) / SEC_PER_DAY, &y, &m, &d);
+	if (y >= 2007) {
+		start = sunday_of(y, 3, 2);
+		end = sunday_of(y, 11, 1);
+	} else {
+		start = sunday_of(y, 4, y >= 1987 ? 1 : 0);
+		end = sunday_of(y, 10, 0);
+	}
+	/* 02:00 EST = 07:00 UTC; 02:00 EDT = 06:00 UTC. */
+	return utc_s >= start * SEC_PER_DAY + 2 * 3600 + EST_OFFSET_S &&
+	       utc_s < end * SEC_PER_DAY + 2 * 3600 + EDT_OFFSET_S;
+}
+
+int64_t timefmt_eastern_midnight_ns(int64_t now_ns)
+{
+	int64_t utc_s = now_ns / NS_PER_SEC, local_s, day_s, mid_s;
+
+	assert(now_ns >= 0);
+	local_s = utc_s - (eastern_dst(utc_s) ? EDT_OFFSET_S : EST_OFFSET_S);
+	day_s = local_s - (local_s % SEC_PER_DAY + SEC_PER_DAY) % SEC_PER_DAY; /* floor */
+	/* Midnight is never inside a transition (they happen at 02:00), but its
+	 * offset may differ from now's: the day a change happens on. */
+	mid_s = day_s + EST_OFFSET_S;
+	if (eastern_dst(mid_s))
+		mid_s = day_s + EDT_OFFSET_S;
+	return mid_s * NS_PER_SEC;
+}
+
 static int64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;

@@ -887,6 +887,11 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_UNKNOWN_TYPE] = "unknown_type",
         [STATE_EXT_TRUNCATED] = "truncated",
         [STATE_EXT_BOOK_FULL] = "book_full",
+        [STATE_EXT_STREAM_UNSYNC] = "stream_unsync",
+        [STATE_EXT_STREAM_DROPPED] = "stream_dropped",
+        [STATE_EXT_STREAM_SKIPPED] = "stream_skipped",
+        [STATE_EXT_INTERN_FAILED] = "intern_failed",
+        [STATE_EXT_REFUSED] = "refused",
 };
 
 const char *state_ext_name(enum state_ext e)

@@ -40,8 +40,7 @@ struct gi_day *gi_day_new(const struct gi_day_config *cfg);
 int gi_day_run(struct gi_day *d, gi_emit_fn emit, void *ctx);
 /* The expected totals as one JSON object and '\n'.  0 or -1 (errno). */
 int gi_day_write_totals(const struct gi_day *d, FILE *f);
-/* Messages emitted, and a one-line breakdown for the summary. */
-uint64_t gi_day_messages(const struct gi_day *d);
+/* A one-line breakdown of the messages emitted, for the summary. */
 void gi_day_summary(const struct gi_day *d, FILE *f);
 void gi_day_free(struct gi_day *d);
 

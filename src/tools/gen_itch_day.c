@@ -278,11 +278,6 @@ void gi_day_free(struct gi_day *d)
 	free(d);
 }
 
-uint64_t gi_day_messages(const struct gi_day *d)
-{
-	return d->messages;
-}
-
 /* ---- the book ---- */
 
 /* Zipf-like popularity: low indexes (the real symbols) trade most. */

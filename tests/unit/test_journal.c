@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,30 @@
 _Static_assert(PER_SEG == 818, "the expectations below assume 818 trades per 64 KiB segment");
 
 static char root[64];
+
+/* Fault injection: the test binary's own msync and fstat come before libc's
+ * for the library code linked into it, so a failure can be made on demand. */
+static int fail_msync; /* msync fails with EIO while set */
+static int fail_fstat; /* fstat fails with EIO (leaving a junk size) while set */
+
+int msync(void *addr, size_t len, int flags)
+{
+	if (fail_msync) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_msync, addr, len, flags);
+}
+
+int fstat(int fd, struct stat *st)
+{
+	if (fail_fstat) {
+		st->st_size = 0; /* what a caller must not read after a failure */
+		errno = EIO;
+		return -1;
+	}
+	return fstatat(fd, "", st, AT_EMPTY_PATH);
+}
 
 /* ---- helpers ---- */
 
@@ -836,6 +862,256 @@ static void test_bad_header(void)
 	journal_close(&j);
 }
 
+/* ---- 10. corruption in the last segment is refused, byte for byte ---- */
+
+/* CRC32C of every file's name and bytes under dir/journal, in name order
+ * (at most 64 files of SEG_SMALL): equal before and after = nothing changed. */
+static uint32_t journal_dir_hash(const char *dir)
+{
+	static uint8_t buf[SEG_SMALL];
+	char jdir[PATH_LEN], path[2 * PATH_LEN + 8];
+	struct dirent **names;
+	uint32_t h = 0;
+	int n, i;
+
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	n = scandir(jdir, &names, NULL, alphasort);
+	CHECK(n > 2);
+	for (i = 0; i < n && i < 64; i++) {
+		ssize_t got;
+
+		snprintf(path, sizeof(path), "%s/%s", jdir, names[i]->d_name);
+		h = crc32c(h, (const uint8_t *)names[i]->d_name, strlen(names[i]->d_name));
+		got = names[i]->d_type == DT_REG ? load_file(path, 0, buf, sizeof(buf)) : 0;
+		if (got > 0)
+			h = crc32c(h, buf, (size_t)got);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return h;
+}
+
+/* journal_open must fail with an error naming the segment, offset and jseq,
+ * and leave every byte of the journal as it was. */
+static void expect_refused(const char *dir, uint64_t off, uint64_t jseq, const char *why)
+{
+	char err[1024] = "", want[256];
+	uint32_t before = journal_dir_hash(dir);
+	struct journal j;
+
+	CHECK_EQ_INT(journal_open(&j,
+	                          &(struct journal_config){.dir = dir, .segment_bytes = SEG_SMALL},
+	                          err, sizeof(err)),
+	             -1);
+	snprintf(want, sizeof(want),
+	         "/journal/00000000000000000001.seg: corrupt at offset %llu "
+	         "(jseq %llu): ",
+	         (unsigned long long)off, (unsigned long long)jseq);
+	if (!strstr(err, want) || !strstr(err, why))
+		fprintf(stderr, "got '%s', wanted '%s' and '%s'\n", err, want, why);
+	CHECK(strstr(err, want) != NULL);
+	CHECK(strstr(err, why) != NULL);
+	CHECK_EQ_INT(journal_dir_hash(dir), before);
+}
+
+/* A reader from jseq 1 gets `good` entries, then -1. */
+static void expect_reader_stops(const char *dir, uint64_t good)
+{
+	struct journal_reader r;
+	char err[256];
+	uint64_t count = 0;
+	int bad = 0;
+
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(read_trades(&r, 1, 1000, &count, &bad), -1);
+	CHECK_EQ_INT(count, good);
+	CHECK_EQ_INT(bad, 0);
+	journal_reader_close(&r);
+}
+
+static void test_corrupt_last_refused(void)
+{
+	const uint64_t victim = 50, off = JOURNAL_SEG_HEADER + (victim - 1) * TRADE_ENTRY;
+	char dir[DIR_LEN], path[PATH_LEN], valid_after[64];
+	uint8_t saved[TRADE_ENTRY], zero[sizeof(struct journal_frame)] = {0};
+	struct journal_frame fr;
+	struct journal j;
+
+	sub_dir(dir, "t10");
+	seg_path(path, dir, 1);
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_ALWAYS) != 0) {
+		CHECK(!"open");
+		return;
+	}
+	CHECK_EQ_INT(append_trades(&j, 100), 0);
+	journal_close(&j);
+	CHECK(load_file(path, off, saved, sizeof(saved)) == sizeof(saved));
+	snprintf(valid_after, sizeof(valid_after),
+	         "a valid entry (jseq %llu) follows at offset %llu", (unsigned long long)victim + 1,
+	         (unsigned long long)off + TRADE_ENTRY);
+
+	/* a bad crc with 50 valid entries behind it; a reader stops there with
+	 * -1, not 0 (which would read as the end of the data) */
+	flip_byte(path, off + sizeof(struct journal_frame) + 9);
+	expect_refused(dir, off, victim, valid_after);
+	expect_reader_stops(dir, victim - 1);
+	CHECK(patch_file(path, off, saved, sizeof(saved)) == 0);
+
+	/* a zeroed frame header (the end marker) with valid entries behind it */
+	CHECK(patch_file(path, off, zero, sizeof(zero)) == 0);
+	expect_refused(dir, off, victim, valid_after);
+	expect_reader_stops(dir, victim - 1);
+	CHECK(patch_file(path, off, saved, sizeof(saved)) == 0);
+
+	/* the last entry with a good crc but a wrong jseq: never a torn write */
+	memcpy(&fr, saved, sizeof(fr));
+	CHECK(load_file(path, off + 50 * TRADE_ENTRY, saved, sizeof(saved)) == sizeof(saved));
+	memcpy(&fr, saved, sizeof(fr));
+	fr.jseq += 3;
+	memcpy(saved, &fr, sizeof(fr));
+	fr.crc = crc32c(0, saved + 4, sizeof(saved) - 4);
+	CHECK(patch_file(path, off + 50 * TRADE_ENTRY, &fr, sizeof(fr)) == 0);
+	expect_refused(dir, off + 50 * TRADE_ENTRY, 100, "good crc but wrong jseq or type");
+	fr.jseq -= 3;
+	memcpy(saved, &fr, sizeof(fr));
+	fr.crc = crc32c(0, saved + 4, sizeof(saved) - 4);
+	CHECK(patch_file(path, off + 50 * TRADE_ENTRY, &fr, sizeof(fr)) == 0);
+
+	/* a bad last entry and junk far beyond one entry's reach */
+	flip_byte(path, off + 50 * TRADE_ENTRY + 20);
+	CHECK(patch_file(path, SEG_SMALL - 8, "junkjunk", 8) == 0);
+	expect_refused(dir, off + 50 * TRADE_ENTRY, 100, "more than one entry can hold");
+	CHECK(patch_file(path, SEG_SMALL - 8, zero, 8) == 0);
+
+	/* what is left is a real torn tail, the last entry: dropped, opens */
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_ALWAYS) != 0) {
+		CHECK(!"open after repair");
+		return;
+	}
+	CHECK_EQ_INT(j.next_jseq, 100);
+	CHECK(j.torn_bytes > 0 && j.torn_bytes <= TRADE_ENTRY); /* to its last non-zero byte */
+	journal_close(&j);
+}
+
+/* ---- 11. a failed msync of the old segment fails the roll ---- */
+
+static void test_roll_msync_failed(void)
+{
+	char dir[DIR_LEN], path2[PATH_LEN];
+	struct journal j;
+	int e = 0;
+
+	sub_dir(dir, "t11");
+	seg_path(path2, dir, 1 + PER_SEG);
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_INTERVAL) != 0) {
+		CHECK(!"open");
+		return;
+	}
+	CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
+	CHECK(!journal_failed(&j, &e));
+	CHECK_EQ_INT(e, 0);
+	fail_msync = 1;
+	CHECK_EQ_INT(append_trade(&j), 0); /* needs the roll, whose msync fails */
+	CHECK(!exists(path2));             /* no later segment before the old is durable */
+	CHECK(journal_failed(&j, &e));
+	CHECK_EQ_INT(e, EIO);
+	fail_msync = 0;
+	CHECK_EQ_INT(append_trade(&j), 0); /* within the back-off: not even tried */
+	CHECK_EQ_INT(j.roll_failures, 1);
+	nanosleep(&(struct timespec){0, 150 * 1000000L}, NULL);
+	CHECK_EQ_INT(append_trade(&j), PER_SEG + 1);
+	CHECK(exists(path2));
+	CHECK(!journal_failed(&j, &e));
+	CHECK_EQ_INT(j.append_failed, 2);
+	journal_close(&j);
+}
+
+/* ---- 12. the reader after a failed fstat ---- */
+
+static void test_reader_fstat_failed(void)
+{
+	char dir[DIR_LEN], err[512] = "";
+	struct journal_reader r;
+	struct journal j;
+
+	sub_dir(dir, "t12");
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_NONE) != 0) {
+		CHECK(!"open");
+		return;
+	}
+	CHECK_EQ_INT(append_trades(&j, 3), 0);
+	journal_close(&j);
+	fail_fstat = 1;
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), -1);
+	fail_fstat = 0;
+	CHECK(strstr(err, "00000000000000000001.seg: fstat: Input/output error") != NULL);
+	if (!strstr(err, "fstat"))
+		fprintf(stderr, "reader error: %s\n", err);
+}
+
+/* ---- 13. a full disk: appends fail fast, resume when space is freed ---- */
+
+static void test_disk_full(void)
+{
+	char mnt[DIR_LEN], dir[PATH_LEN], filler[PATH_LEN], err[256];
+	static uint8_t block[SEG_SMALL];
+	const uint64_t tries = 200000;
+	struct journal_reader r;
+	struct journal j;
+	uint64_t i, got = 0, count, last;
+	int64_t t0, t1;
+	int bad = 0, e = 0, fd;
+
+	sub_dir(mnt, "t13");
+	CHECK(mkdir(mnt, 0755) == 0);
+	/* 5 segments of 64 KiB: the filler and 4 segments fill it */
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=320k") != 0) {
+		printf("SKIP test_disk_full: mount tmpfs on %s: %s (needs root or "
+		       "CAP_SYS_ADMIN)\n",
+		       mnt, strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/state", mnt);
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	fd = open(filler, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0 && write(fd, block, sizeof(block)) == (ssize_t)sizeof(block));
+	close(fd);
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_NONE) != 0) {
+		CHECK(!"open");
+		goto out;
+	}
+	for (i = 0; i < 10 * PER_SEG && append_trade(&j) != 0; i++)
+		got++;
+	CHECK(got >= 3 * PER_SEG && got < 5 * PER_SEG);
+	CHECK(journal_failed(&j, &e));
+	CHECK_EQ_INT(e, ENOSPC);
+	/* failed state: no retry (no syscall) inside the back-off window */
+	last = j.roll_failures;
+	t0 = (int64_t)time(NULL);
+	for (i = 0; i < tries; i++)
+		bad += append_trade(&j) != 0;
+	t1 = (int64_t)time(NULL);
+	CHECK_EQ_INT(bad, 0);
+	CHECK(j.roll_failures <= last + 1); /* at most the one retry at the deadline */
+	CHECK(t1 - t0 < 3);
+	/* space freed: the next retry succeeds, no restart */
+	CHECK(unlink(filler) == 0);
+	nanosleep(&(struct timespec){1, 100 * 1000000L}, NULL);
+	CHECK_EQ_INT(append_trade(&j), got + 1);
+	CHECK(!journal_failed(&j, &e));
+	CHECK_EQ_INT(e, 0);
+	CHECK_EQ_INT(append_trades(&j, 10), 0);
+	journal_close(&j);
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(read_trades(&r, 1, got + 100, &count, &bad), 0);
+	CHECK_EQ_INT(count, got + 11);
+	CHECK_EQ_INT(bad, 0);
+	journal_reader_close(&r);
+out:
+	CHECK(umount(mnt) == 0);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/test_journal.XXXXXX");
@@ -852,6 +1128,10 @@ int main(void)
 	test_sync_parse();
 	test_sync_count();
 	test_bad_header();
+	test_corrupt_last_refused();
+	test_roll_msync_failed();
+	test_reader_fstat_failed();
+	test_disk_full();
 	CHECK(nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0);
 	CHECK(!exists(root));
 	CHECK_DONE();

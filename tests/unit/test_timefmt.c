@@ -1,6 +1,7 @@
 /* test_timefmt.c -- RFC 3339 parse/format against the calendar and libc. */
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "trades/timefmt.h"
 
@@ -260,6 +261,110 @@ static void test_clocks(void)
 	CHECK(a > 0);
 }
 
+/* ---- US Eastern midnight without a time zone database ---- */
+
+static int64_t at(const char *rfc3339)
+{
+	int64_t ns = -1;
+	uint8_t digits;
+
+	CHECK_EQ_INT(timefmt_parse(rfc3339, strlen(rfc3339), &ns, &digits), 0);
+	return ns;
+}
+
+static const struct {
+	const char *now, *midnight;
+} eastern_cases[] = {
+        /* 00:00-05:00 UTC is still the previous day in New York */
+        {"2025-12-02T02:00:00Z", "2025-12-01T05:00:00Z"},
+        {"2025-12-02T04:59:59Z", "2025-12-01T05:00:00Z"},
+        {"2025-12-02T05:00:00Z", "2025-12-02T05:00:00Z"},
+        {"2025-12-02T00:00:00Z", "2025-12-01T05:00:00Z"},
+        {"2025-07-15T03:30:00Z", "2025-07-14T04:00:00Z"},
+        {"2025-07-15T04:00:00Z", "2025-07-15T04:00:00Z"},
+        {"2025-01-01T03:00:00Z", "2024-12-31T05:00:00Z"}, /* across a year */
+        /* DST starts 2025-03-09 02:00 EST (07:00 UTC) */
+        {"2025-03-09T04:59:59Z", "2025-03-08T05:00:00Z"},
+        {"2025-03-09T05:00:00Z", "2025-03-09T05:00:00Z"},
+        {"2025-03-09T06:59:59Z", "2025-03-09T05:00:00Z"},
+        {"2025-03-09T07:00:00Z", "2025-03-09T05:00:00Z"},
+        {"2025-03-10T03:59:59Z", "2025-03-09T05:00:00Z"},
+        {"2025-03-10T04:00:00Z", "2025-03-10T04:00:00Z"},
+        /* DST ends 2025-11-02 02:00 EDT (06:00 UTC) */
+        {"2025-11-02T03:59:59Z", "2025-11-01T04:00:00Z"},
+        {"2025-11-02T04:00:00Z", "2025-11-02T04:00:00Z"},
+        {"2025-11-02T05:30:00Z", "2025-11-02T04:00:00Z"},
+        {"2025-11-02T06:30:00Z", "2025-11-02T04:00:00Z"},
+        {"2025-11-03T04:59:59Z", "2025-11-02T04:00:00Z"},
+        {"2025-11-03T05:00:00Z", "2025-11-03T05:00:00Z"},
+        /* the 1987-2006 rule: 2006-04-02 and 2006-10-29 */
+        {"2006-04-02T06:59:59Z", "2006-04-02T05:00:00Z"},
+        {"2006-04-03T03:00:00Z", "2006-04-02T05:00:00Z"},
+        {"2006-03-12T12:00:00Z", "2006-03-12T05:00:00Z"}, /* not yet DST in 2006 */
+        {"2006-10-29T05:00:00Z", "2006-10-29T04:00:00Z"},
+        {"2006-10-30T04:30:00Z", "2006-10-29T04:00:00Z"},
+};
+
+/* Every 20 minutes of 2005..2031 against libc with the real tz database. */
+static void eastern_vs_tzdata(void)
+{
+	const int64_t step = 20 * 60, from = at("2005-01-01T00:00:00Z") / 1000000000;
+	const int64_t to = at("2031-01-01T00:00:00Z") / 1000000000;
+	int64_t t, bad = 0;
+
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	for (t = from; t < to; t += step) {
+		time_t now = (time_t)t, mid;
+		struct tm tm;
+
+		localtime_r(&now, &tm);
+		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		mid = mktime(&tm);
+		if ((int64_t)mid * 1000000000 != timefmt_eastern_midnight_ns(t * 1000000000) &&
+		    bad++ < 5)
+			fprintf(stderr, "eastern midnight at %lld: libc %lld, ours %lld\n",
+			        (long long)t, (long long)mid,
+			        (long long)(timefmt_eastern_midnight_ns(t * 1000000000) /
+			                    1000000000));
+	}
+	CHECK_EQ_INT(bad, 0);
+	unsetenv("TZ");
+	tzset();
+}
+
+static void test_eastern_midnight(void)
+{
+	char empty[] = "/tmp/test_timefmt.XXXXXX";
+	unsigned i;
+
+	/* No tz database at all: TZDIR at an empty directory, TZ set anyway. */
+	CHECK(mkdtemp(empty) != NULL);
+	setenv("TZDIR", empty, 1);
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	for (i = 0; i < sizeof(eastern_cases) / sizeof(eastern_cases[0]); i++) {
+		int64_t got = timefmt_eastern_midnight_ns(at(eastern_cases[i].now));
+		char buf[TIMEFMT_MAX];
+
+		timefmt_format(got, 0, buf);
+		if (strcmp(buf, eastern_cases[i].midnight) != 0)
+			fprintf(stderr, "eastern midnight at %s: %s, want %s\n",
+			        eastern_cases[i].now, buf, eastern_cases[i].midnight);
+		CHECK_EQ_STR(buf, eastern_cases[i].midnight);
+	}
+	unsetenv("TZDIR");
+	unsetenv("TZ");
+	tzset();
+	CHECK(rmdir(empty) == 0);
+	if (access("/usr/share/zoneinfo/America/New_York", R_OK) == 0)
+		eastern_vs_tzdata();
+	else
+		printf("note: no /usr/share/zoneinfo/America/New_York (Debian package tzdata): "
+		       "the comparison with libc is not run\n");
+}
+
 int main(void)
 {
 	test_parse_cases();
@@ -268,5 +373,6 @@ int main(void)
 	test_random_roundtrip();
 	test_mutations();
 	test_clocks();
+	test_eastern_midnight();
 	CHECK_DONE();
 }
