@@ -88,15 +88,6 @@ int cmd_tail(int argc, char **argv)
 		return CLI_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		rc = cli_common_opt("tail", c, optarg, &co);
-		if (rc < 0)
-			return CLI_USAGE;
-		if (co.help) {
-			tail_usage(stdout);
-			return CLI_OK;
-		}
-		if (rc > 0)
-			continue;
 		switch (c) {
 		case 'f':
 			if (cli_u64("tail", "--from", optarg, 1, UINT64_MAX - 1, false, &from) < 0)
@@ -110,9 +101,15 @@ int cmd_tail(int argc, char **argv)
 			follow = true;
 			break;
 		default:
+			if (cli_common_opt("tail", c, optarg, &co) > 0)
+				break;
 			tail_usage(stderr);
 			return CLI_USAGE;
 		}
+	}
+	if (co.help) {
+		tail_usage(stdout);
+		return CLI_OK;
 	}
 	dir = co.state_dir;
 	if (optind < argc) {

@@ -1,6 +1,7 @@
-/* source_pcap.c -- a capture file as a source: the UDP payloads of every
- * packet, in capture order, stamped with the capture time.  This is how a
- * recorded MoldUDP64 session (or one written by trades-gen --pcap) is
+/* source_pcap.c -- a capture file as a source backend: the UDP payloads of
+ * every packet, in capture order, stamped with the capture time, delivered
+ * as datagram() calls of the same source_handler the sockets use.  This is
+ * how a recorded MoldUDP64 session (or one written by trades-gen --pcap) is
  * replayed through the same decoder and sequencer as the live sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -3,10 +3,10 @@
  *
  * One request per socket stays armed for as long as the socket lives; the
  * kernel picks a buffer from a ring per completion and we hand it back once
- * the decoder has copied what it keeps.  Completions are taken in batches:
+ * the handler has copied what it keeps.  Completions are taken in batches:
  * wait for one (DEFER_TASKRUN: waiting for more than one on a single
  * multishot request sleeps until the timeout), peek up to SOURCE_BURST,
- * process, return buffers, advance the CQ once, commit the pipeline once.
+ * process, return buffers, advance the CQ once, end the batch once.
  *
  * At stop every armed request is cancelled and its completions are reaped
  * (they may still carry data) before the ring goes away; then source_drain
