@@ -96,9 +96,11 @@ struct source_handler {
 	void (*batch_end)(void *ctx, const struct source_batch *b);
 };
 
-/* Backends.  AUTO is a request only: a running source reports the one it
- * picked.  PCAP is the capture-file reader (source_pcap_run). */
-enum source_io { SOURCE_IO_AUTO, SOURCE_IO_URING, SOURCE_IO_EPOLL, SOURCE_IO_PCAP };
+/* Backends, as source_batch.backend names them.  AUTO is a request only: a
+ * running source reports the one it picked.  PCAP is the capture-file
+ * reader (source_pcap_run), DPDK the NIC poller (source_dpdk.h); neither is
+ * a source_config.io. */
+enum source_io { SOURCE_IO_AUTO, SOURCE_IO_URING, SOURCE_IO_EPOLL, SOURCE_IO_PCAP, SOURCE_IO_DPDK };
 enum source_kind { SOURCE_TCP, SOURCE_UDP };
 
 struct source_stats {
@@ -168,7 +170,7 @@ const struct source_stats *source_stats(const struct source *s);
 bool source_io_available(enum source_io io, char *why, size_t len);
 /* "auto" | "uring" ("io_uring") | "epoll" -> *io: 0, or -1 if unknown. */
 int source_io_parse(const char *s, enum source_io *io);
-/* "auto", "uring", "epoll", "pcap"; "?" otherwise. */
+/* "auto", "uring", "epoll", "pcap", "dpdk"; "?" otherwise. */
 const char *source_io_name(enum source_io io);
 
 /* A capture file as a source (source_pcap.c): every IPv4/IPv6 UDP packet's

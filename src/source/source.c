@@ -654,7 +654,8 @@ bool source_io_available(enum source_io io, char *why, size_t len)
 	case SOURCE_IO_URING:
 		return source_uring_available(why, len);
 	case SOURCE_IO_PCAP:
-		snprintf(why, len, "pcap is a file reader (source_pcap_run), not a socket loop");
+	case SOURCE_IO_DPDK:
+		snprintf(why, len, "%s is not a socket loop (see source.h)", source_io_name(io));
 		return false;
 	default:
 		snprintf(why, len, "%s available", source_io_name(io));
@@ -686,6 +687,8 @@ const char *source_io_name(enum source_io io)
 		return "epoll";
 	case SOURCE_IO_PCAP:
 		return "pcap";
+	case SOURCE_IO_DPDK:
+		return "dpdk";
 	}
 	return "?";
 }

@@ -66,7 +66,7 @@ static struct {
 	_Atomic unsigned reject_next;   /* opened() refuses this many */
 	unsigned refused;
 	/* batches */
-	_Atomic uint64_t batches, idle;
+	_Atomic unsigned batches, idle; /* batch_end calls; of which events == 0 */
 	uint64_t batch_bytes, batch_events, bad_backend, bad_oldest;
 	uint8_t want_backend;
 	/* a test holds the source thread inside batch_end with these */
@@ -507,7 +507,7 @@ static void test_tcp_many(enum source_io io)
 		pthread_join(cl[i].th, NULL);
 	CHECK(wait_for(&rec.closed, TCP_CLIENTS));
 	/* quiet now: the loop still ends a batch every SOURCE_WAIT_MS */
-	CHECK(wait_for((_Atomic unsigned *)&rec.idle, (unsigned)atomic_load(&rec.idle) + 2));
+	CHECK(wait_for(&rec.idle, atomic_load(&rec.idle) + 2));
 	finish(&r);
 	for (i = 0; i < TCP_CLIENTS; i++) {
 		CHECK(cl[i].ok);
@@ -943,6 +943,8 @@ static void test_specs(void)
 	CHECK_EQ_INT(source_io_parse("poll", &io), -1);
 	CHECK_EQ_STR(source_io_name(SOURCE_IO_URING), "uring");
 	CHECK_EQ_STR(source_io_name(SOURCE_IO_PCAP), "pcap");
+	CHECK_EQ_STR(source_io_name(SOURCE_IO_DPDK), "dpdk");
+	CHECK(!source_io_available(SOURCE_IO_PCAP, err, sizeof(err)));
 }
 
 static void test_open_errors(void)
