@@ -103,8 +103,45 @@ void decoder_itch_end(struct decoder *d);
 /* Deadlines (re-requests, giving up) and counters into the state. */
 void decoder_itch_tick(void *x, int64_t now_mono_ns);
 
-/* Formats a socket address as "ip:port" ("[ip6]:port"). */
-void decoder_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* ---- MoldUDP64 feeds from their channels (the set-up `trades serve` needs) ----
+ *
+ * serve hands over the UDP channels of its --mold listeners: each one's
+ * decoder, the feed it counts under and whether it is the feed's re-request
+ * answer socket.  decoder_mold_setup groups them by feed into one
+ * decoder_itch each: the feed's first channel is line A, its second line B,
+ * its answer socket line MOLD_LINE_REREQUEST (requests leave from that
+ * socket for the re-request server).  Every feed gets a pipeline ticker. */
+#define DECODER_MOLD_CHANS_MAX                                                                     \
+	16 /* channels (and so feeds) of one set-up; serve asserts                                 \
+	      it holds SOURCE_LISTEN_MAX */
+
+struct decoder_mold_chan {
+	struct decoder *dec;   /* decoder_init'ed with DECODER_MOLD, datagram, feed */
+	uint16_t feed;         /* pipeline feed id (equal ids: lines of one feed) */
+	const char *feed_name; /* for messages */
+	bool answer;           /* the feed's re-request answer socket */
+	int fd;                /* answer: the socket re-requests are sent from */
+};
+
+struct decoder_mold_feeds {
+	struct decoder_itch itch[DECODER_MOLD_CHANS_MAX]; /* one per feed */
+	unsigned n;                                       /* feeds set up */
+};
+
+/* Sets up f from n <= DECODER_MOLD_CHANS_MAX channels; cfg gives sizes,
+ * times and the session (its request fields are ignored); rerequest (NULL:
+ * none) is the server answer sockets ask.  0; -2 for a configuration the
+ * user must change (more than two lines on a feed), -1 for an init failure
+ * (decoder allocation, pipeline_add_ticker); both with err naming the feed.
+ * The feeds' tickers point into f: keep f until the pipeline is closed, then
+ * decoder_mold_free it (also after a failure: f holds what was set up). */
+int decoder_mold_setup(struct decoder_mold_feeds *f, struct pipeline *p,
+                       const struct decoder_mold_chan *chans, unsigned n,
+                       const struct decoder_itch_config *cfg,
+                       const struct sockaddr_storage *rerequest, socklen_t rerequest_len, char *err,
+                       size_t errlen);
+/* Frees every feed's decoder_itch; f may be zeroed and never set up. */
+void decoder_mold_free(struct decoder_mold_feeds *f);
 
 /* "jsonl", "itch", "mold" -> *f; 0, or -1 for an unknown name. */
 int decoder_format_parse(const char *s, enum decoder_format *f);

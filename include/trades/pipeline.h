@@ -28,7 +28,8 @@
 #include "trades/trade.h"
 
 #define PIPELINE_SINKS_MAX   8
-#define PIPELINE_TICKERS_MAX 8
+#define PIPELINE_TICKERS_MAX TRADE_FEED_MAX /* a ticker per feed at most (MoldUDP64 feeds) */
+_Static_assert(PIPELINE_TICKERS_MAX >= TRADE_FEED_MAX, "every feed can have its ticker");
 
 /* Something that needs the clock while no input arrives (MoldUDP64
  * deadlines, counters published into the state): run by pipeline_commit,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "trades/log.h"
+#include "trades/sink.h"
 #include "trades/timefmt.h"
 
 const char *cli_env(const char *name, const char *dflt)
@@ -85,11 +86,61 @@ int cli_log_level(const char *name)
 	return -1;
 }
 
+static int cli_bad_level(const char *cmd, const char *what, const char *v)
+{
+	fprintf(stderr, "trades %s: %s '%s': use debug, info, warn or error\n", cmd, what, v);
+	return -1;
+}
+
+int cli_common_init(const char *cmd, struct cli_common *co)
+{
+	const char *v = cli_env("TRADES_LOG_LEVEL", NULL);
+
+	co->state_dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	co->help = false;
+	if (v && cli_log_level(v) < 0)
+		return cli_bad_level(cmd, "TRADES_LOG_LEVEL", v);
+	return 0;
+}
+
+int cli_common_opt(const char *cmd, int c, const char *arg, struct cli_common *co)
+{
+	switch (c) {
+	case CLI_OPT_STATE_DIR:
+		co->state_dir = arg;
+		return 1;
+	case CLI_OPT_LOG_LEVEL:
+		return cli_log_level(arg) < 0 ? cli_bad_level(cmd, "--log-level", arg) : 1;
+	case CLI_OPT_HELP:
+		co->help = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_print_sink(const char *cmd, struct pipeline *p)
+{
+	struct sink *s = sink_jsonl_open(stdout);
+
+	if (!s) {
+		log_error("%s: sink_jsonl_open(stdout): %s", cmd, strerror(ENOMEM));
+		return -1;
+	}
+	if (pipeline_add_sink(p, s) < 0) {
+		s->close(s);
+		log_error("%s: pipeline_add_sink(jsonl): sink table full (%d)", cmd,
+		          PIPELINE_SINKS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_store_env(const char *cmd, struct cli_store *st)
 {
 	const char *v;
 
-	st->state_dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	st->state_dir = CLI_STATE_DIR_DEFAULT; /* the caller sets the --state-dir one */
 	st->sync = cli_env("TRADES_SYNC", "none");
 	st->segment_bytes = JOURNAL_SEGMENT_DEFAULT;
 	st->instruments = STATE_INST_CAP_DEFAULT;
@@ -101,13 +152,6 @@ int cli_store_env(const char *cmd, struct cli_store *st)
 	if (v && cli_u64(cmd, "TRADES_INSTRUMENTS", v, 1, STATE_INST_CAP_MAX, true,
 	                 &st->instruments) < 0)
 		return -1;
-	v = cli_env("TRADES_LOG_LEVEL", NULL);
-	if (v && cli_log_level(v) < 0) {
-		fprintf(stderr,
-		        "trades %s: TRADES_LOG_LEVEL '%s': use debug, info, warn or error\n", cmd,
-		        v);
-		return -1;
-	}
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef TRADES_CLI_H
 #define TRADES_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,34 @@ int cli_u64(const char *cmd, const char *opt, const char *text, uint64_t min, ui
 
 /* Sets the log level from a name (debug|info|warn|error); -1 if unknown. */
 int cli_log_level(const char *name);
+
+/* ---- The options every subcommand shares: one table, one handler ----
+ *   --state-dir DIR     env TRADES_STATE_DIR (./state)
+ *   --log-level LEVEL   env TRADES_LOG_LEVEL (info)
+ *   --help, -h
+ * A subcommand puts CLI_COMMON_OPTIONS in its getopt table, calls
+ * cli_common_init before parsing and cli_common_opt for every option. */
+enum { CLI_OPT_STATE_DIR = 900, CLI_OPT_LOG_LEVEL = 901, CLI_OPT_HELP = 'h' };
+#define CLI_COMMON_OPTIONS                                                                         \
+	{"state-dir", required_argument, 0, CLI_OPT_STATE_DIR},                                    \
+	        {"log-level", required_argument, 0, CLI_OPT_LOG_LEVEL},                            \
+	{                                                                                          \
+		"help", no_argument, 0, CLI_OPT_HELP                                               \
+	}
+#define CLI_COMMON_HELP                                                                            \
+	"  --state-dir DIR    state file and journal/        env TRADES_STATE_DIR (./state)\n"     \
+	"  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL (info)\n"        \
+	"  --help             this text\n"
+struct cli_common {
+	const char *state_dir; /* TRADES_STATE_DIR, else CLI_STATE_DIR_DEFAULT; --state-dir */
+	bool help;             /* --help given: print usage to stdout, exit CLI_OK */
+};
+/* Defaults from the environment (and sets the log level from
+ * TRADES_LOG_LEVEL).  0, or -1 after printing "trades CMD: ..." (usage). */
+int cli_common_init(const char *cmd, struct cli_common *co);
+/* Handles one of CLI_COMMON_OPTIONS: 1 handled, 0 not one of them, -1 bad
+ * value (message printed: usage error). */
+int cli_common_opt(const char *cmd, int c, const char *arg, struct cli_common *co);
 
 /* Common pipeline options from the environment, overridable by flags. */
 struct cli_store {
@@ -75,6 +104,10 @@ void cli_itch_defaults(struct cli_itch *o);
 int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o);
 /* The decoder configuration from the options. */
 void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_config *cfg);
+
+/* The stdout sink of --print, registered in p.  0, or -1 after logging
+ * which call failed (an init failure: exit CLI_FAIL). */
+int cli_print_sink(const char *cmd, struct pipeline *p);
 
 /* Subcommands: each parses its own argv (argv[0] is the subcommand). */
 int cmd_serve(int argc, char **argv);

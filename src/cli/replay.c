@@ -34,12 +34,12 @@ static void replay_usage(FILE *f)
 	        "  --feed NAME       feed the trades are counted under (default: replay);\n"
 	        "                    duplicates are per pair and feed\n"
 	        "  --decode-only     parse and count, store nothing (benchmark baseline)\n"
-	        "  --state-dir DIR   env TRADES_STATE_DIR (./state)\n"
 	        "  --sync MODE       none, always, interval:MS  env TRADES_SYNC (none)\n"
 	        "  --print           write accepted trades to stdout as contract JSON "
-	        "lines\n" CLI_ITCH_HELP "\n"
+	        "lines\n" CLI_ITCH_HELP CLI_COMMON_HELP "\n"
 	        "exit codes: 0 done (malformed lines are counted, not fatal), 1 a file could not\n"
-	        "be read, 2 usage, 3 state/journal refused\n");
+	        "be read, a trade could not be stored or ITCH bytes were dropped, 2 usage,\n"
+	        "3 state/journal refused\n");
 }
 
 /* Reads one file through the decoder in REPLAY_CHUNK pieces.  0 or -1. */
@@ -70,31 +70,33 @@ static int replay_file(struct pipeline *pipe, struct decoder *d, const char *pat
 	return n < 0 ? -1 : 0;
 }
 
-struct replay_pcap_ctx {
-	struct decoder *d;
-	uint64_t packets;
-};
-
-static void replay_pcap_packet(void *ctx, const uint8_t *payload, size_t len, int64_t ts_ns)
+/* A capture through the pcap source: each UDP payload a datagram for the
+ * MoldUDP64 sequencer (line A), a commit per batch. */
+static void replay_datagram(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
+                            int64_t rx_ns, bool rx_kernel)
 {
-	struct replay_pcap_ctx *rp = ctx;
-
-	decoder_input(rp->d, payload, len, ts_ns, false, NULL);
-	/* A batch per SOURCE_BURST datagrams, as the socket path has. */
-	if (++rp->packets % SOURCE_BURST == 0)
-		pipeline_commit(rp->d->pipe);
+	(void)ch;
+	decoder_input(ctx, buf, len, rx_ns, rx_kernel, NULL);
 }
 
-/* A capture through the MoldUDP64 sequencer (line A) and the ITCH decoder;
- * holes are final at the end of the file: nothing else can fill them. */
+static void replay_batch_end(void *ctx, const struct source_batch *b)
+{
+	struct decoder *d = ctx;
+
+	(void)b;
+	pipeline_commit(d->pipe);
+}
+
+/* Holes are final at the end of the file: nothing else can fill them. */
 static int replay_pcap(struct pipeline *pipe, struct decoder *d, const char *path)
 {
-	struct replay_pcap_ctx rp = {.d = d};
+	const struct source_handler h = {
+	        .ctx = d, .datagram = replay_datagram, .batch_end = replay_batch_end};
 	struct source_pcap_stats st;
 	char err[512];
 	int rc;
 
-	rc = source_pcap_replay(path, replay_pcap_packet, &rp, &st, err, sizeof(err));
+	rc = source_pcap_run(path, &h, 0, &st, err, sizeof(err));
 	if (rc < 0)
 		log_error("replay %s", err);
 	decoder_itch_tick(d->itch, INT64_MAX / 2);
@@ -107,140 +109,227 @@ static int replay_pcap(struct pipeline *pipe, struct decoder *d, const char *pat
 	return rc;
 }
 
+/* The pipeline's internals read here (until pipeline.h has accessors). */
+static const struct pipeline_stats *replay_stats(const struct pipeline *p)
+{
+	return &p->stats;
+}
+
 static void replay_summary(const struct pipeline *pipe, int files, int64_t ns)
 {
-	const struct pipeline_stats *s = &pipe->stats;
+	const struct pipeline_stats *s = replay_stats(pipe);
 	uint64_t us = (uint64_t)(ns > 0 ? ns : 1) / 1000 + 1;
 
 	fprintf(stderr,
 	        "replay: %d file(s), %llu messages, %llu accepted, %llu duplicates, %llu "
-	        "malformed, "
-	        "%llu.%03llu s, %llu messages/s\n",
+	        "malformed, %llu not stored, %llu.%03llu s, %llu messages/s\n",
 	        files, (unsigned long long)s->received, (unsigned long long)s->accepted,
 	        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-	        (unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000),
+	        (unsigned long long)s->journal_errors, (unsigned long long)(ns / 1000000000),
+	        (unsigned long long)(ns / 1000000 % 1000),
 	        (unsigned long long)(s->received * 1000000 / us));
 }
 
-int cmd_replay(int argc, char **argv)
+struct replay_opts {
+	struct cli_common co;
+	struct cli_store st;
+	struct cli_itch itch;
+	enum decoder_format fmt;
+	bool pcap;
+	const char *feed_name;
+	bool decode_only, print;
+};
+
+static int replay_format(struct replay_opts *o, const char *arg)
+{
+	o->pcap = strcmp(arg, "pcap") == 0;
+	o->fmt = o->pcap ? DECODER_MOLD : DECODER_JSONL;
+	if (!o->pcap && (decoder_format_parse(arg, &o->fmt) < 0 || o->fmt == DECODER_MOLD)) {
+		fprintf(stderr, "trades replay: --format '%s': use jsonl, itch or pcap\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One option: the shared tables, then replay's own.  0 or -1 (usage). */
+static int replay_option(struct replay_opts *o, int c, const char *arg)
+{
+	int r = cli_common_opt("replay", c, arg, &o->co);
+
+	if (r == 0)
+		r = cli_itch_opt("replay", c, arg, &o->itch);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	switch (c) {
+	case 'f':
+		return replay_format(o, arg);
+	case 'F':
+		o->feed_name = arg;
+		return 0;
+	case 'D':
+		o->decode_only = true;
+		return 0;
+	case 's':
+		o->st.sync = arg;
+		return 0;
+	case 'p':
+		o->print = true;
+		return 0;
+	default:
+		replay_usage(stderr);
+		return -1;
+	}
+}
+
+/* The index of the first FILE; 0 when --help was printed; -1 usage error. */
+static int replay_parse(int argc, char **argv, struct replay_opts *o)
 {
 	static const struct option opts[] = {
 	        {"format", required_argument, 0, 'f'},
 	        {"feed", required_argument, 0, 'F'},
 	        {"decode-only", no_argument, 0, 'D'},
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"sync", required_argument, 0, 's'},
 	        {"print", no_argument, 0, 'p'},
-	        {"help", no_argument, 0, 'h'},
+	        CLI_COMMON_OPTIONS,
 	        CLI_ITCH_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	static struct pipeline pipe;
-	static struct decoder dec;
-	static struct decoder_itch itch;
-	struct decoder_itch_config icfg;
-	struct cli_itch io;
-	bool pcap = false;
-	enum decoder_format fmt = DECODER_JSONL;
-	const char *feed_name = "replay";
-	struct pipeline_config pc;
-	struct cli_store st;
-	bool decode_only = false, print = false;
-	char err[512], *buf;
-	int c, i, feed, rc = CLI_OK;
-	int64_t t0;
+	int c;
 
-	if (cli_store_env("replay", &st) < 0)
-		return CLI_USAGE;
-	cli_itch_defaults(&io);
+	memset(o, 0, sizeof(*o));
+	o->fmt = DECODER_JSONL;
+	o->feed_name = "replay";
+	if (cli_common_init("replay", &o->co) < 0 || cli_store_env("replay", &o->st) < 0)
+		return -1;
+	cli_itch_defaults(&o->itch);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int r = cli_itch_opt("replay", c, optarg, &io);
-
-		if (r < 0)
-			return CLI_USAGE;
-		if (r > 0)
-			continue;
-		switch (c) {
-		case 'f':
-			pcap = strcmp(optarg, "pcap") == 0;
-			fmt = pcap ? DECODER_MOLD : DECODER_JSONL;
-			if (!pcap &&
-			    (decoder_format_parse(optarg, &fmt) < 0 || fmt == DECODER_MOLD)) {
-				fprintf(stderr,
-				        "trades replay: --format '%s': use jsonl, itch or pcap\n",
-				        optarg);
-				return CLI_USAGE;
-			}
-			break;
-		case 'F':
-			feed_name = optarg;
-			break;
-		case 'D':
-			decode_only = true;
-			break;
-		case 'd':
-			st.state_dir = optarg;
-			break;
-		case 's':
-			st.sync = optarg;
-			break;
-		case 'p':
-			print = true;
-			break;
-		case 'h':
+		if (replay_option(o, c, optarg) < 0)
+			return -1;
+		if (o->co.help) {
 			replay_usage(stdout);
-			return CLI_OK;
-		default:
-			replay_usage(stderr);
-			return CLI_USAGE;
+			return 0;
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "trades replay: no FILE given ('-' reads stdin)\n");
-		return CLI_USAGE;
+		return -1;
 	}
-	if (cli_store_config("replay", &st, &pc) < 0)
+	o->st.state_dir = o->co.state_dir;
+	return optind;
+}
+
+struct replay_run {
+	struct pipeline pipe;
+	struct decoder dec;
+	struct decoder_itch itch;
+	bool pipe_ok; /* pipeline open: close it */
+	bool itch_ok; /* itch set up: free it */
+	char *buf;
+	uint16_t feed;
+};
+
+/* Pipeline open, feed registered, sink and ITCH decoder set up.  CLI_OK or
+ * an exit code (everything opened is closed again by replay_done). */
+static int replay_setup(struct replay_run *r, const struct replay_opts *o)
+{
+	struct decoder_itch_config icfg;
+	struct pipeline_config pc;
+	char err[512];
+	int feed;
+
+	if (cli_store_config("replay", &o->st, &pc) < 0)
 		return CLI_USAGE;
-	pc.decode_only = decode_only;
-	if (pipeline_open(&pipe, &pc, err, sizeof(err)) < 0) {
+	pc.decode_only = o->decode_only;
+	if (pipeline_open(&r->pipe, &pc, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return CLI_REFUSED;
 	}
-	feed = pipeline_feed(&pipe, feed_name);
-	buf = malloc(REPLAY_CHUNK);
-	if (feed < 0 || !buf) {
-		pipeline_close(&pipe, true);
-		free(buf);
-		return feed < 0 ? CLI_USAGE : CLI_FAIL;
+	r->pipe_ok = true;
+	feed = pipeline_feed(&r->pipe, o->feed_name);
+	if (feed < 0) {
+		log_error("replay: pipeline_feed '%s': feed table full or bad name", o->feed_name);
+		return CLI_USAGE;
 	}
-	if (print)
-		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
-	if (fmt != DECODER_JSONL) {
-		cli_itch_config(&io, pcap, &icfg);
-		if (decoder_itch_init(&itch, &pipe, (uint16_t)feed, &icfg, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			pipeline_close(&pipe, true);
-			free(buf);
-			return CLI_FAIL;
-		}
+	r->feed = (uint16_t)feed;
+	r->buf = malloc(REPLAY_CHUNK);
+	if (!r->buf) {
+		log_error("replay: %u-byte read buffer: %s", REPLAY_CHUNK, strerror(ENOMEM));
+		return CLI_FAIL;
 	}
-	t0 = timefmt_mono_ns();
-	for (i = optind; i < argc && rc == CLI_OK; i++) {
+	if (o->print && cli_print_sink("replay", &r->pipe) < 0)
+		return CLI_FAIL;
+	if (o->fmt == DECODER_JSONL)
+		return CLI_OK;
+	cli_itch_config(&o->itch, o->pcap, &icfg);
+	if (decoder_itch_init(&r->itch, &r->pipe, r->feed, &icfg, err, sizeof(err)) < 0) {
+		log_error("replay: decoder_itch_init: %s", err);
+		return CLI_FAIL;
+	}
+	r->itch_ok = true;
+	return CLI_OK;
+}
+
+/* Hook: bytes the ITCH decoder could not decode and dropped (its framing
+ * lost); a replay that lost input must not exit 0. */
+static uint64_t replay_itch_bytes_dropped(const struct replay_run *r)
+{
+	return r->itch_ok ? r->itch.itch.stats.stream_dropped : 0;
+}
+
+/* CLI_FAIL when something given was not stored: a trade the journal refused
+ * or ITCH bytes dropped.  Logged. */
+static int replay_verdict(const struct replay_run *r)
+{
+	uint64_t failed = replay_stats(&r->pipe)->journal_errors;
+	uint64_t dropped = replay_itch_bytes_dropped(r);
+
+	if (failed)
+		log_error("replay: %llu trades could not be stored", (unsigned long long)failed);
+	if (dropped)
+		log_error("replay: the ITCH decoder lost its framing and dropped %llu bytes",
+		          (unsigned long long)dropped);
+	return failed || dropped ? CLI_FAIL : CLI_OK;
+}
+
+static int replay_files(struct replay_run *r, const struct replay_opts *o, int argc, char **argv,
+                        int first)
+{
+	int64_t t0 = timefmt_mono_ns();
+	int i, rc = CLI_OK;
+
+	for (i = first; i < argc && rc == CLI_OK; i++) {
 		char peer[DECODER_PEER_MAX];
 
 		snprintf(peer, sizeof(peer), "file:%s", argv[i]);
-		decoder_init(&dec, &pipe, fmt, pcap, (uint16_t)feed, peer);
-		if (fmt != DECODER_JSONL)
-			decoder_itch_attach(&dec, &itch, 0);
-		if ((pcap ? replay_pcap(&pipe, &dec, argv[i])
-		          : replay_file(&pipe, &dec, argv[i], buf)) < 0)
+		decoder_init(&r->dec, &r->pipe, o->fmt, o->pcap, r->feed, peer);
+		if (o->fmt != DECODER_JSONL)
+			decoder_itch_attach(&r->dec, &r->itch, 0);
+		if ((o->pcap ? replay_pcap(&r->pipe, &r->dec, argv[i])
+		             : replay_file(&r->pipe, &r->dec, argv[i], r->buf)) < 0)
 			rc = CLI_FAIL;
 	}
-	if (fmt != DECODER_JSONL)
-		decoder_itch_free(&itch);
-	replay_summary(&pipe, i - optind, timefmt_mono_ns() - t0);
-	free(buf);
-	pipeline_close(&pipe, true);
+	replay_summary(&r->pipe, i - first, timefmt_mono_ns() - t0);
+	return rc == CLI_OK ? replay_verdict(r) : rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	static struct replay_run r;
+	struct replay_opts o;
+	int first, rc;
+
+	first = replay_parse(argc, argv, &o);
+	if (first <= 0)
+		return first == 0 ? CLI_OK : CLI_USAGE;
+	memset(&r, 0, sizeof(r));
+	rc = replay_setup(&r, &o);
+	if (rc == CLI_OK)
+		rc = replay_files(&r, &o, argc, argv, first);
+	if (r.pipe_ok)
+		pipeline_close(&r.pipe, true);
+	if (r.itch_ok)
+		decoder_itch_free(&r.itch);
+	free(r.buf);
 	return rc;
 }

@@ -1,9 +1,16 @@
-/* serve.c -- `trades serve`: listeners -> pipeline until SIGINT/SIGTERM.
+/* serve.c -- `trades serve`: options, then the stages wired together, then
+ * run until SIGINT/SIGTERM.
+ *
+ * The wiring: the source's handler callbacks go to the decoders (one per
+ * TCP connection slot, preallocated here, and one per UDP listener), the end
+ * of each receive batch to pipeline_commit.  MoldUDP64 feeds are set up on
+ * the decoder side (decoder_mold_setup).
  *
  * Order of events: options -> pipeline_open (recovers the state from the
- * journal) -> sockets bound -> "listening ..." lines and "ready" on stdout
- * -> source_run -> on the signal: drain sockets, commit, sync, mark clean. */
-#include <arpa/inet.h>
+ * journal) -> feeds registered -> sockets bound -> "listening ..." lines and
+ * "ready" on stdout -> source_run -> on the signal: drain sockets, commit,
+ * sync, mark clean. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,9 +18,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "trades/addr.h"
+#include "trades/decoder.h"
 #include "trades/log.h"
-#include "trades/sink.h"
 #include "trades/source.h"
+
+_Static_assert(DECODER_MOLD_CHANS_MAX >= SOURCE_LISTEN_MAX, "every listener can be a Mold line");
+_Static_assert(PIPELINE_TICKERS_MAX >= SOURCE_LISTEN_MAX,
+               "a ticker for every feed the listeners can carry");
+_Static_assert(DECODER_PEER_MAX >= ADDR_STR_MAX, "a peer address fits a decoder's label");
 
 static volatile sig_atomic_t serve_stop;
 
@@ -44,8 +57,6 @@ static void serve_usage(FILE *f)
 	        "  --udp SPEC         UDP listener (repeatable)      env TRADES_UDP\n"
 	        "                     default without any: --tcp 127.0.0.1:7001 --udp "
 	        "127.0.0.1:7002\n"
-	        "  --state-dir DIR    state file and journal/        env TRADES_STATE_DIR "
-	        "(./state)\n"
 	        "  --io MODE          auto (io_uring, else epoll), uring, epoll   env TRADES_IO "
 	        "(auto)\n"
 	        "  --sync MODE        journal msync: none, always (every receive batch),\n"
@@ -66,371 +77,474 @@ static void serve_usage(FILE *f)
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
 	        "order\n" CLI_ITCH_HELP
-	        "  --print            also write accepted trades to stdout as contract JSON lines\n"
-	        "  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL "
-	        "(info)\n\n"
+	        "  --print            also write accepted trades to stdout as contract JSON "
+	        "lines\n" CLI_COMMON_HELP "\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
 	        "refused\n");
 }
 
+/* ------------------------------------------------------------- options */
+
+enum serve_list_id { SERVE_TCP, SERVE_UDP, SERVE_MOLD, SERVE_LISTS };
+
+struct serve_list {
+	const char *spec[SOURCE_LISTEN_MAX];
+	int n;
+	bool from_flag; /* flags replace the environment's list rather than add to it */
+	char envbuf[1024];
+};
+
 struct serve_opts {
+	struct cli_common co;
 	struct cli_store st;
 	const char *io;
 	uint64_t max_conns;
 	uint64_t rcvbuf;
 	bool print;
-	int ntcp, nudp, nmold;
-	const char *tcp[SOURCE_LISTEN_MAX], *udp[SOURCE_LISTEN_MAX], *mold[SOURCE_LISTEN_MAX];
-	const char *rerequest;
+	struct serve_list list[SERVE_LISTS];
+	bool rerequest;
+	struct sockaddr_storage rr_addr; /* --mold-rerequest */
+	socklen_t rr_len;
 	struct cli_itch itch;
-	char envbuf[3][1024];
 };
 
-/* Splits a whitespace-separated environment list into specs. */
-static int serve_env_list(struct serve_opts *o, const char *name, int which)
-{
-	const char *v = cli_env(name, NULL);
-	char *save = NULL, *tok;
-	int *n = which == 2 ? &o->nmold : which ? &o->nudp : &o->ntcp;
-	const char **list = which == 2 ? o->mold : which ? o->udp : o->tcp;
+static const char *const serve_list_flag[SERVE_LISTS] = {"--tcp", "--udp", "--mold"};
 
-	if (!v)
-		return 0;
-	snprintf(o->envbuf[which], sizeof(o->envbuf[which]), "%s", v);
-	for (tok = strtok_r(o->envbuf[which], " \t\n", &save); tok;
-	     tok = strtok_r(NULL, " \t\n", &save)) {
-		if (*n >= SOURCE_LISTEN_MAX) {
-			fprintf(stderr, "trades serve: %s: more than %d listeners\n", name,
-			        SOURCE_LISTEN_MAX);
-			return -1;
-		}
-		list[(*n)++] = tok;
+static int serve_list_add(struct serve_list *l, const char *what, const char *spec)
+{
+	if (l->n >= SOURCE_LISTEN_MAX) {
+		fprintf(stderr, "trades serve: %s: more than %d listeners\n", what,
+		        SOURCE_LISTEN_MAX);
+		return -1;
 	}
+	l->spec[l->n++] = spec;
 	return 0;
 }
 
-static int serve_parse(int argc, char **argv, struct serve_opts *o)
+/* Splits a whitespace-separated environment list into specs. */
+static int serve_env_list(struct serve_list *l, const char *name)
 {
-	static const struct option opts[] = {
-	        {"tcp", required_argument, 0, 't'},
-	        {"udp", required_argument, 0, 'u'},
-	        {"state-dir", required_argument, 0, 'd'},
-	        {"io", required_argument, 0, 'i'},
-	        {"sync", required_argument, 0, 's'},
-	        {"segment-size", required_argument, 0, 'g'},
-	        {"instruments", required_argument, 0, 'n'},
-	        {"max-conns", required_argument, 0, 'c'},
-	        {"rcvbuf", required_argument, 0, 'r'},
-	        {"print", no_argument, 0, 'p'},
-	        {"log-level", required_argument, 0, 'l'},
-	        {"help", no_argument, 0, 'h'},
-	        {"mold", required_argument, 0, 'm'},
-	        {"mold-rerequest", required_argument, 0, 'R'},
-	        CLI_ITCH_OPTIONS,
-	        {0, 0, 0, 0},
-	};
-	bool cli_tcp = false, cli_udp = false, cli_mold = false;
-	int c;
+	const char *v = cli_env(name, NULL);
+	char *save = NULL, *tok;
 
+	if (!v)
+		return 0;
+	snprintf(l->envbuf, sizeof(l->envbuf), "%s", v);
+	for (tok = strtok_r(l->envbuf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save))
+		if (serve_list_add(l, name, tok) < 0)
+			return -1;
+	return 0;
+}
+
+static int serve_flag_list(struct serve_opts *o, enum serve_list_id id, const char *arg)
+{
+	struct serve_list *l = &o->list[id];
+
+	if (!l->from_flag) {
+		l->from_flag = true;
+		l->n = 0;
+	}
+	return serve_list_add(l, serve_list_flag[id], arg);
+}
+
+static int serve_opt_tcp(struct serve_opts *o, const char *arg)
+{
+	return serve_flag_list(o, SERVE_TCP, arg);
+}
+
+static int serve_opt_udp(struct serve_opts *o, const char *arg)
+{
+	return serve_flag_list(o, SERVE_UDP, arg);
+}
+
+static int serve_opt_mold(struct serve_opts *o, const char *arg)
+{
+	return serve_flag_list(o, SERVE_MOLD, arg);
+}
+
+static int serve_opt_rerequest(struct serve_opts *o, const char *arg)
+{
+	char err[256];
+
+	if (addr_parse(arg, strlen(arg), false, &o->rr_addr, &o->rr_len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "trades serve: --mold-rerequest %s\n", err);
+		return -1;
+	}
+	o->rerequest = true;
+	return 0;
+}
+
+static int serve_opt_io(struct serve_opts *o, const char *arg)
+{
+	o->io = arg;
+	return 0;
+}
+
+static int serve_opt_sync(struct serve_opts *o, const char *arg)
+{
+	o->st.sync = arg;
+	return 0;
+}
+
+static int serve_opt_segment(struct serve_opts *o, const char *arg)
+{
+	return cli_u64("serve", "--segment-size", arg, JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX,
+	               true, &o->st.segment_bytes);
+}
+
+static int serve_opt_instruments(struct serve_opts *o, const char *arg)
+{
+	return cli_u64("serve", "--instruments", arg, 1, STATE_INST_CAP_MAX, true,
+	               &o->st.instruments);
+}
+
+static int serve_opt_conns(struct serve_opts *o, const char *arg)
+{
+	return cli_u64("serve", "--max-conns", arg, 1, SOURCE_CONNS_MAX, false, &o->max_conns);
+}
+
+static int serve_opt_rcvbuf(struct serve_opts *o, const char *arg)
+{
+	return cli_u64("serve", "--rcvbuf", arg, 4096, 1u << 30, true, &o->rcvbuf);
+}
+
+static int serve_opt_print(struct serve_opts *o, const char *arg)
+{
+	(void)arg;
+	o->print = true;
+	return 0;
+}
+
+/* serve's own options: the getopt entry and what it does (0, or -1 after
+ * printing why: a usage error). */
+static const struct serve_flag {
+	struct option opt;
+	int (*fn)(struct serve_opts *o, const char *arg);
+} serve_flags[] = {
+        {{"tcp", required_argument, 0, 't'}, serve_opt_tcp},
+        {{"udp", required_argument, 0, 'u'}, serve_opt_udp},
+        {{"mold", required_argument, 0, 'm'}, serve_opt_mold},
+        {{"mold-rerequest", required_argument, 0, 'R'}, serve_opt_rerequest},
+        {{"io", required_argument, 0, 'i'}, serve_opt_io},
+        {{"sync", required_argument, 0, 's'}, serve_opt_sync},
+        {{"segment-size", required_argument, 0, 'g'}, serve_opt_segment},
+        {{"instruments", required_argument, 0, 'n'}, serve_opt_instruments},
+        {{"max-conns", required_argument, 0, 'c'}, serve_opt_conns},
+        {{"rcvbuf", required_argument, 0, 'r'}, serve_opt_rcvbuf},
+        {{"print", no_argument, 0, 'p'}, serve_opt_print},
+};
+#define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
+
+static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS};
+#define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
+
+/* Defaults, then the environment. */
+static int serve_defaults(struct serve_opts *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->io = cli_env("TRADES_IO", "auto");
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
 	cli_itch_defaults(&o->itch);
-	if (cli_store_env("serve", &o->st) < 0 || serve_env_list(o, "TRADES_TCP", 0) < 0 ||
-	    serve_env_list(o, "TRADES_UDP", 1) < 0 || serve_env_list(o, "TRADES_MOLD", 2) < 0)
+	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
+	    serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
+	    serve_env_list(&o->list[SERVE_UDP], "TRADES_UDP") < 0 ||
+	    serve_env_list(&o->list[SERVE_MOLD], "TRADES_MOLD") < 0)
 		return -1;
 	if (cli_env("TRADES_MAX_CONNS", NULL) &&
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
 	            false, &o->max_conns) < 0)
 		return -1;
+	return 0;
+}
+
+/* One option from getopt: the shared tables first, then serve's own.
+ * 0, or -1 (usage error, message printed). */
+static int serve_option(struct serve_opts *o, int c, const char *arg)
+{
+	size_t i;
+	int r = cli_common_opt("serve", c, arg, &o->co);
+
+	if (r == 0)
+		r = cli_itch_opt("serve", c, arg, &o->itch);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	for (i = 0; i < SERVE_NFLAGS; i++)
+		if (serve_flags[i].opt.val == c)
+			return serve_flags[i].fn(o, arg);
+	serve_usage(stderr);
+	return -1;
+}
+
+/* What the options say together.  0, or -1 (usage error). */
+static int serve_check(struct serve_opts *o)
+{
+	struct serve_list *l = o->list;
+
+	if (o->rerequest && l[SERVE_MOLD].n == 0) {
+		fprintf(stderr, "trades serve: --mold-rerequest needs a --mold listener\n");
+		return -1;
+	}
+	if (l[SERVE_TCP].n == 0 && l[SERVE_UDP].n == 0 && l[SERVE_MOLD].n == 0) {
+		l[SERVE_TCP].spec[l[SERVE_TCP].n++] = "127.0.0.1:7001";
+		l[SERVE_UDP].spec[l[SERVE_UDP].n++] = "127.0.0.1:7002";
+	}
+	o->st.state_dir = o->co.state_dir;
+	return 0;
+}
+
+/* 0, 1 when --help was printed, -1 on a usage error (message printed). */
+static int serve_parse(int argc, char **argv, struct serve_opts *o)
+{
+	struct option opts[SERVE_NFLAGS + SERVE_NSHARED + 1];
+	size_t i;
+	int c;
+
+	if (serve_defaults(o) < 0)
+		return -1;
+	for (i = 0; i < SERVE_NFLAGS; i++)
+		opts[i] = serve_flags[i].opt;
+	for (i = 0; i < SERVE_NSHARED; i++)
+		opts[SERVE_NFLAGS + i] = serve_shared[i];
+	memset(&opts[SERVE_NFLAGS + SERVE_NSHARED], 0, sizeof(opts[0]));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int *n = c == 't' ? &o->ntcp : &o->nudp;
-		const char **list = c == 't' ? o->tcp : o->udp;
-		int r = cli_itch_opt("serve", c, optarg, &o->itch);
-
-		if (r < 0)
+		if (serve_option(o, c, optarg) < 0)
 			return -1;
-		if (r > 0)
-			continue;
-		switch (c) {
-		case 'm':
-			if (!cli_mold) {
-				cli_mold = true;
-				o->nmold = 0;
-			}
-			if (o->nmold >= SOURCE_LISTEN_MAX) {
-				fprintf(stderr, "trades serve: more than %d --mold listeners\n",
-				        SOURCE_LISTEN_MAX);
-				return -1;
-			}
-			o->mold[o->nmold++] = optarg;
-			break;
-		case 'R':
-			o->rerequest = optarg;
-			break;
-		case 't':
-		case 'u':
-			/* Flags replace the environment's list rather than add to it. */
-			if (c == 't' && !cli_tcp) {
-				cli_tcp = true;
-				o->ntcp = 0;
-			}
-			if (c == 'u' && !cli_udp) {
-				cli_udp = true;
-				o->nudp = 0;
-			}
-			if (*n >= SOURCE_LISTEN_MAX) {
-				fprintf(stderr, "trades serve: more than %d --%s listeners\n",
-				        SOURCE_LISTEN_MAX, c == 't' ? "tcp" : "udp");
-				return -1;
-			}
-			list[(*n)++] = optarg;
-			break;
-		case 'd':
-			o->st.state_dir = optarg;
-			break;
-		case 'i':
-			o->io = optarg;
-			break;
-		case 's':
-			o->st.sync = optarg;
-			break;
-		case 'g':
-			if (cli_u64("serve", "--segment-size", optarg, JOURNAL_SEGMENT_MIN,
-			            JOURNAL_SEGMENT_MAX, true, &o->st.segment_bytes) < 0)
-				return -1;
-			break;
-		case 'n':
-			if (cli_u64("serve", "--instruments", optarg, 1, STATE_INST_CAP_MAX, true,
-			            &o->st.instruments) < 0)
-				return -1;
-			break;
-		case 'c':
-			if (cli_u64("serve", "--max-conns", optarg, 1, SOURCE_CONNS_MAX, false,
-			            &o->max_conns) < 0)
-				return -1;
-			break;
-		case 'r':
-			if (cli_u64("serve", "--rcvbuf", optarg, 4096, 1u << 30, true, &o->rcvbuf) <
-			    0)
-				return -1;
-			break;
-		case 'p':
-			o->print = true;
-			break;
-		case 'l':
-			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr,
-				        "trades serve: --log-level '%s': use debug, info, warn or "
-				        "error\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h':
+		if (o->co.help) {
 			serve_usage(stdout);
-			exit(CLI_OK);
-		default:
-			serve_usage(stderr);
-			return -1;
+			return 1;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "trades serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->rerequest && o->nmold == 0) {
-		fprintf(stderr, "trades serve: --mold-rerequest needs a --mold listener\n");
+	return serve_check(o);
+}
+
+/* -------------------------------------------------------------- wiring */
+
+struct serve_wiring {
+	struct pipeline *pipe;
+	struct source *src;
+	struct decoder *conn_dec; /* one per connection slot, by ch->conn; allocated at init */
+	unsigned nconns;
+	struct decoder udp_dec[SOURCE_LISTEN_MAX]; /* by listener index (UDP ones) */
+	uint8_t format[SOURCE_LISTEN_MAX];         /* enum decoder_format, by listener */
+	bool answer[SOURCE_LISTEN_MAX];            /* a Mold feed's re-request answer socket */
+	uint16_t feed[SOURCE_LISTEN_MAX];          /* pipeline feed id, by listener */
+	struct decoder_mold_feeds mold;            /* its tickers live as long as the pipeline */
+};
+
+static struct decoder *serve_conn_dec(struct serve_wiring *w, const struct source_chan *ch)
+{
+	ENSURE(ch->conn < w->nconns && ch->listen < SOURCE_LISTEN_MAX);
+	return &w->conn_dec[ch->conn];
+}
+
+static int serve_opened(void *ctx, const struct source_chan *ch)
+{
+	struct serve_wiring *w = ctx;
+	char peer[ADDR_STR_MAX];
+
+	addr_str(ch->peer, peer, sizeof(peer));
+	decoder_init(serve_conn_dec(w, ch), w->pipe, (enum decoder_format)w->format[ch->listen],
+	             false, w->feed[ch->listen], peer);
+	return 0;
+}
+
+static void serve_closed(void *ctx, const struct source_chan *ch)
+{
+	decoder_end(serve_conn_dec(ctx, ch));
+}
+
+static void serve_stream(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
+                         int64_t rx_ns)
+{
+	decoder_input(serve_conn_dec(ctx, ch), buf, len, rx_ns, false, NULL);
+}
+
+static void serve_datagram(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
+                           int64_t rx_ns, bool rx_kernel)
+{
+	struct serve_wiring *w = ctx;
+
+	ENSURE(ch->listen < SOURCE_LISTEN_MAX);
+	decoder_input(&w->udp_dec[ch->listen], buf, len, rx_ns, rx_kernel, ch->peer);
+}
+
+static void serve_batch_end(void *ctx, const struct source_batch *b)
+{
+	struct serve_wiring *w = ctx;
+
+	(void)b;
+	/* also when idle: tickers (Mold deadlines, counters) and the sync policy */
+	pipeline_commit(w->pipe);
+}
+
+/* Adds one listener; -1 after printing the error (usage). */
+static int serve_add(struct serve_wiring *w, enum source_kind kind, enum decoder_format fmt,
+                     const char *spec)
+{
+	char err[256];
+	int i = source_add(w->src, kind, spec, err, sizeof(err));
+
+	if (i < 0) {
+		fprintf(stderr, "trades serve: %s\n", err);
 		return -1;
 	}
-	if (o->ntcp == 0 && o->nudp == 0 && o->nmold == 0) {
-		o->tcp[o->ntcp++] = "127.0.0.1:7001";
-		o->udp[o->nudp++] = "127.0.0.1:7002";
-	}
+	w->format[i] = (uint8_t)fmt;
 	return 0;
 }
 
 /* With --mold-rerequest every MoldUDP64 feed gets one more UDP socket, on
  * an ephemeral port: its requests go out on it and the server's answers
  * come back to it (line 2 of the feed's session). */
-static unsigned serve_first_answer = SOURCE_LISTEN_MAX; /* answer sockets from here on */
-
-static int serve_mold_answers(struct source *src, const struct serve_opts *o)
+static int serve_answers(struct serve_wiring *w, const struct serve_opts *o)
 {
-	unsigned i, j, n = src->nlisten;
-	char spec[128], err[256];
+	unsigned i, j, n = source_listeners(w->src);
+	char spec[SOURCE_SPEC_MAX];
+	socklen_t len;
 
-	serve_first_answer = n;
 	for (i = 0; o->rerequest && i < n; i++) {
-		const struct source_listen *l = &src->listen[i];
+		const char *feed = source_listen_feed(w->src, i);
 
-		if (l->format != DECODER_MOLD)
+		if (w->format[i] != DECODER_MOLD)
 			continue;
 		for (j = 0; j < i; j++)
-			if (src->listen[j].format == DECODER_MOLD &&
-			    strcmp(src->listen[j].feed_name, l->feed_name) == 0)
+			if (w->format[j] == DECODER_MOLD &&
+			    strcmp(source_listen_feed(w->src, j), feed) == 0)
 				break;
 		if (j < i)
 			continue; /* the feed's B line: one answer socket per feed */
 		snprintf(spec, sizeof(spec), "%s:0,feed=%s",
-		         l->addr.ss_family == AF_INET6 ? "[::]" : "0.0.0.0", l->feed_name);
-		if (source_add(src, SOURCE_UDP, DECODER_MOLD, spec, err, sizeof(err)) < 0) {
-			fprintf(stderr, "trades serve: re-request socket: %s\n", err);
+		         source_listen_addr(w->src, i, &len)->sa_family == AF_INET6 ? "[::]"
+		                                                                    : "0.0.0.0",
+		         feed);
+		if (serve_add(w, SOURCE_UDP, DECODER_MOLD, spec) < 0)
 			return -1;
-		}
+		w->answer[source_listeners(w->src) - 1] = true;
 	}
 	return 0;
 }
 
-/* Adds the listeners; errors name the spec.  -1 is a usage error. */
-static int serve_listeners(struct source *src, const struct serve_opts *o)
+/* Adds every listener; errors name the spec.  -1 is a usage error. */
+static int serve_listeners(struct serve_wiring *w, const struct serve_opts *o)
 {
-	char err[256];
-	int i;
+	static const enum source_kind kind[SERVE_LISTS] = {SOURCE_TCP, SOURCE_UDP, SOURCE_UDP};
+	static const enum decoder_format fmt[SERVE_LISTS] = {DECODER_JSONL, DECODER_JSONL,
+	                                                     DECODER_MOLD};
+	int l, i;
 
-	for (i = 0; i < o->ntcp; i++)
-		if (source_add(src, SOURCE_TCP, DECODER_JSONL, o->tcp[i], err, sizeof(err)) < 0)
-			goto bad;
-	for (i = 0; i < o->nudp; i++)
-		if (source_add(src, SOURCE_UDP, DECODER_JSONL, o->udp[i], err, sizeof(err)) < 0)
-			goto bad;
-	for (i = 0; i < o->nmold; i++)
-		if (source_add(src, SOURCE_UDP, DECODER_MOLD, o->mold[i], err, sizeof(err)) < 0)
-			goto bad;
-	return serve_mold_answers(src, o);
-bad:
-	fprintf(stderr, "trades serve: %s\n", err);
-	return -1;
+	for (l = 0; l < SERVE_LISTS; l++)
+		for (i = 0; i < o->list[l].n; i++)
+			if (serve_add(w, kind[l], fmt[l], o->list[l].spec[i]) < 0)
+				return -1;
+	return serve_answers(w, o);
 }
 
-/* "HOST:PORT" of the re-request server, IPv4 or [IPv6]. */
-static int serve_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+/* Feeds registered, decoders allocated and started: everything the
+ * handler needs before the first byte.  0, or -1 (logged: init failure). */
+static int serve_decoders(struct serve_wiring *w, unsigned max_conns)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(spec, ':');
-	uint64_t port;
-	size_t hl;
+	unsigned i, n = source_listeners(w->src);
+	char peer[DECODER_PEER_MAX];
 
-	if (!colon || colon == spec || (hl = (size_t)(colon - spec)) >= sizeof(host) ||
-	    cli_u64("serve", "--mold-rerequest port", colon + 1, 1, 65535, false, &port) < 0)
-		return -1;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	for (i = 0; i < n; i++) {
+		int feed = pipeline_feed(w->pipe, source_listen_feed(w->src, i));
 
-		host[hl - 1] = '\0';
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-	in->sin_family = AF_INET;
-	in->sin_port = htons((uint16_t)port);
-	*len = sizeof(*in);
-	return inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &in->sin_addr) ==
-	                       1
-	               ? 0
-	               : -1;
-}
-
-/* The fd of feed's re-request answer socket, and how many lines it has. */
-static int serve_mold_lines(const struct source *src, uint16_t feed, unsigned *lines)
-{
-	unsigned i;
-	int fd = -1;
-
-	*lines = 0;
-	for (i = 0; i < src->nlisten; i++) {
-		const struct source_listen *l = &src->listen[i];
-
-		if (l->format != DECODER_MOLD || l->feed != feed)
-			continue;
-		if (i >= serve_first_answer)
-			fd = l->fd;
-		else
-			(*lines)++;
-	}
-	return fd;
-}
-
-/* One decoder_itch per MoldUDP64 feed: its first two sockets are the A and
- * B lines, the answer socket (if any) line 2.  CLI_OK, or an exit code. */
-static int serve_mold_setup(struct source *src, struct pipeline *pipe, const struct serve_opts *o)
-{
-	static struct decoder_itch feeds[SOURCE_LISTEN_MAX];
-	struct decoder_itch_config cfg;
-	unsigned i, j, nfeeds = 0, next_line[SOURCE_LISTEN_MAX] = {0}, lines;
-	char err[512];
-
-	for (i = 0; i < src->nlisten; i++) {
-		struct source_listen *l = &src->listen[i];
-
-		if (l->format != DECODER_MOLD)
-			continue;
-		for (j = 0; j < nfeeds && feeds[j].feed != l->feed; j++)
-			;
-		if (j == nfeeds) {
-			cli_itch_config(&o->itch, true, &cfg);
-			cfg.request_fd = serve_mold_lines(src, l->feed, &lines);
-			if (lines > 2) {
-				fprintf(stderr,
-				        "trades serve: feed %s: %u --mold lines; at most two (A, "
-				        "B)\n",
-				        l->feed_name, lines);
-				return CLI_USAGE;
-			}
-			cfg.mold_cfg.lines = lines;
-			if (cfg.request_fd >= 0 &&
-			    serve_parse_hostport(o->rerequest, &cfg.request_addr,
-			                         &cfg.request_addrlen) < 0) {
-				fprintf(stderr,
-				        "trades serve: --mold-rerequest '%s': use HOST:PORT\n",
-				        o->rerequest);
-				return CLI_USAGE;
-			}
-			if (decoder_itch_init(&feeds[j], pipe, l->feed, &cfg, err, sizeof(err)) <
-			    0) {
-				log_error("feed %s: %s", l->feed_name, err);
-				return CLI_FAIL;
-			}
-			pipeline_add_ticker(pipe, decoder_itch_tick, &feeds[j]);
-			nfeeds++;
+		if (feed < 0) {
+			log_error("serve: pipeline_feed '%s': feed table full or bad name",
+			          source_listen_feed(w->src, i));
+			return -1;
 		}
-		decoder_itch_attach(l->dec, &feeds[j],
-		                    i >= serve_first_answer ? MOLD_LINE_REREQUEST : next_line[j]++);
+		w->feed[i] = (uint16_t)feed;
+		if (source_listen_kind(w->src, i) != SOURCE_UDP)
+			continue;
+		/* a long spec is cut: the peer is a label for logs */
+		snprintf(peer, sizeof(peer), "udp:%.*s", (int)sizeof(peer) - 5,
+		         source_listen_spec(w->src, i));
+		decoder_init(&w->udp_dec[i], w->pipe, (enum decoder_format)w->format[i], true,
+		             w->feed[i], peer);
 	}
-	return CLI_OK;
+	w->nconns = max_conns;
+	w->conn_dec = calloc(max_conns, sizeof(*w->conn_dec));
+	if (!w->conn_dec) {
+		log_error("serve: %u connection decoders: %s", max_conns, strerror(ENOMEM));
+		return -1;
+	}
+	return 0;
+}
+
+/* The MoldUDP64 listeners handed to the decoder side.  CLI_OK or an exit code. */
+static int serve_mold(struct serve_wiring *w, const struct serve_opts *o)
+{
+	struct decoder_mold_chan chans[SOURCE_LISTEN_MAX];
+	struct decoder_itch_config cfg;
+	unsigned i, n = 0;
+	char err[512];
+	int rc;
+
+	for (i = 0; i < source_listeners(w->src); i++) {
+		if (w->format[i] != DECODER_MOLD)
+			continue;
+		chans[n++] = (struct decoder_mold_chan){
+		        .dec = &w->udp_dec[i],
+		        .feed = w->feed[i],
+		        .feed_name = source_listen_feed(w->src, i),
+		        .answer = w->answer[i],
+		        .fd = source_listen_fd(w->src, i),
+		};
+	}
+	if (n == 0)
+		return CLI_OK;
+	cli_itch_config(&o->itch, true, &cfg);
+	rc = decoder_mold_setup(&w->mold, w->pipe, chans, n, &cfg,
+	                        o->rerequest ? &o->rr_addr : NULL, o->rr_len, err, sizeof(err));
+	if (rc == 0)
+		return CLI_OK;
+	if (rc == -2) {
+		fprintf(stderr, "trades serve: %s\n", err);
+		return CLI_USAGE;
+	}
+	log_error("serve: %s", err);
+	return CLI_FAIL;
 }
 
 static void serve_announce(const struct source *src)
 {
-	char addr[DECODER_PEER_MAX];
+	char addr[ADDR_STR_MAX];
 	unsigned i;
 
-	for (i = 0; i < src->nlisten; i++) {
-		const struct source_listen *l = &src->listen[i];
-
-		decoder_addr_str((const struct sockaddr *)&l->addr, addr, sizeof(addr));
-		/* addr holds the requested port; print the bound one. */
-		*strrchr(addr, ':') = '\0';
-		printf("listening %s %s:%u feed=%s\n", l->kind == SOURCE_TCP ? "tcp" : "udp", addr,
-		       l->port, l->feed_name);
+	log_info("io: %s%s%s", source_io_name(source_backend(src)),
+	         source_fallback_why(src)[0] ? " -- " : "", source_fallback_why(src));
+	for (i = 0; i < source_listeners(src); i++) {
+		/* after source_open the address carries the bound port */
+		addr_str(source_listen_addr(src, i, NULL), addr, sizeof(addr));
+		printf("listening %s %s feed=%s\n",
+		       source_listen_kind(src, i) == SOURCE_TCP ? "tcp" : "udp", addr,
+		       source_listen_feed(src, i));
 	}
 	printf("ready\n");
 	fflush(stdout);
 }
 
-static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source *src)
+/* Sockets bound, Mold feeds set up, the loop run.  An exit code. */
+static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 {
-	struct source_config sc = {.max_conns = (unsigned)o->max_conns,
-	                           .rcvbuf_bytes = (uint32_t)o->rcvbuf,
-	                           .stop = &serve_stop};
+	struct source_config sc = {
+	        .max_conns = (unsigned)o->max_conns,
+	        .rcvbuf_bytes = (uint32_t)o->rcvbuf,
+	        .stop = &serve_stop,
+	        .handler = {.ctx = w,
+	                    .opened = serve_opened,
+	                    .closed = serve_closed,
+	                    .stream = serve_stream,
+	                    .datagram = serve_datagram,
+	                    .batch_end = serve_batch_end},
+	};
+	const struct source_stats *st;
 	char err[512];
 	int rc;
 
@@ -438,60 +552,83 @@ static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source 
 		fprintf(stderr, "trades serve: --io '%s': use auto, uring or epoll\n", o->io);
 		return CLI_USAGE;
 	}
-	if (source_open(src, pipe, &sc, err, sizeof(err)) < 0) {
+	if (serve_decoders(w, (unsigned)o->max_conns) < 0)
+		return CLI_FAIL;
+	if (source_open(w->src, &sc, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return CLI_FAIL;
 	}
-	rc = serve_mold_setup(src, pipe, o);
-	if (rc != CLI_OK) {
-		source_close(src);
+	rc = serve_mold(w, o);
+	if (rc != CLI_OK)
 		return rc;
-	}
-	log_info("io: %s%s%s", source_io_name(src->active), src->fallback_why[0] ? " -- " : "",
-	         src->fallback_why);
-	serve_announce(src);
-	rc = source_run(src);
+	serve_announce(w->src);
+	rc = source_run(w->src);
+	st = source_stats(w->src);
 	log_info("stopping: %llu connections, %llu datagrams, %llu bytes received",
-	         (unsigned long long)src->stats.conns_accepted,
-	         (unsigned long long)src->stats.datagrams, (unsigned long long)src->stats.bytes);
-	source_close(src);
+	         (unsigned long long)st->conns_accepted, (unsigned long long)st->datagrams,
+	         (unsigned long long)st->bytes);
 	return rc < 0 ? CLI_FAIL : CLI_OK;
+}
+
+/* The pipeline's internals read here (until pipeline.h has accessors). */
+static void serve_log_state(const struct serve_opts *o, const struct pipeline *p)
+{
+	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
+	         o->st.state_dir, (unsigned)atomic_load(&p->state.hdr->inst_count),
+	         (unsigned long long)p->journal.next_jseq - 1,
+	         (unsigned long long)p->stats.replayed);
+}
+
+static void serve_log_stopped(const struct pipeline *p)
+{
+	const struct pipeline_stats *s = &p->stats;
+
+	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
+	         (unsigned long long)s->received, (unsigned long long)s->accepted,
+	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed);
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	static struct source src; /* large: keep it off the stack */
 	static struct pipeline pipe;
+	static struct serve_wiring w; /* large: keep it off the stack */
 	struct sigaction sa = {.sa_handler = serve_on_signal};
 	struct pipeline_config pc;
 	struct serve_opts o;
 	char err[512];
 	int rc;
 
-	if (serve_parse(argc, argv, &o) < 0 || cli_store_config("serve", &o.st, &pc) < 0)
+	rc = serve_parse(argc, argv, &o);
+	if (rc != 0)
+		return rc > 0 ? CLI_OK : CLI_USAGE;
+	if (cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
-	memset(&src, 0, sizeof(src));
-	if (serve_listeners(&src, &o) < 0)
+	memset(&w, 0, sizeof(w));
+	w.pipe = &pipe;
+	w.src = source_new();
+	if (!w.src) {
+		log_error("serve: source_new: %s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	if (serve_listeners(&w, &o) < 0) {
+		source_close(w.src);
 		return CLI_USAGE;
+	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (pipeline_open(&pipe, &pc, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		source_close(w.src);
 		return CLI_REFUSED;
 	}
-	if (o.print)
-		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
-	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
-	         o.st.state_dir, (unsigned)atomic_load(&pipe.state.hdr->inst_count),
-	         (unsigned long long)pipe.journal.next_jseq - 1,
-	         (unsigned long long)pipe.stats.replayed);
-	rc = serve_run(&o, &pipe, &src);
+	serve_log_state(&o, &pipe);
+	rc = o.print && cli_print_sink("serve", &pipe) < 0 ? CLI_FAIL : serve_run(&o, &w);
+	source_close(w.src);
 	pipeline_close(&pipe, rc == CLI_OK);
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
-	         (unsigned long long)pipe.stats.received, (unsigned long long)pipe.stats.accepted,
-	         (unsigned long long)pipe.stats.duplicates,
-	         (unsigned long long)pipe.stats.malformed);
+	decoder_mold_free(&w.mold); /* after the pipeline: its tickers point here */
+	free(w.conn_dec);
+	serve_log_stopped(&pipe);
 	return rc;
 }

@@ -218,36 +218,37 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"json", no_argument, 0, 'j'},
-	        {"help", no_argument, 0, 'h'},
+	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	struct cli_common co;
+	const char *dir;
 	struct stat_row *rows;
 	struct state s;
 	bool json = false;
 	uint32_t n, i, got = 0;
 	char err[512];
-	int c;
+	int c, r;
 
+	if (cli_common_init("stat", &co) < 0)
+		return CLI_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			stat_usage(stdout);
-			return CLI_OK;
-		default:
+		r = cli_common_opt("stat", c, optarg, &co);
+		if (r < 0)
+			return CLI_USAGE;
+		if (r == 0 && c != 'j') {
 			stat_usage(stderr);
 			return CLI_USAGE;
 		}
+		json |= c == 'j';
+		if (co.help) {
+			stat_usage(stdout);
+			return CLI_OK;
+		}
 	}
+	dir = co.state_dir;
 	if (optind < argc) {
 		fprintf(stderr, "trades stat: unexpected argument '%s'\n", argv[optind]);
 		return CLI_USAGE;

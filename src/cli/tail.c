@@ -67,14 +67,14 @@ static int tail_drain(struct journal_reader *r, const struct state *s, uint64_t 
 int cmd_tail(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"from", required_argument, 0, 'f'},
 	        {"count", required_argument, 0, 'n'},
 	        {"follow", no_argument, 0, 'F'},
-	        {"help", no_argument, 0, 'h'},
+	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	struct cli_common co;
+	const char *dir;
 	struct timespec poll = {0, TAIL_POLL_NS};
 	struct sigaction sa = {.sa_handler = tail_on_signal};
 	uint64_t from = 1, left = UINT64_MAX, limit, printed;
@@ -84,12 +84,11 @@ int cmd_tail(int argc, char **argv)
 	char err[512];
 	int c, rc;
 
+	if (cli_common_init("tail", &co) < 0)
+		return CLI_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
 		case 'f':
 			if (cli_u64("tail", "--from", optarg, 1, UINT64_MAX - 1, false, &from) < 0)
 				return CLI_USAGE;
@@ -101,14 +100,18 @@ int cmd_tail(int argc, char **argv)
 		case 'F':
 			follow = true;
 			break;
-		case 'h':
-			tail_usage(stdout);
-			return CLI_OK;
 		default:
+			if (cli_common_opt("tail", c, optarg, &co) > 0)
+				break;
 			tail_usage(stderr);
 			return CLI_USAGE;
 		}
 	}
+	if (co.help) {
+		tail_usage(stdout);
+		return CLI_OK;
+	}
+	dir = co.state_dir;
 	if (optind < argc) {
 		fprintf(stderr, "trades tail: unexpected argument '%s'\n", argv[optind]);
 		return CLI_USAGE;

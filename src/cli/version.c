@@ -42,7 +42,7 @@ int cmd_version(int argc, char **argv)
 	(void)argv;
 	printf("trades %s\n", TRADES_VERSION);
 	version_allocator();
-	if (source_uring_available(why, sizeof(why)))
+	if (source_io_available(SOURCE_IO_URING, why, sizeof(why)))
 		printf("io_uring: available\n");
 	else
 		printf("io_uring: unavailable -- %s\n", why);
@@ -54,39 +54,38 @@ int cmd_version(int argc, char **argv)
 int cmd_health(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"max-age", required_argument, 0, 'a'},
-	        {"help", no_argument, 0, 'h'},
+	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	const char *dir = cli_env("TRADES_STATE_DIR", CLI_STATE_DIR_DEFAULT);
+	struct cli_common co;
+	const char *dir;
 	uint64_t max_age_s = 10;
 	struct state s;
 	char err[512];
 	int64_t age_ms;
-	int c, pid;
+	int c, pid, r;
 
+	if (cli_common_init("health", &co) < 0)
+		return CLI_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'a':
-			if (cli_u64("health", "--max-age", optarg, 1, 86400, false, &max_age_s) < 0)
-				return CLI_USAGE;
-			break;
-		case 'h':
+		r = cli_common_opt("health", c, optarg, &co);
+		if (r < 0 || (r == 0 && c != 'a'))
+			return CLI_USAGE;
+		if (c == 'a' &&
+		    cli_u64("health", "--max-age", optarg, 1, 86400, false, &max_age_s) < 0)
+			return CLI_USAGE;
+		if (co.help) {
 			printf("usage: trades health [--state-dir DIR] [--max-age SECONDS]\n\n"
 			       "Exit 0 when a running `trades serve` holds the state and refreshed "
 			       "its\n"
 			       "heartbeat within --max-age seconds (10); else 1 with the "
-			       "reason.\n");
+			       "reason.\n\n" CLI_COMMON_HELP);
 			return CLI_OK;
-		default:
-			return CLI_USAGE;
 		}
 	}
+	dir = co.state_dir;
 	if (state_open(&s, dir, STATE_OPEN_READ, 0, err, sizeof(err)) < 0) {
 		printf("unhealthy: %s\n", err);
 		return CLI_FAIL;

@@ -3,12 +3,11 @@
  * tables or counters; this file is the glue that does. */
 #include "trades/decoder.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "trades/addr.h"
 #include "trades/pipeline.h"
 
 void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt, bool datagram,
@@ -21,25 +20,6 @@ void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt
 	d->feed = feed;
 	snprintf(d->peer, sizeof(d->peer), "%s", peer ? peer : "?");
 	d->cache_len = 0;
-}
-
-void decoder_addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else if (sa && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "?");
-	}
 }
 
 /* Symbol -> instrument id, with a one-entry cache: feeds mostly repeat the
@@ -74,7 +54,7 @@ static void decoder_malformed(struct decoder *d, enum malformed why, const char 
 	char from[DECODER_PEER_MAX];
 
 	if (d->from) {
-		decoder_addr_str(d->from, from, sizeof(from));
+		addr_str(d->from, from, sizeof(from));
 		pipeline_malformed(d->pipe, d->feed, why, from, bytes, len);
 	} else {
 		pipeline_malformed(d->pipe, d->feed, why, d->peer, bytes, len);

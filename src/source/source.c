@@ -1,117 +1,31 @@
 /* source.c -- listener specs, sockets, the connection table, the drain at
- * stop and the choice of backend (source_uring.c, source_epoll.c).
+ * stop, the batch and the choice of backend (source_uring.c, source_epoll.c).
  *
  * Everything that both backends do the same way lives here, so that the two
- * loops differ only in how they learn that a socket has bytes.
+ * loops differ only in how they learn that a socket has bytes.  What they
+ * receive goes to the handler (source.h); nothing here knows what a decoder
+ * or the pipeline is.
  */
 #include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "trades/decoder.h"
+#include "source_internal.h"
+#include "trades/addr.h"
 #include "trades/log.h"
-#include "trades/pipeline.h"
-#include "trades/source.h"
+#include "trades/timefmt.h"
 
 #define SOURCE_BACKLOG  1024
 #define SOURCE_OPTS_MAX 8 /* ",opt" parts in one spec */
 
-_Static_assert(SOURCE_CONNS_DEFAULT <= SOURCE_CONNS_MAX, "default table fits the maximum");
-_Static_assert(SOURCE_LISTEN_MAX <= UINT16_MAX, "listener index is 16 bits");
-
 static const char *kind_flag(enum source_kind kind)
 {
 	return kind == SOURCE_TCP ? "--tcp" : "--udp";
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t source_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Digits only: strtoul alone would take " 80", "+80" and "-1". */
-static const char *parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v;
-	char *end;
-
-	if (s[0] < '0' || s[0] > '9')
-		return "port is not a number";
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*end != '\0')
-		return "port is not a number";
-	if (errno == ERANGE || v > 65535)
-		return "port out of range";
-	*port = (uint16_t)v;
-	return NULL;
-}
-
-/* "HOST:PORT" into addr; no name lookups ("localhost" is the one name). */
-static const char *parse_addr(char *a, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	const char *why;
-	char *host = a, *colon;
-	uint16_t port;
-
-	memset(ss, 0, sizeof(*ss));
-	if (a[0] == '[') {
-		char *close = strchr(a, ']');
-
-		if (!close || close[1] != ':')
-			return "expected [IPV6]:PORT";
-		*close = '\0';
-		host = a + 1;
-		colon = close + 1;
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			return "bad IPv6 address";
-		why = parse_port(colon + 1, &port);
-		if (why)
-			return why;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return NULL;
-	}
-	colon = strrchr(a, ':');
-	if (!colon)
-		return "expected HOST:PORT";
-	*colon = '\0';
-	if (strchr(host, ':'))
-		return "an IPv6 address needs brackets: [::1]:PORT";
-	why = parse_port(colon + 1, &port);
-	if (why)
-		return why;
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		in4->sin_addr.s_addr = htonl(INADDR_ANY);
-	else if (strcmp(host, "localhost") == 0)
-		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
-		return "bad IPv4 address (no name lookups: use dotted digits)";
-	in4->sin_family = AF_INET;
-	in4->sin_port = htons(port);
-	*len = sizeof(*in4);
-	return NULL;
 }
 
 /* The ",opt" parts after the address: feed=NAME, and iface=IPV4 (the local
@@ -159,50 +73,50 @@ static int join_multicast(struct source_listen *l)
 	return setsockopt(l->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq));
 }
 
-int source_add(struct source *s, enum source_kind kind, enum decoder_format fmt, const char *spec,
-               char *err, size_t errlen)
+struct source *source_new(void)
+{
+	struct source *s = calloc(1, sizeof(*s));
+	unsigned i;
+
+	for (i = 0; s && i < SOURCE_LISTEN_MAX; i++)
+		s->listen[i].fd = -1;
+	return s;
+}
+
+int source_add(struct source *s, enum source_kind kind, const char *spec, char *err, size_t errlen)
 {
 	struct source_listen *l;
-	char buf[sizeof(l->spec)];
+	char buf[SOURCE_SPEC_MAX], aerr[192];
 	const char *why = NULL;
 	char *opts;
 
-	assert(s && spec && err);
-	assert(kind == SOURCE_TCP || kind == SOURCE_UDP);
-	if (s->nlisten >= SOURCE_LISTEN_MAX) {
-		snprintf(err, errlen, "bad %s '%s': too many listeners (at most %d)",
-		         kind_flag(kind), spec, SOURCE_LISTEN_MAX);
-		return -1;
-	}
+	ENSURE(s && spec && !s->conns);
+	ENSURE(kind == SOURCE_TCP || kind == SOURCE_UDP);
+	if (s->nlisten >= SOURCE_LISTEN_MAX)
+		return errfmt(err, errlen, "bad %s '%s': too many listeners (at most %d)",
+		              kind_flag(kind), spec, SOURCE_LISTEN_MAX);
 	l = &s->listen[s->nlisten];
 	memset(l, 0, sizeof(*l));
+	l->fd = -1;
 	if (strlen(spec) >= sizeof(buf))
-		why = "too long";
-	else
-		strcpy(buf, spec);
-	opts = why ? NULL : strchr(buf, ',');
+		return errfmt(err, errlen, "bad %s '%.40s...': too long", kind_flag(kind), spec);
+	strcpy(buf, spec);
+	opts = strchr(buf, ',');
 	if (opts)
 		*opts++ = '\0';
-	if (!why)
-		why = parse_opts(opts, l);
-	/* the default feed names the address part, before parse_addr cuts it */
+	why = parse_opts(opts, l);
+	/* the default feed names the address part */
 	if (!why && l->feed_name[0] == '\0' &&
 	    snprintf(l->feed_name, sizeof(l->feed_name), "%s:%s",
 	             kind == SOURCE_TCP ? "tcp" : "udp", buf) >= (int)sizeof(l->feed_name))
 		why = "address too long for a feed name (give feed=NAME)";
-	if (!why) {
-		strcpy(l->spec, buf);
-		why = parse_addr(buf, &l->addr, &l->addrlen);
-	}
-	if (why) {
-		snprintf(err, errlen, "bad %s '%s': %s", kind_flag(kind), spec, why);
-		return -1;
-	}
+	if (why)
+		return errfmt(err, errlen, "bad %s '%s': %s", kind_flag(kind), spec, why);
+	if (addr_parse(buf, strlen(buf), true, &l->addr, &l->addrlen, aerr, sizeof(aerr)) != 0)
+		return errfmt(err, errlen, "bad %s %s", kind_flag(kind), aerr);
+	strcpy(l->spec, buf);
 	l->kind = kind;
-	l->format = fmt;
-	l->fd = -1;
-	s->nlisten++;
-	return 0;
+	return (int)s->nlisten++;
 }
 
 /* A large buffer is what keeps UDP loss-free on bursts (platform notes):
@@ -230,7 +144,7 @@ static int set_int_opt(int fd, int level, int name, int v)
 	return setsockopt(fd, level, name, &v, sizeof(v));
 }
 
-/* Socket, options, bind, listen, bound port.  Errors name spec, step, errno. */
+/* Socket, options, bind, listen, bound address.  Errors name spec, step, errno. */
 static int open_socket(struct source *s, struct source_listen *l, char *err, size_t errlen)
 {
 	int type = l->kind == SOURCE_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -265,39 +179,14 @@ static int open_socket(struct source *s, struct source_listen *l, char *err, siz
 		goto fail;
 	/* sin_port and sin6_port sit at the same offset */
 	l->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	((struct sockaddr_in *)&l->addr)->sin_port = htons(l->port);
 	return 0;
 fail:
-	snprintf(err, errlen, "%s '%s': %s: %s", kind_flag(l->kind), l->spec, step,
-	         strerror(errno));
+	errfmt(err, errlen, "%s '%s': %s: %s", kind_flag(l->kind), l->spec, step, strerror(errno));
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
 	return -1;
-}
-
-static int open_listeners(struct source *s, char *err, size_t errlen)
-{
-	unsigned i, nudp = 0;
-
-	for (i = 0; i < s->nlisten; i++) {
-		struct source_listen *l = &s->listen[i];
-		char peer[DECODER_PEER_MAX];
-		int feed;
-
-		if (open_socket(s, l, err, errlen) != 0)
-			return -1;
-		feed = pipeline_feed(s->pipe, l->feed_name);
-		if (feed < 0) {
-			snprintf(err, errlen, "%s '%s': feed '%s' not registered (table full?)",
-			         kind_flag(l->kind), l->spec, l->feed_name);
-			return -1;
-		}
-		l->feed = (uint16_t)feed;
-		if (l->kind != SOURCE_UDP)
-			continue;
-		l->dec = &s->udp_dec[nudp++];
-		/* a long spec is cut: the peer is a label for logs */
-		snprintf(peer, sizeof(peer), "udp:%.*s", (int)sizeof(peer) - 5, l->spec);
-		decoder_init(l->dec, s->pipe, l->format, true, l->feed, peer);
-	}
-	return 0;
 }
 
 static int alloc_tables(struct source *s, char *err, size_t errlen)
@@ -306,13 +195,10 @@ static int alloc_tables(struct source *s, char *err, size_t errlen)
 
 	s->conns = calloc(s->cfg.max_conns, sizeof(*s->conns));
 	s->conn_free = calloc(s->cfg.max_conns, sizeof(*s->conn_free));
-	s->udp_dec = calloc(s->nlisten ? s->nlisten : 1, sizeof(*s->udp_dec));
 	s->rxbuf = malloc(SOURCE_BUF_SIZE);
-	if (!s->conns || !s->conn_free || !s->udp_dec || !s->rxbuf) {
-		snprintf(err, errlen, "source: %u connection slots: %s", s->cfg.max_conns,
-		         strerror(ENOMEM));
-		return -1;
-	}
+	if (!s->conns || !s->conn_free || !s->rxbuf)
+		return errfmt(err, errlen, "source: %u connection slots: %s", s->cfg.max_conns,
+		              strerror(ENOMEM));
 	/* popped from the top: slot 0 is handed out first */
 	for (i = 0; i < s->cfg.max_conns; i++) {
 		s->conns[i].fd = -1;
@@ -336,52 +222,50 @@ static int pick_backend(struct source *s, char *err, size_t errlen)
 		s->active = SOURCE_IO_URING;
 		return 0;
 	}
-	if (s->cfg.io == SOURCE_IO_URING) {
-		snprintf(err, errlen, "--io uring: io_uring unavailable (%s)", why);
-		return -1;
-	}
+	if (s->cfg.io == SOURCE_IO_URING)
+		return errfmt(err, errlen, "--io uring: io_uring unavailable (%s)", why);
 	s->active = SOURCE_IO_EPOLL;
 	snprintf(s->fallback_why, sizeof(s->fallback_why), "%s", why);
 	log_info("io_uring unavailable (%s): using epoll", why);
 	return 0;
 }
 
-int source_open(struct source *s, struct pipeline *p, const struct source_config *cfg, char *err,
-                size_t errlen)
+int source_open(struct source *s, const struct source_config *cfg, char *err, size_t errlen)
 {
-	assert(s && p && cfg && err);
-	assert(cfg->stop);
-	assert(!s->conns && !s->backend);
-	s->pipe = p;
+	unsigned i;
+
+	ENSURE(s && cfg && cfg->stop);
+	ENSURE(!s->conns && !s->backend);
+	ENSURE(cfg->io == SOURCE_IO_AUTO || cfg->io == SOURCE_IO_URING ||
+	       cfg->io == SOURCE_IO_EPOLL);
 	s->cfg = *cfg;
 	if (s->cfg.max_conns == 0)
 		s->cfg.max_conns = SOURCE_CONNS_DEFAULT;
 	if (s->cfg.rcvbuf_bytes == 0)
 		s->cfg.rcvbuf_bytes = SOURCE_RCVBUF_DEFAULT;
-	if (s->cfg.max_conns > SOURCE_CONNS_MAX) {
-		snprintf(err, errlen, "max connections %u: more than %d", s->cfg.max_conns,
-		         SOURCE_CONNS_MAX);
-		return -1;
-	}
+	if (s->cfg.max_conns > SOURCE_CONNS_MAX)
+		return errfmt(err, errlen, "max connections %u: more than %d", s->cfg.max_conns,
+		              SOURCE_CONNS_MAX);
 	s->reject_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	s->error_rl = (struct ratelimit)RATELIMIT_INIT(10, 10);
 	memset(&s->stats, 0, sizeof(s->stats));
-	if (alloc_tables(s, err, errlen) != 0 || open_listeners(s, err, errlen) != 0 ||
-	    pick_backend(s, err, errlen) != 0) {
-		source_close(s);
+	memset(&s->batch, 0, sizeof(s->batch));
+	if (alloc_tables(s, err, errlen) != 0)
 		return -1;
-	}
-	return 0;
+	for (i = 0; i < s->nlisten; i++)
+		if (open_socket(s, &s->listen[i], err, errlen) != 0)
+			return -1;
+	return pick_backend(s, err, errlen);
 }
 
 int source_run(struct source *s)
 {
 	int rc;
 
-	assert(s->conns);
+	ENSURE(s->conns);
 	if (s->active == SOURCE_IO_EPOLL)
 		return source_epoll_run(s);
-	assert(s->active == SOURCE_IO_URING);
+	ENSURE(s->active == SOURCE_IO_URING);
 	rc = source_uring_run(s);
 	if (rc != 1)
 		return rc;
@@ -398,35 +282,92 @@ void source_close(struct source *s)
 {
 	unsigned i;
 
-	assert(s);
-	assert(!s->backend); /* the backends tear down at the end of their run */
+	if (!s)
+		return;
+	ENSURE(!s->backend); /* the backends tear down at the end of their run */
 	for (i = 0; s->conns && i < s->cfg.max_conns; i++) {
 		if (s->conns[i].fd >= 0)
 			close(s->conns[i].fd);
-		s->conns[i].fd = -1;
 	}
 	for (i = 0; i < s->nlisten; i++) {
 		if (s->listen[i].fd >= 0)
 			close(s->listen[i].fd);
-		s->listen[i].fd = -1;
-		s->listen[i].dec = NULL;
 	}
 	free(s->conns);
 	free(s->conn_free);
-	free(s->udp_dec);
 	free(s->rxbuf);
-	s->conns = NULL;
-	s->conn_free = NULL;
-	s->udp_dec = NULL;
-	s->rxbuf = NULL;
-	s->nfree = 0;
+	free(s);
 }
+
+/* ---- accessors ---- */
+
+static const struct source_listen *listener(const struct source *s, unsigned i)
+{
+	ENSURE(s && i < s->nlisten);
+	return &s->listen[i];
+}
+
+unsigned source_listeners(const struct source *s)
+{
+	return s->nlisten;
+}
+
+enum source_kind source_listen_kind(const struct source *s, unsigned i)
+{
+	return listener(s, i)->kind;
+}
+
+const char *source_listen_spec(const struct source *s, unsigned i)
+{
+	return listener(s, i)->spec;
+}
+
+const char *source_listen_feed(const struct source *s, unsigned i)
+{
+	return listener(s, i)->feed_name;
+}
+
+const struct sockaddr *source_listen_addr(const struct source *s, unsigned i, socklen_t *len)
+{
+	const struct source_listen *l = listener(s, i);
+
+	if (len)
+		*len = l->addrlen;
+	return (const struct sockaddr *)&l->addr;
+}
+
+uint16_t source_listen_port(const struct source *s, unsigned i)
+{
+	return listener(s, i)->port;
+}
+
+int source_listen_fd(const struct source *s, unsigned i)
+{
+	return listener(s, i)->fd;
+}
+
+enum source_io source_backend(const struct source *s)
+{
+	return s->active;
+}
+
+const char *source_fallback_why(const struct source *s)
+{
+	return s->fallback_why;
+}
+
+const struct source_stats *source_stats(const struct source *s)
+{
+	return &s->stats;
+}
+
+/* ---- what the backends share: warnings, slots, input, batches ---- */
 
 static void warn_limited(struct ratelimit *rl, const char *what, const char *who, const char *why)
 {
 	uint64_t suppressed = 0;
 
-	if (!ratelimit_allow(rl, mono_ns(), &suppressed))
+	if (!ratelimit_allow(rl, timefmt_mono_ns(), &suppressed))
 		return;
 	if (suppressed)
 		log_warn("%s '%s': %s (%llu similar suppressed)", what, who, why,
@@ -440,16 +381,33 @@ void source_warn(struct source *s, const char *what, const char *who, int err)
 	warn_limited(&s->error_rl, what, who, strerror(err));
 }
 
+static struct source_chan conn_chan(const struct source *s, const struct source_conn *c)
+{
+	return (struct source_chan){
+	        .listen = c->listen, .conn = (uint32_t)(c - s->conns), .gen = c->gen};
+}
+
+/* The slot back on the free stack. */
+static void conn_release(struct source *s, struct source_conn *c)
+{
+	ENSURE(s->nfree < s->cfg.max_conns);
+	close(c->fd);
+	c->fd = -1;
+	s->conn_free[s->nfree++] = (uint32_t)(c - s->conns);
+}
+
 struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
                                     const struct sockaddr *peer)
 {
 	const struct source_listen *l = &s->listen[listen];
+	const struct source_handler *h = &s->cfg.handler;
 	struct sockaddr_storage ss;
-	char name[DECODER_PEER_MAX];
+	socklen_t len = sizeof(ss);
+	struct source_chan ch;
 	struct source_conn *c;
 
-	assert(fd >= 0);
-	assert(listen < s->nlisten && l->kind == SOURCE_TCP);
+	ENSURE(fd >= 0);
+	ENSURE(listen < s->nlisten && l->kind == SOURCE_TCP);
 	if (s->nfree == 0) {
 		close(fd);
 		s->stats.conns_rejected++;
@@ -458,38 +416,41 @@ struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
 		return NULL;
 	}
 	c = &s->conns[s->conn_free[--s->nfree]];
-	assert(c->fd == -1);
-	if (!peer) {
-		socklen_t len = sizeof(ss);
-
-		memset(&ss, 0, sizeof(ss));
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-			peer = (const struct sockaddr *)&ss;
-	}
+	ENSURE(c->fd == -1);
+	memset(&ss, 0, sizeof(ss));
+	if (!peer && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		peer = (const struct sockaddr *)&ss;
 	if (peer)
-		decoder_addr_str(peer, name, sizeof(name));
+		addr_str(peer, c->peer, sizeof(c->peer));
 	else
-		snprintf(name, sizeof(name), "unknown peer on %.*s", (int)sizeof(name) - 17,
-		         l->spec);
+		snprintf(c->peer, sizeof(c->peer), "unknown peer on %.*s",
+		         (int)sizeof(c->peer) - 17, l->spec);
 	c->fd = fd;
 	c->gen++;
 	c->listen = listen;
-	decoder_init(&c->dec, s->pipe, l->format, false, l->feed, name);
+	ch = conn_chan(s, c);
+	ch.peer = peer;
+	ch.peerlen = peer ? (peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                                 : sizeof(struct sockaddr_in))
+	                  : 0;
+	if (h->opened && h->opened(h->ctx, &ch) != 0) {
+		conn_release(s, c);
+		s->stats.conns_rejected++;
+		return NULL;
+	}
 	s->stats.conns_accepted++;
 	return c;
 }
 
 void source_conn_close(struct source *s, struct source_conn *c)
 {
-	uint32_t idx = (uint32_t)(c - s->conns);
+	const struct source_handler *h = &s->cfg.handler;
+	struct source_chan ch = conn_chan(s, c);
 
-	assert(idx < s->cfg.max_conns);
-	assert(c->fd >= 0);
-	assert(s->nfree < s->cfg.max_conns);
-	decoder_end(&c->dec);
-	close(c->fd);
-	c->fd = -1;
-	s->conn_free[s->nfree++] = idx;
+	ENSURE(ch.conn < s->cfg.max_conns && c->fd >= 0);
+	if (h->closed)
+		h->closed(h->ctx, &ch);
+	conn_release(s, c);
 	s->stats.conns_closed++;
 }
 
@@ -513,23 +474,40 @@ int64_t source_rx_stamp(struct msghdr *msg, bool *kernel)
 	return 0;
 }
 
-void source_tcp_input(struct source *s, struct source_conn *c, const void *buf, size_t len,
-                      int64_t batch_ns)
+static void batch_count(struct source *s, size_t len, int64_t rx_ns, bool kernel)
 {
-	assert(c->fd >= 0);
-	assert(len > 0 && len <= SOURCE_BUF_SIZE);
-	decoder_input(&c->dec, buf, len, batch_ns, false, NULL);
+	struct source_batch *b = &s->batch;
+
+	b->events++;
+	b->bytes += len;
+	if (b->oldest_rx_ns == 0 || rx_ns < b->oldest_rx_ns) {
+		b->oldest_rx_ns = rx_ns;
+		b->oldest_kernel = kernel;
+	}
 	s->stats.bytes += len;
+}
+
+void source_tcp_input(struct source *s, struct source_conn *c, const void *buf, size_t len)
+{
+	const struct source_handler *h = &s->cfg.handler;
+	struct source_chan ch = conn_chan(s, c);
+
+	ENSURE(c->fd >= 0);
+	ENSURE(len > 0 && len <= SOURCE_BUF_SIZE);
+	if (h->stream)
+		h->stream(h->ctx, &ch, buf, len, s->batch_ns);
+	batch_count(s, len, s->batch_ns, false);
 	s->stats.reads++;
 }
 
-void source_udp_input(struct source *s, struct source_listen *l, const void *buf, size_t len,
-                      struct msghdr *msg, int64_t batch_ns)
+void source_udp_input(struct source *s, unsigned i, const void *buf, size_t len, struct msghdr *msg)
 {
+	const struct source_handler *h = &s->cfg.handler;
+	struct source_chan ch = {.listen = (uint16_t)i, .conn = SOURCE_CONN_NONE};
 	bool kernel;
 	int64_t ns;
 
-	assert(l->kind == SOURCE_UDP && l->dec);
+	ENSURE(i < s->nlisten && s->listen[i].kind == SOURCE_UDP);
 	if (msg->msg_flags & MSG_TRUNC) {
 		/* half a datagram would decode as garbage or, worse, as a valid prefix */
 		s->stats.truncated++;
@@ -537,12 +515,35 @@ void source_udp_input(struct source *s, struct source_listen *l, const void *buf
 	}
 	ns = source_rx_stamp(msg, &kernel);
 	if (!kernel)
-		ns = batch_ns;
-	decoder_input(l->dec, buf, len, ns, kernel,
-	              msg->msg_namelen ? (const struct sockaddr *)msg->msg_name : NULL);
+		ns = s->batch_ns;
+	if (msg->msg_namelen) {
+		ch.peer = (const struct sockaddr *)msg->msg_name;
+		ch.peerlen = msg->msg_namelen;
+	}
+	if (h->datagram)
+		h->datagram(h->ctx, &ch, buf, len, ns, kernel);
+	batch_count(s, len, ns, kernel);
 	s->stats.datagrams++;
-	s->stats.bytes += len;
 }
+
+void source_batch_begin(struct source *s)
+{
+	s->batch_ns = timefmt_now_ns();
+}
+
+void source_batch_end(struct source *s)
+{
+	const struct source_handler *h = &s->cfg.handler;
+
+	s->batch.backend = (uint8_t)s->active;
+	if (s->batch.events)
+		s->stats.batches++;
+	if (h->batch_end)
+		h->batch_end(h->ctx, &s->batch);
+	memset(&s->batch, 0, sizeof(s->batch));
+}
+
+/* ---- the drain at stop ---- */
 
 /* Connections the kernel completed but nobody accepted yet hold data too. */
 static void drain_accept(struct source *s, uint16_t i)
@@ -566,7 +567,7 @@ static void drain_accept(struct source *s, uint16_t i)
 	}
 }
 
-static void drain_udp(struct source *s, struct source_listen *l, int64_t now_ns)
+static void drain_udp(struct source *s, unsigned i)
 {
 	union {
 		struct cmsghdr align;
@@ -585,22 +586,22 @@ static void drain_udp(struct source *s, struct source_listen *l, int64_t now_ns)
 		        .msg_control = ctl.buf,
 		        .msg_controllen = sizeof(ctl.buf),
 		};
-		ssize_t r = recvmsg(l->fd, &msg, MSG_DONTWAIT);
+		ssize_t r = recvmsg(s->listen[i].fd, &msg, MSG_DONTWAIT);
 
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN) {
 				s->stats.errors++;
-				source_warn(s, "recvmsg at stop on", l->spec, errno);
+				source_warn(s, "recvmsg at stop on", s->listen[i].spec, errno);
 			}
 			return;
 		}
-		source_udp_input(s, l, s->rxbuf, (size_t)r, &msg, now_ns);
+		source_udp_input(s, i, s->rxbuf, (size_t)r, &msg);
 	}
 }
 
-static void drain_conn(struct source *s, struct source_conn *c, int64_t now_ns)
+static void drain_conn(struct source *s, struct source_conn *c)
 {
 	unsigned n;
 
@@ -608,14 +609,14 @@ static void drain_conn(struct source *s, struct source_conn *c, int64_t now_ns)
 		ssize_t r = read(c->fd, s->rxbuf, SOURCE_BUF_SIZE);
 
 		if (r > 0) {
-			source_tcp_input(s, c, s->rxbuf, (size_t)r, now_ns);
+			source_tcp_input(s, c, s->rxbuf, (size_t)r);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno != EAGAIN) {
 			s->stats.errors++;
-			source_warn(s, "read at stop from", c->dec.peer, errno);
+			source_warn(s, "read at stop from", c->peer, errno);
 		}
 		return;
 	}
@@ -623,26 +624,42 @@ static void drain_conn(struct source *s, struct source_conn *c, int64_t now_ns)
 
 void source_drain(struct source *s)
 {
-	int64_t now_ns = source_now_ns();
 	unsigned i;
 
-	assert(s->conns && s->rxbuf);
+	ENSURE(s->conns && s->rxbuf);
+	source_batch_begin(s);
 	for (i = 0; i < s->nlisten; i++) {
 		if (s->listen[i].kind == SOURCE_TCP)
 			drain_accept(s, (uint16_t)i);
 		else
-			drain_udp(s, &s->listen[i], now_ns);
+			drain_udp(s, i);
 	}
-	pipeline_commit(s->pipe);
+	source_batch_end(s);
 	for (i = 0; i < s->cfg.max_conns; i++) {
 		struct source_conn *c = &s->conns[i];
 
 		if (c->fd < 0)
 			continue;
-		drain_conn(s, c, now_ns);
+		/* one batch per connection keeps a drain batch as small as a loop batch */
+		source_batch_begin(s);
+		drain_conn(s, c);
 		source_conn_close(s, c);
-		/* one commit per connection keeps a drain batch as small as a loop batch */
-		pipeline_commit(s->pipe);
+		source_batch_end(s);
+	}
+}
+
+bool source_io_available(enum source_io io, char *why, size_t len)
+{
+	switch (io) {
+	case SOURCE_IO_URING:
+		return source_uring_available(why, len);
+	case SOURCE_IO_PCAP:
+	case SOURCE_IO_DPDK:
+		snprintf(why, len, "%s is not a socket loop (see source.h)", source_io_name(io));
+		return false;
+	default:
+		snprintf(why, len, "%s available", source_io_name(io));
+		return true;
 	}
 }
 
@@ -668,6 +685,10 @@ const char *source_io_name(enum source_io io)
 		return "uring";
 	case SOURCE_IO_EPOLL:
 		return "epoll";
+	case SOURCE_IO_PCAP:
+		return "pcap";
+	case SOURCE_IO_DPDK:
+		return "dpdk";
 	}
 	return "?";
 }

@@ -7,7 +7,6 @@
  * calls) so a busy socket cannot starve the others; level triggering brings
  * it back in the next batch.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +14,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "source_internal.h"
 #include "trades/log.h"
-#include "trades/pipeline.h"
-#include "trades/source.h"
 
 /* epoll_event.data: kind in the top byte, slot index, slot generation */
 enum ep_kind { EP_LISTEN = 1, EP_CONN };
@@ -29,7 +27,6 @@ union ep_cmsg {
 
 struct ep {
 	int epfd;
-	int64_t batch_ns;
 	struct epoll_event ev[SOURCE_BURST];
 	/* UDP only: SOURCE_BURST datagrams per recvmmsg */
 	uint8_t *bufs;
@@ -41,7 +38,7 @@ struct ep {
 
 static uint64_t ep_data(enum ep_kind kind, uint32_t idx, uint32_t gen)
 {
-	assert(idx < (1u << 24));
+	ENSURE(idx < (1u << 24));
 	return (uint64_t)kind << 56 | (uint64_t)idx << 32 | gen;
 }
 
@@ -127,7 +124,7 @@ static void ep_accept(struct source *s, struct ep *e, unsigned i)
 		c = source_conn_new(s, fd, (uint16_t)i, (struct sockaddr *)&ss);
 		if (c && ep_add(e, fd, ep_data(EP_CONN, (uint32_t)(c - s->conns), c->gen)) != 0) {
 			s->stats.errors++;
-			source_warn(s, "epoll_ctl add", c->dec.peer, errno);
+			source_warn(s, "epoll_ctl add", c->peer, errno);
 			source_conn_close(s, c);
 		}
 	}
@@ -135,7 +132,7 @@ static void ep_accept(struct source *s, struct ep *e, unsigned i)
 
 /* Short read: the socket is (nearly) empty; level triggering reports the
  * rest, and EOF, in a later batch. */
-static void ep_read(struct source *s, struct ep *e, struct source_conn *c)
+static void ep_read(struct source *s, struct source_conn *c)
 {
 	unsigned n;
 
@@ -143,7 +140,7 @@ static void ep_read(struct source *s, struct ep *e, struct source_conn *c)
 		ssize_t r = read(c->fd, s->rxbuf, SOURCE_BUF_SIZE);
 
 		if (r > 0) {
-			source_tcp_input(s, c, s->rxbuf, (size_t)r, e->batch_ns);
+			source_tcp_input(s, c, s->rxbuf, (size_t)r);
 			if (r < SOURCE_BUF_SIZE)
 				return;
 			continue;
@@ -152,15 +149,16 @@ static void ep_read(struct source *s, struct ep *e, struct source_conn *c)
 			return;
 		if (r < 0) {
 			s->stats.errors++;
-			source_warn(s, "read from", c->dec.peer, errno);
+			source_warn(s, "read from", c->peer, errno);
 		}
 		source_conn_close(s, c); /* closing removes it from the epoll set */
 		return;
 	}
 }
 
-static void ep_recv(struct source *s, struct ep *e, struct source_listen *l)
+static void ep_recv(struct source *s, struct ep *e, unsigned li)
 {
+	const struct source_listen *l = &s->listen[li];
 	unsigned round;
 	int i, n;
 
@@ -180,8 +178,8 @@ static void ep_recv(struct source *s, struct ep *e, struct source_listen *l)
 			return;
 		}
 		for (i = 0; i < n; i++)
-			source_udp_input(s, l, e->iov[i].iov_base, e->mm[i].msg_len,
-			                 &e->mm[i].msg_hdr, e->batch_ns);
+			source_udp_input(s, li, e->iov[i].iov_base, e->mm[i].msg_len,
+			                 &e->mm[i].msg_hdr);
 		if (n < SOURCE_BURST)
 			return;
 	}
@@ -193,17 +191,17 @@ static void ep_event(struct source *s, struct ep *e, uint64_t data)
 	struct source_conn *c;
 
 	if (data >> 56 == EP_LISTEN) {
-		assert(idx < s->nlisten);
+		ENSURE(idx < s->nlisten);
 		if (s->listen[idx].kind == SOURCE_TCP)
 			ep_accept(s, e, idx);
 		else
-			ep_recv(s, e, &s->listen[idx]);
+			ep_recv(s, e, idx);
 		return;
 	}
-	assert(data >> 56 == EP_CONN && idx < s->cfg.max_conns);
+	ENSURE(data >> 56 == EP_CONN && idx < s->cfg.max_conns);
 	c = &s->conns[idx];
 	if (c->fd >= 0 && c->gen == (uint32_t)data)
-		ep_read(s, e, c);
+		ep_read(s, c);
 }
 
 int source_epoll_run(struct source *s)
@@ -211,7 +209,7 @@ int source_epoll_run(struct source *s)
 	struct ep *e;
 	int i, n, rc = 0;
 
-	assert(s->conns && !s->backend);
+	ENSURE(s->conns && !s->backend);
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		log_error("epoll backend: %zu bytes: %s", sizeof(*e), strerror(ENOMEM));
@@ -233,13 +231,12 @@ int source_epoll_run(struct source *s)
 			break;
 		}
 		if (n > 0) {
-			e->batch_ns = source_now_ns();
+			source_batch_begin(s);
 			for (i = 0; i < n; i++)
 				ep_event(s, e, e->ev[i].data.u64);
-			s->stats.batches++;
 		}
-		/* also when idle: a journal interval policy syncs on a commit */
-		pipeline_commit(s->pipe);
+		/* also when idle: deadlines and a journal interval policy run there */
+		source_batch_end(s);
 	}
 	s->backend = NULL;
 	ep_free(e);

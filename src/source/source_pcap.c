@@ -1,6 +1,7 @@
-/* source_pcap.c -- a capture file as a source: the UDP payloads of every
- * packet, in capture order, stamped with the capture time.  This is how a
- * recorded MoldUDP64 session (or one written by trades-gen --pcap) is
+/* source_pcap.c -- a capture file as a source backend: the UDP payloads of
+ * every packet, in capture order, stamped with the capture time, delivered
+ * as datagram() calls of the same source_handler the sockets use.  This is
+ * how a recorded MoldUDP64 session (or one written by trades-gen --pcap) is
  * replayed through the same decoder and sequencer as the live sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "trades/source.h"
+#include "source_internal.h"
 
 #if HAVE_PCAP
 #include <pcap/pcap.h>
@@ -80,11 +81,36 @@ static const uint8_t *pcap_udp_payload(const uint8_t *p, uint32_t caplen, uint32
 	return p + off + 8;
 }
 
-int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
-                       char *err, size_t errlen)
+static void pcap_batch_end(const struct source_handler *h, struct source_batch *b)
 {
+	b->backend = SOURCE_IO_PCAP;
+	if (h->batch_end)
+		h->batch_end(h->ctx, b);
+	memset(b, 0, sizeof(*b));
+}
+
+/* One UDP payload as a datagram of the batch b. */
+static void pcap_deliver(const struct source_handler *h, uint16_t listen, struct source_batch *b,
+                         const uint8_t *payload, size_t len, int64_t ts_ns)
+{
+	struct source_chan ch = {.listen = listen, .conn = SOURCE_CONN_NONE};
+
+	if (h->datagram)
+		h->datagram(h->ctx, &ch, payload, len, ts_ns, false);
+	if (b->events == 0 || ts_ns < b->oldest_rx_ns)
+		b->oldest_rx_ns = ts_ns;
+	b->events++;
+	b->bytes += len;
+	if (b->events == SOURCE_BURST)
+		pcap_batch_end(h, b);
+}
+
+int source_pcap_run(const char *path, const struct source_handler *h, uint16_t listen,
+                    struct source_pcap_stats *st, char *err, size_t errlen)
+{
+	struct source_batch b = {0};
 	char errbuf[PCAP_ERRBUF_SIZE];
-	struct pcap_pkthdr *h;
+	struct pcap_pkthdr *ph;
 	const uint8_t *pkt, *payload;
 	pcap_t *pc;
 	int linktype, off, rc;
@@ -92,39 +118,38 @@ int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct so
 
 	memset(st, 0, sizeof(*st));
 	pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (!pc) {
-		snprintf(err, errlen, "pcap %s: %s", path, errbuf);
-		return -1;
-	}
+	if (!pc)
+		return errfmt(err, errlen, "pcap %s: %s", path, errbuf);
 	linktype = pcap_datalink(pc);
 	/* One pass over the file: ends at its end or at a read error. */
-	while ((rc = pcap_next_ex(pc, &h, &pkt)) == 1) {
+	while ((rc = pcap_next_ex(pc, &ph, &pkt)) == 1) {
 		st->packets++;
-		off = pcap_ip_offset(linktype, pkt, h->caplen);
+		off = pcap_ip_offset(linktype, pkt, ph->caplen);
 		payload =
-		        off < 0 ? NULL : pcap_udp_payload(pkt, h->caplen, (uint32_t)off, &len, st);
+		        off < 0 ? NULL : pcap_udp_payload(pkt, ph->caplen, (uint32_t)off, &len, st);
 		if (!payload) {
 			st->skipped++;
 			continue;
 		}
 		st->udp++;
-		fn(ctx, payload, len, (int64_t)h->ts.tv_sec * 1000000000LL + h->ts.tv_usec);
+		pcap_deliver(h, listen, &b, payload, len,
+		             (int64_t)ph->ts.tv_sec * 1000000000LL + ph->ts.tv_usec);
 	}
+	pcap_batch_end(h, &b);
 	if (rc == PCAP_ERROR)
-		snprintf(err, errlen, "pcap %s: after %llu packets: %s", path,
-		         (unsigned long long)st->packets, pcap_geterr(pc));
+		errfmt(err, errlen, "pcap %s: after %llu packets: %s", path,
+		       (unsigned long long)st->packets, pcap_geterr(pc));
 	pcap_close(pc);
 	return rc == PCAP_ERROR ? -1 : 0;
 }
 #else
-int source_pcap_replay(const char *path, source_pcap_fn fn, void *ctx, struct source_pcap_stats *st,
-                       char *err, size_t errlen)
+int source_pcap_run(const char *path, const struct source_handler *h, uint16_t listen,
+                    struct source_pcap_stats *st, char *err, size_t errlen)
 {
-	(void)fn;
-	(void)ctx;
+	(void)h;
+	(void)listen;
 	memset(st, 0, sizeof(*st));
-	snprintf(err, errlen, "pcap %s: this build has no libpcap (install libpcap-dev, rebuild)",
-	         path);
-	return -1;
+	return errfmt(err, errlen,
+	              "pcap %s: this build has no libpcap (install libpcap-dev, rebuild)", path);
 }
 #endif

@@ -3,28 +3,26 @@
  *
  * One request per socket stays armed for as long as the socket lives; the
  * kernel picks a buffer from a ring per completion and we hand it back once
- * the decoder has copied what it keeps.  Completions are taken in batches:
+ * the handler has copied what it keeps.  Completions are taken in batches:
  * wait for one (DEFER_TASKRUN: waiting for more than one on a single
  * multishot request sleeps until the timeout), peek up to SOURCE_BURST,
- * process, return buffers, advance the CQ once, commit the pipeline once.
+ * process, return buffers, advance the CQ once, end the batch once.
  *
  * At stop every armed request is cancelled and its completions are reaped
  * (they may still carry data) before the ring goes away; then source_drain
  * reads what the sockets still hold with plain calls.
  */
-#include <assert.h>
 #include <errno.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "source_internal.h"
 #include "trades/log.h"
-#include "trades/pipeline.h"
-#include "trades/source.h"
+#include "trades/timefmt.h"
 
 /* user_data: kind in the top byte, slot index, then the slot's generation */
 enum uring_kind { UD_ACCEPT = 1, UD_RECV, UD_RECVMSG, UD_CANCEL };
@@ -65,22 +63,13 @@ struct uring {
 	struct uring_pool tcp, udp;
 	struct msghdr msg;                       /* recvmsg layout: name and control sizes */
 	int64_t accept_at_ns[SOURCE_LISTEN_MAX]; /* 0: armed; else rearm at (mono) */
-	int64_t batch_ns;
 	struct io_uring_cqe *cqes[SOURCE_BURST];
 };
 
 static uint64_t ud_make(enum uring_kind kind, uint32_t idx, uint32_t gen)
 {
-	assert(idx < (1u << 24));
+	ENSURE(idx < (1u << 24));
 	return (uint64_t)kind << 56 | (uint64_t)idx << 32 | gen;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 bool source_uring_available(char *why, size_t len)
@@ -168,14 +157,14 @@ static int pool_setup(struct uring *u, struct uring_pool *pool, uint16_t bgid, u
 
 static uint8_t *pool_buf(struct uring_pool *pool, unsigned bid)
 {
-	assert(bid < SOURCE_BUF_COUNT);
+	ENSURE(bid < SOURCE_BUF_COUNT);
 	return pool->bufs + (size_t)bid * pool->buf_size;
 }
 
 /* Hands a buffer back; the kernel sees it at pool_flush (one store per batch). */
 static void pool_return(struct uring_pool *pool, unsigned bid)
 {
-	assert(pool->nret < SOURCE_BUF_COUNT);
+	ENSURE(pool->nret < SOURCE_BUF_COUNT);
 	io_uring_buf_ring_add(pool->br, pool_buf(pool, bid), pool->buf_size, (unsigned short)bid,
 	                      io_uring_buf_ring_mask(SOURCE_BUF_COUNT), pool->nret);
 	pool->nret++;
@@ -312,7 +301,7 @@ static int arm_accepts_due(struct source *s, struct uring *u)
 		if (!u->accept_at_ns[i])
 			continue;
 		if (!now)
-			now = mono_ns();
+			now = timefmt_mono_ns();
 		if (now >= u->accept_at_ns[i] && arm_accept(s, u, i) != 0)
 			return -1;
 	}
@@ -323,7 +312,7 @@ static int accept_cqe(struct source *s, struct uring *u, const struct io_uring_c
 {
 	struct source_conn *c;
 
-	assert(i < s->nlisten && s->listen[i].kind == SOURCE_TCP);
+	ENSURE(i < s->nlisten && s->listen[i].kind == SOURCE_TCP);
 	if (cqe->res >= 0) {
 		c = source_conn_new(s, cqe->res, (uint16_t)i, NULL);
 		/* when stopping, source_drain reads the new connection */
@@ -335,10 +324,10 @@ static int accept_cqe(struct source *s, struct uring *u, const struct io_uring_c
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return 0;
-	assert(u->armed > 0);
+	ENSURE(u->armed > 0);
 	u->armed--;
 	if (!u->stopping)
-		u->accept_at_ns[i] = mono_ns() + (cqe->res < 0 ? URING_RETRY_NS : 0) + 1;
+		u->accept_at_ns[i] = timefmt_mono_ns() + (cqe->res < 0 ? URING_RETRY_NS : 0) + 1;
 	return 0;
 }
 
@@ -349,19 +338,19 @@ static int recv_cqe(struct source *s, struct uring *u, const struct io_uring_cqe
 	bool stale;
 	int res = cqe->res;
 
-	assert(idx < s->cfg.max_conns);
+	ENSURE(idx < s->cfg.max_conns);
 	c = &s->conns[idx];
 	stale = c->fd < 0 || c->gen != gen;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
 		if (res > 0 && !stale)
-			source_tcp_input(s, c, pool_buf(&u->tcp, bid), (size_t)res, u->batch_ns);
+			source_tcp_input(s, c, pool_buf(&u->tcp, bid), (size_t)res);
 		pool_return(&u->tcp, bid);
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return 0;
-	assert(u->armed > 0);
+	ENSURE(u->armed > 0);
 	u->armed--;
 	if (stale || res == -ECANCELED)
 		return 0; /* cancelled at stop: the drain reads the rest */
@@ -371,7 +360,7 @@ static int recv_cqe(struct source *s, struct uring *u, const struct io_uring_cqe
 	}
 	if (res < 0 && res != -ENOBUFS) {
 		s->stats.errors++;
-		source_warn(s, "recv from", c->dec.peer, -res);
+		source_warn(s, "recv from", c->peer, -res);
 		source_conn_close(s, c);
 		return 0;
 	}
@@ -382,8 +371,7 @@ static int recv_cqe(struct source *s, struct uring *u, const struct io_uring_cqe
 	return u->stopping ? 0 : arm_recv(s, u, c);
 }
 
-static void datagram(struct source *s, struct uring *u, struct source_listen *l, uint8_t *buf,
-                     int res)
+static void datagram(struct source *s, struct uring *u, unsigned i, uint8_t *buf, int res)
 {
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, res, &u->msg);
 	struct msghdr m;
@@ -398,8 +386,8 @@ static void datagram(struct source *s, struct uring *u, struct source_listen *l,
 	m.msg_control = (uint8_t *)io_uring_recvmsg_name(o) + u->msg.msg_namelen;
 	m.msg_controllen = o->controllen;
 	m.msg_flags = (int)o->flags;
-	source_udp_input(s, l, io_uring_recvmsg_payload(o, &u->msg),
-	                 io_uring_recvmsg_payload_length(o, res, &u->msg), &m, u->batch_ns);
+	source_udp_input(s, i, io_uring_recvmsg_payload(o, &u->msg),
+	                 io_uring_recvmsg_payload_length(o, res, &u->msg), &m);
 }
 
 static int recvmsg_cqe(struct source *s, struct uring *u, const struct io_uring_cqe *cqe,
@@ -407,17 +395,17 @@ static int recvmsg_cqe(struct source *s, struct uring *u, const struct io_uring_
 {
 	struct source_listen *l = &s->listen[i];
 
-	assert(i < s->nlisten && l->kind == SOURCE_UDP);
+	ENSURE(i < s->nlisten && l->kind == SOURCE_UDP);
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
 		if (cqe->res > 0)
-			datagram(s, u, l, pool_buf(&u->udp, bid), cqe->res);
+			datagram(s, u, i, pool_buf(&u->udp, bid), cqe->res);
 		pool_return(&u->udp, bid);
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return 0;
-	assert(u->armed > 0);
+	ENSURE(u->armed > 0);
 	u->armed--;
 	if (cqe->res == -ENOBUFS) {
 		s->stats.nobufs++;
@@ -464,25 +452,24 @@ static int uring_wait(struct uring *u)
 }
 
 /* Takes up to SOURCE_BURST completions, processes them, returns the buffers,
- * advances the CQ once and commits once.  -1 on a fatal error. */
+ * advances the CQ once and ends the batch once.  -1 on a fatal error. */
 static int uring_batch(struct source *s, struct uring *u)
 {
 	unsigned n = io_uring_peek_batch_cqe(&u->ring, u->cqes, SOURCE_BURST);
 	unsigned i;
 	int rc = 0;
 
-	assert(n <= SOURCE_BURST);
+	ENSURE(n <= SOURCE_BURST);
 	if (n) {
-		u->batch_ns = source_now_ns();
+		source_batch_begin(s);
 		for (i = 0; i < n && rc == 0; i++)
 			rc = uring_cqe(s, u, u->cqes[i]);
 		pool_flush(&u->tcp);
 		pool_flush(&u->udp);
 		io_uring_cq_advance(&u->ring, n);
-		s->stats.batches++;
 	}
-	/* also when idle: a journal interval policy syncs on a commit */
-	pipeline_commit(s->pipe);
+	/* also when idle: deadlines and a journal interval policy run there */
+	source_batch_end(s);
 	return rc;
 }
 
@@ -525,7 +512,7 @@ int source_uring_run(struct source *s)
 	unsigned i;
 	int rc = 0;
 
-	assert(s->conns && !s->backend);
+	ENSURE(s->conns && !s->backend);
 	u = calloc(1, sizeof(*u));
 	if (!u) {
 		log_error("io_uring backend: %zu bytes: %s", sizeof(*u), strerror(ENOMEM));

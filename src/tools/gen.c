@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trades/addr.h"
 #include "trades/timefmt.h"
 
 #include "gen.h"
@@ -236,18 +236,25 @@ static int parse_one(int c, const char *arg, struct opts *o)
 	}
 }
 
-/* "HOST:PORT" or "[V6]:PORT" with a port of 1..65535; the host is resolved
- * later.  0, or -1 after a message. */
+/* HOST:PORT by the one grammar (addr.h; port 1..65535, no name lookups)
+ * into ss.  0, or -1 after a message. */
+static int parse_addr(const char *opt, const char *spec, struct sockaddr_storage *ss,
+                      socklen_t *len)
+{
+	char err[192];
+
+	if (addr_parse(spec, strlen(spec), false, ss, len, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, PROG ": --%s %s\n", opt, err);
+	return -1;
+}
+
 static int check_addr(const char *opt, const char *spec)
 {
-	const char *colon = strrchr(spec, ':');
-	uint64_t port;
+	struct sockaddr_storage ss;
+	socklen_t len;
 
-	if (!colon || colon == spec || (spec[0] == '[' && colon[-1] != ']')) {
-		fprintf(stderr, PROG ": --%s: '%s' is not HOST:PORT\n", opt, spec);
-		return -1;
-	}
-	return gen_parse_u64(opt, colon + 1, 1, 65535, &port);
+	return parse_addr(opt, spec, &ss, &len);
 }
 
 /* Checks between options.  0, or -1 after a message. */
@@ -366,66 +373,24 @@ static int conn_flush(struct out *o, struct conn *c)
 	return rc;
 }
 
-/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numeric port).  0, or
- * -1 after a message. */
-static int resolve(const char *spec, int socktype, struct addrinfo **res)
-{
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	const char *h = spec;
-	size_t hlen;
-	struct addrinfo hints = {
-	        .ai_family = AF_UNSPEC, .ai_socktype = socktype, .ai_flags = AI_NUMERICSERV};
-	int rc;
-
-	if (!colon || colon[1] == '\0' || colon == spec) {
-		fprintf(stderr, PROG ": '%s': expected HOST:PORT\n", spec);
-		return -1;
-	}
-	hlen = (size_t)(colon - spec);
-	if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		fprintf(stderr, PROG ": '%s': bad host\n", spec);
-		return -1;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	rc = getaddrinfo(host, colon + 1, &hints, res);
-	if (rc != 0) {
-		fprintf(stderr, PROG ": '%s': %s\n", spec, gai_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
 /* A socket connected to spec, or -1 after a message. */
 static int connect_to(const char *spec, int socktype)
 {
-	struct addrinfo *res, *ai;
-	int fd = -1, err = 0;
+	const char *kind = socktype == SOCK_STREAM ? "tcp" : "udp";
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
 
-	if (resolve(spec, socktype, &res) < 0)
+	if (parse_addr(kind, spec, &ss, &len) < 0)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
+	fd = socket(ss.ss_family, socktype | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0)
+		return fd;
+	fprintf(stderr, PROG ": %s %s: %s: %s\n", kind, spec, fd < 0 ? "socket" : "connect",
+	        strerror(errno));
+	if (fd >= 0)
 		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		fprintf(stderr, PROG ": %s %s: connect: %s\n",
-		        socktype == SOCK_STREAM ? "tcp" : "udp", spec, strerror(err));
-	return fd;
+	return -1;
 }
 
 static int conns_alloc(struct out *o, unsigned n, size_t cap, size_t flush_at)

@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "gen_itch.h"
+#include "trades/addr.h"
 
 #define GM_HDR            20 /* MoldUDP64 downstream header */
 #define GM_IP_UDP         28 /* IPv4 + UDP headers */
@@ -138,36 +138,16 @@ static uint64_t gm_get(const uint8_t *p, unsigned bytes)
 	return v;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" to an address.  0, or -1 after a message. */
+/* HOST:PORT by the one grammar (addr.h; port 1..65535, no name lookups).
+ * 0, or -1 after a message. */
 static int gm_resolve(const char *opt, const char *spec, struct sockaddr_storage *ss,
                       socklen_t *len)
 {
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV};
-	struct addrinfo *res;
-	size_t hl;
-	int rc;
+	char err[192];
 
-	if (!colon || colon == spec || colon[1] == '\0' || (size_t)(colon - spec) >= sizeof(host))
-		goto bad;
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[' && spec[hl - 1] == ']')
-		memcpy(host, spec + 1, hl -= 2);
-	else
-		memcpy(host, spec, hl);
-	host[hl] = '\0';
-	rc = getaddrinfo(host, colon + 1, &hints, &res);
-	if (rc != 0) {
-		fprintf(stderr, GI_PROG ": --%s %s: %s\n", opt, spec, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-bad:
-	fprintf(stderr, GI_PROG ": --%s: '%s' is not HOST:PORT\n", opt, spec);
+	if (addr_parse(spec, strlen(spec), false, ss, len, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, GI_PROG ": --%s %s\n", opt, err);
 	return -1;
 }
 
