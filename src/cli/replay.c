@@ -109,15 +109,16 @@ static int replay_pcap(struct pipeline *pipe, struct decoder *d, const char *pat
 
 static void replay_summary(const struct pipeline *pipe, int files, int64_t ns)
 {
-	const struct pipeline_stats *s = &pipe->stats;
+	const struct pipeline_stats *s = pipeline_stats(pipe);
 	uint64_t us = (uint64_t)(ns > 0 ? ns : 1) / 1000 + 1;
 
 	fprintf(stderr,
 	        "replay: %d file(s), %llu messages, %llu accepted, %llu duplicates, %llu "
-	        "malformed, "
+	        "malformed, %llu store_failed, "
 	        "%llu.%03llu s, %llu messages/s\n",
 	        files, (unsigned long long)s->received, (unsigned long long)s->accepted,
 	        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
+	        (unsigned long long)s->store_failed,
 	        (unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000),
 	        (unsigned long long)(s->received * 1000000 / us));
 }
@@ -135,7 +136,7 @@ int cmd_replay(int argc, char **argv)
 	        CLI_ITCH_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	static struct pipeline pipe;
+	struct pipeline *pipe;
 	static struct decoder dec;
 	static struct decoder_itch itch;
 	struct decoder_itch_config icfg;
@@ -203,24 +204,24 @@ int cmd_replay(int argc, char **argv)
 	if (cli_store_config("replay", &st, &pc) < 0)
 		return CLI_USAGE;
 	pc.decode_only = decode_only;
-	if (pipeline_open(&pipe, &pc, err, sizeof(err)) < 0) {
+	if ((pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		return CLI_REFUSED;
 	}
-	feed = pipeline_feed(&pipe, feed_name);
+	feed = pipeline_feed(pipe, feed_name);
 	buf = malloc(REPLAY_CHUNK);
 	if (feed < 0 || !buf) {
-		pipeline_close(&pipe, true);
+		pipeline_close(pipe, true);
 		free(buf);
 		return feed < 0 ? CLI_USAGE : CLI_FAIL;
 	}
 	if (print)
-		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
+		pipeline_add_sink(pipe, sink_jsonl_open(stdout));
 	if (fmt != DECODER_JSONL) {
 		cli_itch_config(&io, pcap, &icfg);
-		if (decoder_itch_init(&itch, &pipe, (uint16_t)feed, &icfg, err, sizeof(err)) < 0) {
+		if (decoder_itch_init(&itch, pipe, (uint16_t)feed, &icfg, err, sizeof(err)) < 0) {
 			log_error("%s", err);
-			pipeline_close(&pipe, true);
+			pipeline_close(pipe, true);
 			free(buf);
 			return CLI_FAIL;
 		}
@@ -230,17 +231,22 @@ int cmd_replay(int argc, char **argv)
 		char peer[DECODER_PEER_MAX];
 
 		snprintf(peer, sizeof(peer), "file:%s", argv[i]);
-		decoder_init(&dec, &pipe, fmt, pcap, (uint16_t)feed, peer);
+		decoder_init(&dec, pipe, fmt, pcap, (uint16_t)feed, peer);
 		if (fmt != DECODER_JSONL)
 			decoder_itch_attach(&dec, &itch, 0);
-		if ((pcap ? replay_pcap(&pipe, &dec, argv[i])
-		          : replay_file(&pipe, &dec, argv[i], buf)) < 0)
+		if ((pcap ? replay_pcap(pipe, &dec, argv[i])
+		          : replay_file(pipe, &dec, argv[i], buf)) < 0)
 			rc = CLI_FAIL;
 	}
 	if (fmt != DECODER_JSONL)
 		decoder_itch_free(&itch);
-	replay_summary(&pipe, i - optind, timefmt_mono_ns() - t0);
+	replay_summary(pipe, i - optind, timefmt_mono_ns() - t0);
+	if (pipeline_stats(pipe)->store_failed > 0 && rc == CLI_OK) {
+		log_error("replay: %llu trades not stored (journal failed)",
+		          (unsigned long long)pipeline_stats(pipe)->store_failed);
+		rc = CLI_FAIL;
+	}
 	free(buf);
-	pipeline_close(&pipe, true);
+	pipeline_close(pipe, true);
 	return rc;
 }

@@ -461,7 +461,8 @@ static int serve_run(struct serve_opts *o, struct pipeline *pipe, struct source 
 int cmd_serve(int argc, char **argv)
 {
 	static struct source src; /* large: keep it off the stack */
-	static struct pipeline pipe;
+	struct pipeline *pipe;
+	struct pipeline_stats ps;
 	struct sigaction sa = {.sa_handler = serve_on_signal};
 	struct pipeline_config pc;
 	struct serve_opts o;
@@ -477,21 +478,23 @@ int cmd_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (pipeline_open(&pipe, &pc, err, sizeof(err)) < 0) {
+	if ((pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		return CLI_REFUSED;
 	}
 	if (o.print)
-		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
+		pipeline_add_sink(pipe, sink_jsonl_open(stdout));
 	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
-	         o.st.state_dir, (unsigned)atomic_load(&pipe.state.hdr->inst_count),
-	         (unsigned long long)pipe.journal.next_jseq - 1,
-	         (unsigned long long)pipe.stats.replayed);
-	rc = serve_run(&o, &pipe, &src);
-	pipeline_close(&pipe, rc == CLI_OK);
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
-	         (unsigned long long)pipe.stats.received, (unsigned long long)pipe.stats.accepted,
-	         (unsigned long long)pipe.stats.duplicates,
-	         (unsigned long long)pipe.stats.malformed);
+	         o.st.state_dir, (unsigned)atomic_load(&pipeline_state(pipe)->hdr->inst_count),
+	         (unsigned long long)pipeline_journal_last(pipe),
+	         (unsigned long long)pipeline_stats(pipe)->replayed);
+	rc = serve_run(&o, pipe, &src);
+	ps = *pipeline_stats(pipe);
+	pipeline_close(pipe, rc == CLI_OK);
+	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed, %llu "
+	         "store_failed",
+	         (unsigned long long)ps.received, (unsigned long long)ps.accepted,
+	         (unsigned long long)ps.duplicates, (unsigned long long)ps.malformed,
+	         (unsigned long long)ps.store_failed);
 	return rc;
 }

@@ -260,6 +260,9 @@ static struct fake_stream *stream_by_peer(const char *peer)
 /* ---------------------------------------------------------------- harness */
 
 static volatile sig_atomic_t stop_flag;
+struct pipeline { /* opaque outside pipeline.c: the fake defines its own */
+	int unused;
+};
 static struct pipeline fake_pipe; /* only its address is used */
 
 struct runner {
