@@ -118,8 +118,8 @@ static void replay_summary(const struct pipeline *pipe, int files, int64_t ns)
 	        "%llu.%03llu s, %llu messages/s\n",
 	        files, (unsigned long long)s->received, (unsigned long long)s->accepted,
 	        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-	        (unsigned long long)s->store_failed,
-	        (unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000),
+	        (unsigned long long)s->store_failed, (unsigned long long)(ns / 1000000000),
+	        (unsigned long long)(ns / 1000000 % 1000),
 	        (unsigned long long)(s->received * 1000000 / us));
 }
 

@@ -63,15 +63,15 @@ static void stat_json_feeds(const struct state *s)
 		if (!fd->name[0])
 			continue;
 		printf("%s{\"feed\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
-		       "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,\"gap_missing\":%llu,\"out_of_order\":%"
-		       "llu,"
+		       "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,"
+		       "\"gap_missing\":%llu,\"out_of_order\":%llu,"
 		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
 		       sep, fd->name, (unsigned long long)fd->received,
 		       (unsigned long long)fd->accepted, (unsigned long long)fd->duplicates,
 		       (unsigned long long)fd->malformed, (unsigned long long)fd->store_failed,
-		       (unsigned long long)fd->gaps,
-		       (unsigned long long)fd->gap_missing, (unsigned long long)fd->out_of_order,
-		       (unsigned long long)fd->no_trade_id, (unsigned long long)fd->dedup_overflow);
+		       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing,
+		       (unsigned long long)fd->out_of_order, (unsigned long long)fd->no_trade_id,
+		       (unsigned long long)fd->dedup_overflow);
 		const char *msep = "";
 		for (m = 1; m < MALFORMED_COUNT; m++) {
 			if (!fd->malformed_by[m])

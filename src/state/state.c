@@ -447,10 +447,16 @@ static void state_rollback(struct state *s)
 	atomic_store_explicit(&h->applied_jseq, u->applied_jseq, memory_order_release);
 	atomic_store_explicit(&u->jseq, 0, memory_order_release);
 	h->recoveries++;
-	log_warn("state %s: rolled back a half-applied %s (journal seq %llu, instrument %u, "
-	         "feed %u); it is replayed from the journal; recoveries so far %llu",
-	         s->path, gap ? "gap" : "trade", (unsigned long long)jseq, gap ? 0 : u->inst_id,
-	         u->feed_id, (unsigned long long)h->recoveries);
+	if (gap)
+		log_warn("state %s: rolled back a half-applied gap (journal seq %llu, feed %u); it "
+		         "is replayed from the journal; recoveries so far %llu",
+		         s->path, (unsigned long long)jseq, u->feed_id,
+		         (unsigned long long)h->recoveries);
+	else
+		log_warn("state %s: rolled back a half-applied trade (journal seq %llu, instrument "
+		         "%u, feed %u); it is replayed from the journal; recoveries so far %llu",
+		         s->path, (unsigned long long)jseq, u->inst_id, u->feed_id,
+		         (unsigned long long)h->recoveries);
 }
 
 /* Allocates the blocks of a file an older build made sparse (ftruncate), so

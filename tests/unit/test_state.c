@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "trades/crc32c.h"
 #include "src/state/dedup.h"
+#include "trades/crc32c.h"
 #include "trades/state.h"
 
 #define FILE_MAX  (1u << 20) /* the small test files are ~135 KiB */
@@ -112,6 +112,128 @@ static void spit(const char *path, const uint8_t *buf, size_t len)
 static bool contains(const char *hay, const char *needle)
 {
 	return strstr(hay, needle) != NULL;
+}
+
+/* ---- 0. the file is allocated, not sparse ---- */
+
+static bool fully_allocated(const char *path)
+{
+	struct stat st;
+
+	CHECK_EQ_INT(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
+}
+
+/* A sparse state file faults (SIGBUS) at the first touch of a hole once the
+ * disk is full -- in a reader too, on tmpfs.  Every block must exist. */
+static void test_allocated(void)
+{
+	struct state s;
+	char dir[128], path[256];
+	uint64_t off;
+	int fd;
+
+	test_dir(dir, sizeof(dir), "alloc");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 64) != 0) {
+		CHECK(0);
+		return;
+	}
+	off = s.hdr->off_dedup;
+	state_close(&s, true);
+	state_path(path, sizeof(path), dir);
+	CHECK(fully_allocated(path));
+	/* a file an older build left sparse (ftruncate) is allocated at the
+	 * next write open: punch the (all-zero) dedup table out, reopen */
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, 65536),
+	             0);
+	close(fd);
+	CHECK(!fully_allocated(path));
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 64) == 0)
+		state_close(&s, true);
+	CHECK(fully_allocated(path));
+	remove_dir(dir);
+}
+
+/* ---- 0b. counters outside the journal, and their boundary checks ---- */
+
+/* Runs fn in a child: true if the child died of SIGABRT (an ENSURE). */
+static bool aborts(void (*fn)(struct state *), struct state *s)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		fclose(stderr); /* the ENSURE message is expected */
+		fn(s);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void bad_ext(struct state *s)
+{
+	state_feed_ext_add(s, 0, STATE_EXT_COUNT, 1);
+}
+
+static void bad_feed(struct state *s)
+{
+	state_feed_count(s, TRADE_FEED_MAX, STATE_CNT_RECEIVED, 1);
+}
+
+static void bad_reason(struct state *s)
+{
+	state_feed_malformed(s, 0, MALFORMED_COUNT);
+}
+
+static void bad_gap_jseq(struct state *s)
+{
+	state_apply_gap(s, 0, 1, 2, applied(s) + 2);
+}
+
+static void test_feed_counters(void)
+{
+	struct state s;
+	const struct state_feed *f;
+	char dir[128];
+
+	test_dir(dir, sizeof(dir), "counters");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 16) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(state_feed_define(&s, 0, "c"), 0);
+	f = &s.feeds[0];
+	state_feed_count(&s, 0, STATE_CNT_RECEIVED, 7);
+	state_feed_count(&s, 0, STATE_CNT_DUPLICATES, 2);
+	state_feed_count(&s, 0, STATE_CNT_STORE_FAILED, 3);
+	state_feed_malformed(&s, 0, MALFORMED_BAD_PRICE);
+	state_feed_malformed(&s, 0, MALFORMED_BAD_PRICE);
+	state_feed_ext_add(&s, 0, STATE_EXT_REQUESTS, 5);
+	state_feed_gaps_add(&s, 0, 2, 9);
+	state_apply_gap(&s, 0, 10, 19, applied(&s) + 1);
+	CHECK_EQ_INT(f->received, 7);
+	CHECK_EQ_INT(f->duplicates, 2);
+	CHECK_EQ_INT(f->store_failed, 3);
+	CHECK_EQ_INT(f->malformed, 2);
+	CHECK_EQ_INT(f->malformed_by[MALFORMED_BAD_PRICE], 2);
+	CHECK_EQ_INT(f->ext[STATE_EXT_REQUESTS], 5);
+	CHECK_EQ_INT(f->gaps, 2);
+	CHECK_EQ_INT(f->gap_missing, 9);
+	CHECK_EQ_INT(f->ext[STATE_EXT_GAPS_UNRECOVERED], 1);
+	CHECK_EQ_INT(f->ext[STATE_EXT_MISSING_UNRECOVERED], 10);
+	CHECK_EQ_INT(applied(&s), 1); /* the define did not advance it */
+	CHECK_EQ_INT(atomic_load(&s.hdr->undo.jseq), 0);
+	/* the boundary checks hold in every build type */
+	CHECK(aborts(bad_ext, &s));
+	CHECK(aborts(bad_feed, &s));
+	CHECK(aborts(bad_reason, &s));
+	CHECK(aborts(bad_gap_jseq, &s));
+	state_close(&s, true);
+	remove_dir(dir);
 }
 
 /* ---- 1. aggregates, names, clean flag ---- */
@@ -1125,6 +1247,8 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_allocated();
+	test_feed_counters();
 	test_aggregates();
 	test_limits();
 	test_crashed_define();
