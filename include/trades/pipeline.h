@@ -1,9 +1,14 @@
-/* pipeline.h -- decoder output to sequencer, journal, state and sinks.
+/* pipeline.h -- decoder output to the duplicate filter, journal, state, sinks.
  *
- *   source -> decoder -> pipeline_submit -> duplicate check (sequencer)
+ *   source -> decoder -> pipeline_submit -> state_is_duplicate (the window
+ *                                           the state file stores)
  *                                        -> journal_append  (the truth)
  *                                        -> state_apply_trade (materialized)
  *                                        -> sinks
+ *
+ * (A MoldUDP64 feed's sequencer -- order, A/B lines, gaps -- runs in the
+ * decoder, before the ITCH parser: mold.h.)  The pipeline writes nothing
+ * into the state mapping itself; it calls the state_* functions.
  *
  * One pipeline per process, driven by one thread: the single writer of the
  * state file and the journal.  Sources call pipeline_commit at the end of

@@ -186,17 +186,19 @@ struct state_header {
 };
 _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
 
+/* An open state file.  The table pointers are for reading; only
+ * src/state/ writes through them. */
 struct state {
-	int fd;
-	bool readonly;
-	size_t size;
-	uint8_t *map;
-	struct state_header *hdr;
-	uint32_t *index;
-	struct state_instrument *inst;
-	struct state_feed *feeds;
-	struct state_dedup *dedup;
-	char path[4096];
+	int fd;                        /* the file; holds the writer lock */
+	bool readonly;                 /* opened STATE_OPEN_READ */
+	size_t size;                   /* bytes mapped (= hdr->file_size) */
+	uint8_t *map;                  /* the whole file, MAP_SHARED */
+	struct state_header *hdr;      /* at map */
+	uint32_t *index;               /* [index_cap] symbol hash */
+	struct state_instrument *inst; /* [inst_cap] */
+	struct state_feed *feeds;      /* [TRADE_FEED_MAX] */
+	struct state_dedup *dedup;     /* [dedup_cap] */
+	char path[4096];               /* dir/trades.state, for messages */
 };
 
 enum state_open_mode {

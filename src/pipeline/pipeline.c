@@ -116,16 +116,13 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	const void *payload;
 	int rc;
 
-	if (applied > last) {
-		snprintf(err, errlen,
-		         "state %s has applied journal entry %llu but the journal in %s ends at "
-		         "%llu "
-		         "(journal lost or replaced?); move the state file away to rebuild it from "
-		         "the journal",
-		         p->state.path, (unsigned long long)applied, p->journal.dir,
-		         (unsigned long long)last);
-		return -1;
-	}
+	if (applied > last)
+		return errfmt(err, errlen,
+		              "state %s has applied journal entry %llu but the journal in %s ends "
+		              "at %llu (journal lost or replaced?); move the state file away to "
+		              "rebuild it from the journal",
+		              p->state.path, (unsigned long long)applied, p->journal.dir,
+		              (unsigned long long)last);
 	if (applied == last)
 		return 0;
 	if (journal_reader_open(&r, p->journal.cfg.dir, applied + 1, err, errlen) < 0)
@@ -136,11 +133,10 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	while (applied < last) {
 		rc = journal_reader_next(&r, &f, &payload);
 		if (rc <= 0 || f->jseq != applied + 1 || pipeline_apply(p, f, payload) < 0) {
-			snprintf(err, errlen,
-			         "recovery: journal entry %llu unreadable or inconsistent",
-			         (unsigned long long)applied + 1);
 			journal_reader_close(&r);
-			return -1;
+			return errfmt(err, errlen,
+			              "recovery: journal entry %llu unreadable or inconsistent",
+			              (unsigned long long)applied + 1);
 		}
 		applied++;
 		p->stats.replayed++;
