@@ -21,40 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trades/reason.h"
 #include "trades/trade.h"
 
-#define JSONL_LINE_MAX 4096 /* longer lines are malformed (line_too_long) */
-
-/* Why a line was refused.  Every reason has its own counter per feed in the
- * state file; keep the order stable (it is part of the state layout) and only
- * append.  MALFORMED_MAX bounds the table. */
-enum malformed {
-	MALFORMED_NONE = 0,
-	MALFORMED_SYNTAX,          /* not a JSON object / bad JSON */
-	MALFORMED_LINE_TOO_LONG,   /* over JSONL_LINE_MAX bytes */
-	MALFORMED_MISSING_PAIR,    /* no "pair" */
-	MALFORMED_BAD_PAIR,        /* empty, too long, not a string, bad bytes */
-	MALFORMED_MISSING_PRICE,   /* no "price" */
-	MALFORMED_BAD_PRICE,       /* not a decimal */
-	MALFORMED_PRICE_PRECISION, /* more than 8 fractional digits */
-	MALFORMED_PRICE_RANGE,     /* does not fit */
-	MALFORMED_MISSING_VOLUME,  /* no "volume" */
-	MALFORMED_BAD_VOLUME,      /* not a decimal */
-	MALFORMED_VOLUME_PRECISION,
-	MALFORMED_VOLUME_RANGE,  /* does not fit, zero or negative */
-	MALFORMED_MISSING_TIME,  /* neither timestamp nor timestamp_ms */
-	MALFORMED_BAD_TIMESTAMP, /* timestamp is not RFC 3339 */
-	MALFORMED_BAD_TIMESTAMP_MS,
-	MALFORMED_BAD_SIDE,
-	MALFORMED_BAD_TRADE_ID,
-	MALFORMED_BAD_SEQ,
-	MALFORMED_DUPLICATE_KEY, /* a known key given twice */
-	MALFORMED_TABLE_FULL,    /* instrument table full: pair not interned */
-	MALFORMED_ITCH,          /* ITCH/MoldUDP64 framing errors (issue 3) */
-	MALFORMED_COUNT,         /* number of reasons in use */
-	MALFORMED_MAX = 32       /* slots reserved in the state file */
-};
-_Static_assert(MALFORMED_COUNT <= MALFORMED_MAX, "state file reserves 32 reasons");
+#define JSONL_LINE_MAX REASON_LINE_MAX /* longer lines are malformed (line_too_long) */
 
 /* A parsed line.  pair points into the caller's line buffer. */
 struct jsonl_trade {
@@ -67,9 +37,6 @@ struct jsonl_trade {
 /* Parses one line (without its '\n'; a trailing '\r' and surrounding blanks
  * are tolerated).  Returns MALFORMED_NONE and fills *out, or the reason. */
 enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out);
-
-/* Short snake_case name of a reason ("bad_price"), for logs and JSON. */
-const char *malformed_name(enum malformed m);
 
 /* Line framing for byte streams (TCP, files): carries a partial line across
  * reads.  Bounded: a line longer than JSONL_LINE_MAX is reported once as

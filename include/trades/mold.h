@@ -37,7 +37,7 @@
  * most MOLD_REQUEST_BURST packets of at most request_max messages each.
  * struct mold_session holds the buffer inline (about 0.8 MiB): allocate it
  * once at init, never on the stack.  Callbacks run inside mold_packet and
- * mold_tick and must not call back into them (asserted).
+ * mold_tick and must not call back into them (checked, always on).
  */
 #ifndef TRADES_MOLD_H
 #define TRADES_MOLD_H

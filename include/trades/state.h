@@ -1,7 +1,9 @@
 /* state.h -- per-instrument and per-feed state in one memory-mapped file.
  *
  * Layout of STATE_DIR/trades.state (all offsets fixed at creation, the file is
- * created at full size with ftruncate and mapped once; nothing grows):
+ * created at full size with posix_fallocate -- every block allocated, so a
+ * full disk fails the creation instead of a later page fault (SIGBUS) in the
+ * writer or a reader -- and mapped once; nothing grows):
  *
  *   [0, 4096)            struct state_header (magic, version, sizes, crc,
  *                        applied journal position, clean flag, undo record)
@@ -20,9 +22,13 @@
  * retry while it is odd or changed (state_read_instrument).  Feed counters are single 64-bit words,
  * read individually.
  *
- * Crash safety (kill -9 at any instruction): state_apply_trade arms an undo
- * record in the header (copies of the instrument, dedup entry and feed it is
- * about to touch, plus the journal sequence), applies, then disarms it.
+ * Only this module writes the mapping: the pipeline and the decoders count
+ * through the state_feed_* functions below.
+ *
+ * Crash safety (kill -9 at any instruction): state_apply_trade and
+ * state_apply_gap arm an undo record in the header (copies of the
+ * instrument, dedup entry and feed they are about to touch, plus the journal
+ * sequence), apply, then disarm it.
  * state_open finds an armed undo record, restores the copies, and the caller
  * replays the journal from applied_jseq + 1.  The journal is the truth; the
  * state file is its exactly-once materialization.
@@ -35,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trades/jsonl.h"
+#include "trades/reason.h"
 #include "trades/trade.h"
 
 #define STATE_MAGIC            "TRDSTAT1" /* 8 bytes, no NUL stored */
@@ -107,7 +113,8 @@ _Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 24 decoder
 const char *state_ext_name(enum state_ext e);
 
 /* Per-feed counters.  received = messages seen (lines, ITCH trade messages);
- * received == accepted + duplicates + malformed for JSON feeds. */
+ * received == accepted + duplicates + malformed + store_failed for JSON
+ * feeds. */
 struct state_feed {
 	char name[STATE_FEED_NAME_MAX + 1]; /* "" = slot unused */
 	uint64_t received;
@@ -122,6 +129,9 @@ struct state_feed {
 	uint64_t dedup_overflow;     /* dedup table full: accepted undeduplicated */
 	uint64_t ext[STATE_EXT_MAX]; /* decoder counters, enum state_ext */
 	uint64_t malformed_by[MALFORMED_MAX];
+	/* Appended in what was padding, so files made before it read 0 (and
+	 * the undo record's trade copy, which stops at ext, never holds it). */
+	uint64_t store_failed; /* refused: the journal could not store them */
 } __attribute__((aligned(64)));
 
 /* Duplicate filter for one (instrument, feed): ids <= hwm - WINDOW are taken
@@ -135,12 +145,20 @@ struct state_dedup {
 	uint64_t bits[STATE_DEDUP_WINDOW / 64]; /* bit (id % WINDOW) = seen */
 };
 
+/* What an armed undo record saved (state_undo.kind).  0 is a trade, so a
+ * file armed by a build before kinds existed reads as one. */
+enum state_undo_kind {
+	STATE_UNDO_TRADE = 0, /* inst, dedup (if slot), feed up to ext[] */
+	STATE_UNDO_GAP = 1,   /* the whole feed; no instrument, no dedup */
+};
+
 struct state_undo {
 	_Atomic uint64_t jseq; /* 0 = disarmed */
 	uint32_t inst_id;
 	uint32_t dedup_slot; /* UINT32_MAX = none */
 	uint16_t feed_id;
-	uint16_t pad[3];
+	uint16_t kind; /* enum state_undo_kind */
+	uint16_t pad[2];
 	uint64_t applied_jseq; /* header value before */
 	struct state_instrument inst;
 	struct state_dedup dedup;
@@ -173,17 +191,19 @@ struct state_header {
 };
 _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
 
+/* An open state file.  The table pointers are for reading; only
+ * src/state/ writes through them. */
 struct state {
-	int fd;
-	bool readonly;
-	size_t size;
-	uint8_t *map;
-	struct state_header *hdr;
-	uint32_t *index;
-	struct state_instrument *inst;
-	struct state_feed *feeds;
-	struct state_dedup *dedup;
-	char path[4096];
+	int fd;                        /* the file; holds the writer lock */
+	bool readonly;                 /* opened STATE_OPEN_READ */
+	size_t size;                   /* bytes mapped (= hdr->file_size) */
+	uint8_t *map;                  /* the whole file, MAP_SHARED */
+	struct state_header *hdr;      /* at map */
+	uint32_t *index;               /* [index_cap] symbol hash */
+	struct state_instrument *inst; /* [inst_cap] */
+	struct state_feed *feeds;      /* [TRADE_FEED_MAX] */
+	struct state_dedup *dedup;     /* [dedup_cap] */
+	char path[4096];               /* dir/trades.state, for messages */
 };
 
 enum state_open_mode {
@@ -244,8 +264,44 @@ bool state_is_duplicate(const struct state *s, uint32_t inst, uint16_t feed, uin
  * the id of the trade it reverses), so callers should not run
  * state_is_duplicate on corrections either. */
 void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq);
-/* Advances applied_jseq over a journal entry that is not a trade. */
+/* Applies one journaled unrecoverable gap [first, last] on feed: counts
+ * ext[GAPS_UNRECOVERED] once and ext[MISSING_UNRECOVERED] by last-first+1,
+ * applied_jseq = jseq, all under the undo record (a kill anywhere in here
+ * leaves the gap counted once after the replay).  jseq must be
+ * applied_jseq + 1, feed defined, first <= last (checked, always on). */
+void state_apply_gap(struct state *s, uint16_t feed, uint64_t first, uint64_t last, uint64_t jseq);
+/* Advances applied_jseq over a journal entry that changes nothing else
+ * (instrument and feed names are written by state_define/_feed_define). */
 void state_apply_other(struct state *s, uint64_t jseq);
+
+/* ---- feed counters that are not journaled (writer only) ----
+ * Plain counters of what arrived and what was refused; no undo: a kill
+ * between one and the next loses at most what the process was counting.
+ * feed < TRADE_FEED_MAX and a writable state are checked (always on). */
+enum state_count {
+	STATE_CNT_RECEIVED,     /* messages seen */
+	STATE_CNT_DUPLICATES,   /* dropped by the duplicate filter */
+	STATE_CNT_STORE_FAILED, /* refused because the journal failed */
+};
+void state_feed_count(struct state *s, uint16_t feed, enum state_count c, uint64_t n);
+/* One refused message: malformed and malformed_by[why] (why in
+ * (MALFORMED_NONE, MALFORMED_COUNT), checked). */
+void state_feed_malformed(struct state *s, uint16_t feed, enum malformed why);
+/* Decoder counters: ext[e] += n (e < STATE_EXT_COUNT, checked). */
+void state_feed_ext_add(struct state *s, uint16_t feed, enum state_ext e, uint64_t n);
+/* Feed gaps a decoder's own sequencer found (MoldUDP64: holes every line
+ * missed): gaps += gaps, gap_missing += missing. */
+void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t missing);
+
+/* Crash-test seam: when non-NULL, the appliers call it at each point where a
+ * kill must leave the file recoverable (tests set it to raise SIGKILL at a
+ * chosen point).  NULL outside tests; costs one predicted branch. */
+enum state_point {
+	STATE_POINT_ARMED,    /* undo armed, nothing applied yet */
+	STATE_POINT_WRITTEN,  /* data and counters written, applied_jseq not */
+	STATE_POINT_ADVANCED, /* applied_jseq advanced, undo still armed */
+};
+extern void (*state_crash_hook)(enum state_point where);
 
 /* Consistent copy of one instrument (seqlock).  0, or -1 if id is not
  * defined (>= inst_count) or the writer held it for STATE_READ_RETRIES tries

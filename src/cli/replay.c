@@ -109,23 +109,17 @@ static int replay_pcap(struct pipeline *pipe, struct decoder *d, const char *pat
 	return rc;
 }
 
-/* The pipeline's internals read here (until pipeline.h has accessors). */
-static const struct pipeline_stats *replay_stats(const struct pipeline *p)
-{
-	return &p->stats;
-}
-
 static void replay_summary(const struct pipeline *pipe, int files, int64_t ns)
 {
-	const struct pipeline_stats *s = replay_stats(pipe);
+	const struct pipeline_stats *s = pipeline_stats(pipe);
 	uint64_t us = (uint64_t)(ns > 0 ? ns : 1) / 1000 + 1;
 
 	fprintf(stderr,
 	        "replay: %d file(s), %llu messages, %llu accepted, %llu duplicates, %llu "
-	        "malformed, %llu not stored, %llu.%03llu s, %llu messages/s\n",
+	        "malformed, %llu store_failed, %llu.%03llu s, %llu messages/s\n",
 	        files, (unsigned long long)s->received, (unsigned long long)s->accepted,
 	        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-	        (unsigned long long)s->journal_errors, (unsigned long long)(ns / 1000000000),
+	        (unsigned long long)s->store_failed, (unsigned long long)(ns / 1000000000),
 	        (unsigned long long)(ns / 1000000 % 1000),
 	        (unsigned long long)(s->received * 1000000 / us));
 }
@@ -220,7 +214,7 @@ static int replay_parse(int argc, char **argv, struct replay_opts *o)
 }
 
 struct replay_run {
-	struct pipeline pipe;
+	struct pipeline *pipe;
 	struct decoder dec;
 	struct decoder_itch itch;
 	bool pipe_ok; /* pipeline open: close it */
@@ -241,12 +235,13 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 	if (cli_store_config("replay", &o->st, &pc) < 0)
 		return CLI_USAGE;
 	pc.decode_only = o->decode_only;
-	if (pipeline_open(&r->pipe, &pc, err, sizeof(err)) < 0) {
+	r->pipe = pipeline_open(&pc, err, sizeof(err));
+	if (!r->pipe) {
 		log_error("%s", err);
 		return CLI_REFUSED;
 	}
 	r->pipe_ok = true;
-	feed = pipeline_feed(&r->pipe, o->feed_name);
+	feed = pipeline_feed(r->pipe, o->feed_name);
 	if (feed < 0) {
 		log_error("replay: pipeline_feed '%s': feed table full or bad name", o->feed_name);
 		return CLI_USAGE;
@@ -257,12 +252,12 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 		log_error("replay: %u-byte read buffer: %s", REPLAY_CHUNK, strerror(ENOMEM));
 		return CLI_FAIL;
 	}
-	if (o->print && cli_print_sink("replay", &r->pipe) < 0)
+	if (o->print && cli_print_sink("replay", r->pipe) < 0)
 		return CLI_FAIL;
 	if (o->fmt == DECODER_JSONL)
 		return CLI_OK;
 	cli_itch_config(&o->itch, o->pcap, &icfg);
-	if (decoder_itch_init(&r->itch, &r->pipe, r->feed, &icfg, err, sizeof(err)) < 0) {
+	if (decoder_itch_init(&r->itch, r->pipe, r->feed, &icfg, err, sizeof(err)) < 0) {
 		log_error("replay: decoder_itch_init: %s", err);
 		return CLI_FAIL;
 	}
@@ -270,24 +265,24 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 	return CLI_OK;
 }
 
-/* Hook: bytes the ITCH decoder could not decode and dropped (its framing
- * lost); a replay that lost input must not exit 0. */
+/* Bytes the ITCH decoder could not decode and skipped (framing lost, or
+ * unknown messages stepped over); a replay that lost input must not exit 0. */
 static uint64_t replay_itch_bytes_dropped(const struct replay_run *r)
 {
-	return r->itch_ok ? r->itch.itch.stats.stream_dropped : 0;
+	return r->itch_ok ? itch_skipped_bytes(&r->itch.itch) : 0;
 }
 
 /* CLI_FAIL when something given was not stored: a trade the journal refused
  * or ITCH bytes dropped.  Logged. */
 static int replay_verdict(const struct replay_run *r)
 {
-	uint64_t failed = replay_stats(&r->pipe)->journal_errors;
+	uint64_t failed = pipeline_stats(r->pipe)->store_failed;
 	uint64_t dropped = replay_itch_bytes_dropped(r);
 
 	if (failed)
 		log_error("replay: %llu trades could not be stored", (unsigned long long)failed);
 	if (dropped)
-		log_error("replay: the ITCH decoder lost its framing and dropped %llu bytes",
+		log_error("replay: the ITCH decoder skipped %llu bytes it could not decode",
 		          (unsigned long long)dropped);
 	return failed || dropped ? CLI_FAIL : CLI_OK;
 }
@@ -302,14 +297,14 @@ static int replay_files(struct replay_run *r, const struct replay_opts *o, int a
 		char peer[DECODER_PEER_MAX];
 
 		snprintf(peer, sizeof(peer), "file:%s", argv[i]);
-		decoder_init(&r->dec, &r->pipe, o->fmt, o->pcap, r->feed, peer);
+		decoder_init(&r->dec, r->pipe, o->fmt, o->pcap, r->feed, peer);
 		if (o->fmt != DECODER_JSONL)
 			decoder_itch_attach(&r->dec, &r->itch, 0);
-		if ((o->pcap ? replay_pcap(&r->pipe, &r->dec, argv[i])
-		             : replay_file(&r->pipe, &r->dec, argv[i], r->buf)) < 0)
+		if ((o->pcap ? replay_pcap(r->pipe, &r->dec, argv[i])
+		             : replay_file(r->pipe, &r->dec, argv[i], r->buf)) < 0)
 			rc = CLI_FAIL;
 	}
-	replay_summary(&r->pipe, i - first, timefmt_mono_ns() - t0);
+	replay_summary(r->pipe, i - first, timefmt_mono_ns() - t0);
 	return rc == CLI_OK ? replay_verdict(r) : rc;
 }
 
@@ -327,7 +322,7 @@ int cmd_replay(int argc, char **argv)
 	if (rc == CLI_OK)
 		rc = replay_files(&r, &o, argc, argv, first);
 	if (r.pipe_ok)
-		pipeline_close(&r.pipe, true);
+		pipeline_close(r.pipe, true);
 	if (r.itch_ok)
 		decoder_itch_free(&r.itch);
 	free(r.buf);

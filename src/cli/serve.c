@@ -570,27 +570,27 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 	return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
-/* The pipeline's internals read here (until pipeline.h has accessors). */
 static void serve_log_state(const struct serve_opts *o, const struct pipeline *p)
 {
 	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
-	         o->st.state_dir, (unsigned)atomic_load(&p->state.hdr->inst_count),
-	         (unsigned long long)p->journal.next_jseq - 1,
-	         (unsigned long long)p->stats.replayed);
+	         o->st.state_dir, (unsigned)atomic_load(&pipeline_state(p)->hdr->inst_count),
+	         (unsigned long long)pipeline_journal_last(p),
+	         (unsigned long long)pipeline_stats(p)->replayed);
 }
 
-static void serve_log_stopped(const struct pipeline *p)
+static void serve_log_stopped(const struct pipeline_stats *s)
 {
-	const struct pipeline_stats *s = &p->stats;
-
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
+	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed, "
+	         "%llu store_failed",
 	         (unsigned long long)s->received, (unsigned long long)s->accepted,
-	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed);
+	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
+	         (unsigned long long)s->store_failed);
 }
 
 int cmd_serve(int argc, char **argv)
 {
-	static struct pipeline pipe;
+	struct pipeline *pipe;
+	struct pipeline_stats ps;
 	static struct serve_wiring w; /* large: keep it off the stack */
 	struct sigaction sa = {.sa_handler = serve_on_signal};
 	struct pipeline_config pc;
@@ -604,7 +604,6 @@ int cmd_serve(int argc, char **argv)
 	if (cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
 	memset(&w, 0, sizeof(w));
-	w.pipe = &pipe;
 	w.src = source_new();
 	if (!w.src) {
 		log_error("serve: source_new: %s", strerror(ENOMEM));
@@ -618,17 +617,20 @@ int cmd_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (pipeline_open(&pipe, &pc, err, sizeof(err)) < 0) {
+	pipe = pipeline_open(&pc, err, sizeof(err));
+	if (!pipe) {
 		log_error("%s", err);
 		source_close(w.src);
 		return CLI_REFUSED;
 	}
-	serve_log_state(&o, &pipe);
-	rc = o.print && cli_print_sink("serve", &pipe) < 0 ? CLI_FAIL : serve_run(&o, &w);
+	w.pipe = pipe;
+	serve_log_state(&o, pipe);
+	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : serve_run(&o, &w);
 	source_close(w.src);
-	pipeline_close(&pipe, rc == CLI_OK);
+	ps = *pipeline_stats(pipe);
+	pipeline_close(pipe, rc == CLI_OK);
 	decoder_mold_free(&w.mold); /* after the pipeline: its tickers point here */
 	free(w.conn_dec);
-	serve_log_stopped(&pipe);
+	serve_log_stopped(&ps);
 	return rc;
 }

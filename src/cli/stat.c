@@ -132,11 +132,12 @@ static void stat_json_feeds(const struct state *s)
 		printf("%s{\"feed\":", sep);
 		stat_json_str(fd->name, sizeof(fd->name));
 		printf(",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
-		       "\"malformed\":%llu,\"gaps\":%llu,\"gap_missing\":%llu,\"out_of_order\":%"
-		       "llu,"
+		       "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,"
+		       "\"gap_missing\":%llu,\"out_of_order\":%llu,"
 		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
 		       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
 		       (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
+		       (unsigned long long)fd->store_failed,
 		       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing,
 		       (unsigned long long)fd->out_of_order, (unsigned long long)fd->no_trade_id,
 		       (unsigned long long)fd->dedup_overflow);
@@ -198,16 +199,17 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 		printf("%-16s %10llu %22s %18s %18s %18s %18s\n", rows[i].in.symbol,
 		       (unsigned long long)rows[i].in.trades, rows[i].volume, rows[i].vwap,
 		       rows[i].last, rows[i].high, rows[i].low);
-	printf("\n%-28s %12s %12s %10s %10s %8s %10s\n", "FEED", "RECEIVED", "ACCEPTED", "DUPS",
-	       "MALFORMED", "GAPS", "MISSING");
+	printf("\n%-28s %12s %12s %10s %10s %12s %8s %10s\n", "FEED", "RECEIVED", "ACCEPTED",
+	       "DUPS", "MALFORMED", "STORE_FAILED", "GAPS", "MISSING");
 	for (f = 0; f < TRADE_FEED_MAX; f++) {
 		const struct state_feed *fd = &s->feeds[f];
 
 		if (fd->name[0])
-			printf("%-28s %12llu %12llu %10llu %10llu %8llu %10llu\n", fd->name,
+			printf("%-28s %12llu %12llu %10llu %10llu %12llu %8llu %10llu\n", fd->name,
 			       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
 			       (unsigned long long)fd->duplicates,
-			       (unsigned long long)fd->malformed, (unsigned long long)fd->gaps,
+			       (unsigned long long)fd->malformed,
+			       (unsigned long long)fd->store_failed, (unsigned long long)fd->gaps,
 			       (unsigned long long)fd->gap_missing);
 	}
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",

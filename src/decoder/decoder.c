@@ -82,6 +82,10 @@ static void decoder_line(void *ctx, const char *line, size_t len, int too_long)
 		return;
 	}
 	id = decoder_intern(d, jt.pair, jt.pair_len);
+	if (id == PIPELINE_INTERN_STORE_FAILED) {
+		pipeline_store_failed(d->pipe, d->feed);
+		return;
+	}
 	if (id < 0) {
 		decoder_malformed(d, MALFORMED_TABLE_FULL, line, len);
 		return;

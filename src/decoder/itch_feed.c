@@ -124,20 +124,17 @@ void decoder_itch_attach(struct decoder *d, struct decoder_itch *x, unsigned lin
  * outlive this process, the decoder's start from zero at every start. */
 static void itch_feed_publish(struct decoder_itch *x, enum state_ext e, uint64_t now)
 {
-	struct state_feed *f = &x->pipe->state.feeds[x->feed];
-
-	f->ext[e] += now - x->published[e];
+	pipeline_ext_add(x->pipe, x->feed, e, now - x->published[e]);
 	x->published[e] = now;
 }
 
 static void itch_feed_publish_all(struct decoder_itch *x)
 {
 	const struct itch_stats *is = &x->itch.stats;
-	struct state_feed *f;
 	uint64_t msgs = 0;
 	unsigned i;
 
-	if (x->pipe->decode_only)
+	if (pipeline_decode_only(x->pipe))
 		return;
 	for (i = 0; i < 256; i++)
 		msgs += is->msgs[i];
@@ -168,9 +165,8 @@ static void itch_feed_publish_all(struct decoder_itch *x)
 	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->wrong_session);
 	itch_feed_publish(x, STATE_EXT_REQUESTS, ms->requests_sent);
 	/* Feed gaps of a Mold feed are the sequencer's: holes every line missed. */
-	f = &x->pipe->state.feeds[x->feed];
-	f->gaps += ms->gaps - x->published_gaps;
-	f->gap_missing += ms->gap_messages - x->published_gap_missing;
+	pipeline_feed_gaps(x->pipe, x->feed, ms->gaps - x->published_gaps,
+	                   ms->gap_messages - x->published_gap_missing);
 	x->published_gaps = ms->gaps;
 	x->published_gap_missing = ms->gap_messages;
 }

@@ -7,13 +7,14 @@
  */
 #include "trades/pipeline.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "config.h"
+#include "trades/log.h"
 #include "trades/sink.h"
 #include "trades/timefmt.h"
 
@@ -27,6 +28,33 @@
 #define MALFORMED_LOG_PER_MIN 5   /* malformed messages logged per feed per minute */
 #define MALFORMED_LOG_BYTES   120 /* offending bytes shown, then "..." */
 #define REPLAY_LOG_EVERY      1000000u
+#define NS_PER_MS             1000000LL
+
+/* Something that needs the clock while no input arrives (MoldUDP64
+ * deadlines, counters published into the state): run by pipeline_commit,
+ * which every source calls at least every SOURCE_WAIT_MS. */
+struct pipeline_ticker {
+	void (*fn)(void *ctx, int64_t now_mono_ns);
+	void *ctx;
+};
+
+struct pipeline {
+	struct state state;
+	struct journal journal;
+	bool decode_only;
+	struct pipeline_stats stats;
+	struct sink *sinks[PIPELINE_SINKS_MAX];
+	unsigned nsinks;
+	struct pipeline_ticker tickers[PIPELINE_TICKERS_MAX];
+	unsigned ntickers;
+	bool in_tick;               /* a ticker's own commits do not re-tick */
+	bool store_down;            /* the last journal append failed */
+	int store_errno;            /* its cause */
+	int64_t store_retry_ns;     /* monotonic: no append is tried before this */
+	uint64_t store_down_failed; /* store_failed since the journal went down */
+	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
+	struct ratelimit store_rl[TRADE_FEED_MAX];
+};
 
 /* Applies one journal entry to the state.  Used live, right after the append,
  * and at open for entries the state has not applied yet. */
@@ -41,7 +69,8 @@ static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, con
 		if (f->len != sizeof(t))
 			return -1;
 		memcpy(&t, payload, sizeof(t));
-		if (t.instrument >= s->hdr->inst_cap || t.feed >= TRADE_FEED_MAX)
+		if (t.instrument >= atomic_load(&s->hdr->inst_count) || t.feed >= TRADE_FEED_MAX ||
+		    s->feeds[t.feed].name[0] == 0 || t.qty <= 0)
 			return -1;
 		state_apply_trade(s, &t, f->jseq);
 		return 0;
@@ -67,12 +96,9 @@ static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, con
 		const struct journal_gap *g = payload;
 
 		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX ||
-		    g->last_missing < g->first_missing)
+		    s->feeds[g->feed].name[0] == 0 || g->last_missing < g->first_missing)
 			return -1;
-		s->feeds[g->feed].ext[STATE_EXT_GAPS_UNRECOVERED]++;
-		s->feeds[g->feed].ext[STATE_EXT_MISSING_UNRECOVERED] +=
-		        g->last_missing - g->first_missing + 1;
-		state_apply_other(s, f->jseq);
+		state_apply_gap(s, g->feed, g->first_missing, g->last_missing, f->jseq);
 		return 0;
 	}
 	default:
@@ -90,16 +116,13 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	const void *payload;
 	int rc;
 
-	if (applied > last) {
-		snprintf(err, errlen,
-		         "state %s has applied journal entry %llu but the journal in %s ends at "
-		         "%llu "
-		         "(journal lost or replaced?); move the state file away to rebuild it from "
-		         "the journal",
-		         p->state.path, (unsigned long long)applied, p->journal.dir,
-		         (unsigned long long)last);
-		return -1;
-	}
+	if (applied > last)
+		return errfmt(err, errlen,
+		              "state %s has applied journal entry %llu but the journal in %s ends "
+		              "at %llu (journal lost or replaced?); move the state file away to "
+		              "rebuild it from the journal",
+		              p->state.path, (unsigned long long)applied, p->journal.dir,
+		              (unsigned long long)last);
 	if (applied == last)
 		return 0;
 	if (journal_reader_open(&r, p->journal.cfg.dir, applied + 1, err, errlen) < 0)
@@ -110,11 +133,10 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	while (applied < last) {
 		rc = journal_reader_next(&r, &f, &payload);
 		if (rc <= 0 || f->jseq != applied + 1 || pipeline_apply(p, f, payload) < 0) {
-			snprintf(err, errlen,
-			         "recovery: journal entry %llu unreadable or inconsistent",
-			         (unsigned long long)applied + 1);
 			journal_reader_close(&r);
-			return -1;
+			return errfmt(err, errlen,
+			              "recovery: journal entry %llu unreadable or inconsistent",
+			              (unsigned long long)applied + 1);
 		}
 		applied++;
 		p->stats.replayed++;
@@ -127,7 +149,8 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 	return 0;
 }
 
-int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *err, size_t errlen)
+static int pipeline_open_store(struct pipeline *p, const struct pipeline_config *cfg, char *err,
+                               size_t errlen)
 {
 	struct journal_config jc = {
 	        .dir = cfg->state_dir,
@@ -135,18 +158,10 @@ int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *e
 	        .sync = cfg->sync,
 	        .sync_interval_ms = cfg->sync_interval_ms,
 	};
-	unsigned i;
 
-	memset(p, 0, sizeof(*p));
-	for (i = 0; i < TRADE_FEED_MAX; i++)
-		p->malformed_rl[i] = (struct ratelimit)RATELIMIT_INIT(60, MALFORMED_LOG_PER_MIN);
-	p->decode_only = cfg->decode_only;
-	if (p->decode_only)
-		return 0;
-	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "state dir %s: mkdir: %s", cfg->state_dir, strerror(errno));
-		return -1;
-	}
+	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
+		return errfmt(err, errlen, "state dir %s: mkdir: %s", cfg->state_dir,
+		              strerror(errno));
 	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
 		return -1;
 	if (journal_open(&p->journal, &jc, err, errlen) < 0) {
@@ -161,6 +176,27 @@ int pipeline_open(struct pipeline *p, const struct pipeline_config *cfg, char *e
 	return 0;
 }
 
+struct pipeline *pipeline_open(const struct pipeline_config *cfg, char *err, size_t errlen)
+{
+	struct pipeline *p = calloc(1, sizeof(*p));
+	unsigned i;
+
+	if (!p) {
+		errfmt(err, errlen, "pipeline: calloc %zu bytes: %s", sizeof(*p), strerror(errno));
+		return NULL;
+	}
+	for (i = 0; i < TRADE_FEED_MAX; i++) {
+		p->malformed_rl[i] = (struct ratelimit)RATELIMIT_INIT(60, MALFORMED_LOG_PER_MIN);
+		p->store_rl[i] = (struct ratelimit)RATELIMIT_INIT(60, PIPELINE_STORE_LOG_PER_MIN);
+	}
+	p->decode_only = cfg->decode_only;
+	if (!p->decode_only && pipeline_open_store(p, cfg, err, errlen) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
 void pipeline_close(struct pipeline *p, bool clean)
 {
 	unsigned i;
@@ -170,10 +206,11 @@ void pipeline_close(struct pipeline *p, bool clean)
 		if (p->sinks[i]->close)
 			p->sinks[i]->close(p->sinks[i]);
 	p->nsinks = 0;
-	if (p->decode_only)
-		return;
-	journal_close(&p->journal);
-	state_close(&p->state, clean);
+	if (!p->decode_only) {
+		journal_close(&p->journal);
+		state_close(&p->state, clean);
+	}
+	free(p);
 }
 
 int pipeline_add_sink(struct pipeline *p, struct sink *s)
@@ -192,6 +229,38 @@ int pipeline_add_ticker(struct pipeline *p, void (*fn)(void *ctx, int64_t now_mo
 	return 0;
 }
 
+/* journal_append behind the retry gate: after a failure the journal is left
+ * alone until store_retry_ns, so a full disk is not hit with a segment
+ * creation per message.  The jseq, or 0 (failed now or still backing off). */
+static uint64_t pipeline_append(struct pipeline *p, uint16_t type, const void *payload,
+                                uint16_t len)
+{
+	int64_t now = 0;
+	uint64_t jseq;
+
+	if (p->store_down) {
+		now = timefmt_mono_ns();
+		if (now < p->store_retry_ns)
+			return 0;
+		p->stats.store_retries++;
+	}
+	errno = 0;
+	jseq = journal_append(&p->journal, type, payload, len);
+	if (jseq != 0) {
+		if (p->store_down)
+			log_info("journal %s: appending again; %llu messages were not stored",
+			         p->journal.dir, (unsigned long long)p->store_down_failed);
+		p->store_down = false;
+		p->store_down_failed = 0;
+		return jseq;
+	}
+	p->stats.journal_errors++;
+	p->store_errno = errno ? errno : EIO;
+	p->store_down = true;
+	p->store_retry_ns = (now ? now : timefmt_mono_ns()) + PIPELINE_STORE_RETRY_MS * NS_PER_MS;
+	return 0;
+}
+
 /* Appends a name entry (instrument or feed) and applies it. */
 static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const char *name,
                            size_t len)
@@ -203,11 +272,9 @@ static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const
 	n.id = id;
 	n.len = (uint16_t)len;
 	memcpy(n.name, name, len);
-	f.jseq = journal_append(&p->journal, type, &n, sizeof(n));
-	if (f.jseq == 0) {
-		p->stats.journal_errors++;
+	f.jseq = pipeline_append(p, type, &n, sizeof(n));
+	if (f.jseq == 0)
 		return -1;
-	}
 	return pipeline_apply(p, &f, &n);
 }
 
@@ -230,8 +297,11 @@ int pipeline_feed(struct pipeline *p, const char *name)
 		log_error("feed '%s': feed table full (%d feeds)", name, TRADE_FEED_MAX);
 		return -1;
 	}
-	if (pipeline_define(p, JOURNAL_FEED, (uint32_t)id, name, len) < 0)
+	if (pipeline_define(p, JOURNAL_FEED, (uint32_t)id, name, len) < 0) {
+		log_error("feed '%s': journal %s: %s", name, p->journal.dir,
+		          strerror(p->store_errno));
 		return -1;
+	}
 	return (int)id;
 }
 
@@ -250,15 +320,16 @@ int64_t pipeline_intern(struct pipeline *p, const char *sym, size_t len)
 	if (id < 0)
 		return -1;
 	if (pipeline_define(p, JOURNAL_INSTRUMENT, (uint32_t)id, sym, len) < 0)
-		return -1;
+		return PIPELINE_INTERN_STORE_FAILED;
 	return id;
 }
 
 void pipeline_received(struct pipeline *p, uint16_t feed, uint64_t n)
 {
+	ENSURE(feed < TRADE_FEED_MAX);
 	p->stats.received += n;
 	if (!p->decode_only)
-		p->state.feeds[feed].received += n;
+		state_feed_count(&p->state, feed, STATE_CNT_RECEIVED, n);
 }
 
 void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, const char *peer,
@@ -267,12 +338,10 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 	char shown[MALFORMED_LOG_BYTES * 4 + 8];
 	uint64_t suppressed = 0;
 
-	assert(why > MALFORMED_NONE && why < MALFORMED_COUNT);
+	ENSURE(why > MALFORMED_NONE && why < MALFORMED_COUNT && feed < TRADE_FEED_MAX);
 	p->stats.malformed++;
-	if (!p->decode_only) {
-		p->state.feeds[feed].malformed++;
-		p->state.feeds[feed].malformed_by[why]++;
-	}
+	if (!p->decode_only)
+		state_feed_malformed(&p->state, feed, why);
 	if (!ratelimit_allow(&p->malformed_rl[feed], timefmt_mono_ns(), &suppressed))
 		return;
 	log_warn("feed %s: malformed (%s) from %s: %s%s", pipeline_feed_name(p, feed),
@@ -281,28 +350,27 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 	         suppressed ? " (more suppressed)" : "");
 }
 
-enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
+void pipeline_store_failed(struct pipeline *p, uint16_t feed)
 {
-	struct journal_frame f = {.type = JOURNAL_TRADE, .len = sizeof(*t)};
+	uint64_t suppressed = 0;
+
+	ENSURE(feed < TRADE_FEED_MAX && !p->decode_only);
+	p->stats.store_failed++;
+	p->store_down_failed++;
+	state_feed_count(&p->state, feed, STATE_CNT_STORE_FAILED, 1);
+	if (!ratelimit_allow(&p->store_rl[feed], timefmt_mono_ns(), &suppressed))
+		return;
+	log_error("feed %s: trade not stored: journal %s: %s; retrying every %d ms (%llu not "
+	          "stored on this feed, %llu similar suppressed)",
+	          pipeline_feed_name(p, feed), p->journal.dir, strerror(p->store_errno),
+	          PIPELINE_STORE_RETRY_MS, (unsigned long long)p->state.feeds[feed].store_failed,
+	          (unsigned long long)suppressed);
+}
+
+static void pipeline_to_sinks(struct pipeline *p, const struct trade *t)
+{
 	unsigned i;
 
-	if (p->decode_only) {
-		p->stats.accepted++;
-		return PIPELINE_ACCEPTED;
-	}
-	assert(t->instrument < p->state.hdr->inst_cap && t->feed < TRADE_FEED_MAX);
-	if (state_is_duplicate(&p->state, t->instrument, state_dedup_key(t), t->trade_id)) {
-		p->state.feeds[t->feed].duplicates++;
-		p->stats.duplicates++;
-		return PIPELINE_DUPLICATE;
-	}
-	f.jseq = journal_append(&p->journal, JOURNAL_TRADE, t, sizeof(*t));
-	if (f.jseq == 0) {
-		p->stats.journal_errors++;
-		return PIPELINE_FAILED;
-	}
-	state_apply_trade(&p->state, t, f.jseq);
-	p->stats.accepted++;
 	for (i = 0; i < p->nsinks; i++) {
 		struct sink *s = p->sinks[i];
 
@@ -312,22 +380,62 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 		else
 			s->written++;
 	}
+}
+
+enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
+{
+	struct journal_frame f = {.type = JOURNAL_TRADE, .len = sizeof(*t)};
+
+	if (p->decode_only) {
+		p->stats.accepted++;
+		return PIPELINE_ACCEPTED;
+	}
+	ENSURE(t->instrument < p->state.hdr->inst_cap && t->feed < TRADE_FEED_MAX);
+	if (state_is_duplicate(&p->state, t->instrument, state_dedup_key(t), t->trade_id)) {
+		state_feed_count(&p->state, t->feed, STATE_CNT_DUPLICATES, 1);
+		p->stats.duplicates++;
+		return PIPELINE_DUPLICATE;
+	}
+	f.jseq = pipeline_append(p, JOURNAL_TRADE, t, sizeof(*t));
+	if (f.jseq == 0) {
+		pipeline_store_failed(p, t->feed);
+		return PIPELINE_FAILED;
+	}
+	state_apply_trade(&p->state, t, f.jseq);
+	p->stats.accepted++;
+	pipeline_to_sinks(p, t);
 	return PIPELINE_ACCEPTED;
 }
 
-void pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t last)
+int pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t last)
 {
 	struct journal_gap g = {.first_missing = first, .last_missing = last, .feed = feed};
 	struct journal_frame f = {.type = JOURNAL_GAP, .len = sizeof(g)};
+	uint64_t suppressed = 0;
 
+	ENSURE(feed < TRADE_FEED_MAX && first <= last);
 	if (p->decode_only)
-		return;
-	f.jseq = journal_append(&p->journal, JOURNAL_GAP, &g, sizeof(g));
-	if (f.jseq == 0) {
-		p->stats.journal_errors++;
-		return;
-	}
-	pipeline_apply(p, &f, &g);
+		return 0;
+	f.jseq = pipeline_append(p, JOURNAL_GAP, &g, sizeof(g));
+	if (f.jseq != 0)
+		return pipeline_apply(p, &f, &g);
+	if (ratelimit_allow(&p->store_rl[feed], timefmt_mono_ns(), &suppressed))
+		log_error("feed %s: gap %llu..%llu not journaled: journal %s: %s",
+		          pipeline_feed_name(p, feed), (unsigned long long)first,
+		          (unsigned long long)last, p->journal.dir, strerror(p->store_errno));
+	return -1;
+}
+
+void pipeline_ext_add(struct pipeline *p, uint16_t feed, enum state_ext e, uint64_t n)
+{
+	if (!p->decode_only && n)
+		state_feed_ext_add(&p->state, feed, e, n);
+}
+
+void pipeline_feed_gaps(struct pipeline *p, uint16_t feed, uint64_t gaps, uint64_t missing)
+{
+	if (!p->decode_only && (gaps || missing))
+		state_feed_gaps_add(&p->state, feed, gaps, missing);
 }
 
 void pipeline_commit(struct pipeline *p)
@@ -363,5 +471,25 @@ const char *pipeline_feed_name(const struct pipeline *p, uint16_t feed)
 {
 	if (p->decode_only)
 		return "decode-only";
-	return p->state.feeds[feed].name;
+	return feed < TRADE_FEED_MAX ? p->state.feeds[feed].name : "";
+}
+
+const struct pipeline_stats *pipeline_stats(const struct pipeline *p)
+{
+	return &p->stats;
+}
+
+bool pipeline_decode_only(const struct pipeline *p)
+{
+	return p->decode_only;
+}
+
+const struct state *pipeline_state(const struct pipeline *p)
+{
+	return p->decode_only ? NULL : &p->state;
+}
+
+uint64_t pipeline_journal_last(const struct pipeline *p)
+{
+	return p->decode_only ? 0 : p->journal.next_jseq - 1;
 }

@@ -9,12 +9,13 @@
  */
 #include "trades/mold.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "trades/log.h"
 
 #define MOLD_LOG_MAX 192
 
@@ -62,12 +63,12 @@ void mold_config_default(struct mold_config *cfg)
 
 void mold_init(struct mold_session *m, const struct mold_config *cfg, const struct mold_handler *h)
 {
-	assert(h->message != NULL);
-	assert(cfg->request_max >= 1);
-	assert(cfg->lines >= 1 && cfg->lines <= 2);
-	assert(cfg->wait_ns >= 0 && cfg->wait_ns <= MOLD_WAIT_MAX_NS);
-	assert(cfg->single_wait_ns >= 0 && cfg->single_wait_ns <= MOLD_WAIT_MAX_NS);
-	assert(cfg->timeout_ns >= 0 && cfg->timeout_ns <= MOLD_WAIT_MAX_NS);
+	ENSURE(h->message != NULL);
+	ENSURE(cfg->request_max >= 1);
+	ENSURE(cfg->lines >= 1 && cfg->lines <= 2);
+	ENSURE(cfg->wait_ns >= 0 && cfg->wait_ns <= MOLD_WAIT_MAX_NS);
+	ENSURE(cfg->single_wait_ns >= 0 && cfg->single_wait_ns <= MOLD_WAIT_MAX_NS);
+	ENSURE(cfg->timeout_ns >= 0 && cfg->timeout_ns <= MOLD_WAIT_MAX_NS);
 	memset(m, 0, offsetof(struct mold_session, slots));
 	m->cfg = *cfg;
 	m->h = *h;
@@ -86,7 +87,7 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
 int mold_request_encode(uint8_t out[MOLD_REQUEST_LEN], const uint8_t session[MOLD_SESSION_LEN],
                         uint64_t seq, uint16_t count)
 {
-	assert(count >= 1 && count != MOLD_COUNT_EOS);
+	ENSURE(count >= 1 && count != MOLD_COUNT_EOS);
 	memcpy(out, session, MOLD_SESSION_LEN);
 	for (int i = 0; i < 8; i++)
 		out[MOLD_SESSION_LEN + i] = (uint8_t)(seq >> (56 - 8 * i));
@@ -131,13 +132,12 @@ static void mold_deliver(struct mold_session *m, const uint8_t *pkt, size_t len,
 {
 	size_t off = MOLD_HEADER_LEN;
 
-	(void)len; /* for the asserts */
-	assert(first <= m->next && m->next < first + count);
+	ENSURE(first <= m->next && m->next < first + count);
 	for (unsigned i = 0; i < count; i++) {
 		size_t mlen = mold_be16(pkt + off);
 		uint64_t seq = first + i;
 
-		assert(off + 2 + mlen <= len);
+		ENSURE(off + 2 + mlen <= len);
 		if (seq < m->next) {
 			m->stats.overlap_messages++;
 		} else {
@@ -147,7 +147,7 @@ static void mold_deliver(struct mold_session *m, const uint8_t *pkt, size_t len,
 		}
 		off += 2 + mlen;
 	}
-	assert(off == len);
+	ENSURE(off == len);
 }
 
 /* Delivers buffered packets that are now in sequence; drops the ones the
@@ -180,7 +180,7 @@ static bool mold_hole(const struct mold_session *m)
  * else up to the highest seq known to exist. */
 static uint64_t mold_hole_last(const struct mold_session *m)
 {
-	assert(mold_hole(m));
+	ENSURE(mold_hole(m));
 	if (m->nbuf > 0)
 		return m->slots[m->order[0]].first - 1;
 	return m->horizon - 1;
@@ -235,8 +235,8 @@ static void mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size_t l
 	uint16_t idx, pos;
 	struct mold_slot *s;
 
-	assert(m->nfree > 0 && len <= MOLD_PACKET_MAX);
-	assert(m->nbuf + m->nfree == MOLD_BUFFER_PACKETS);
+	ENSURE(m->nfree > 0 && len <= MOLD_PACKET_MAX);
+	ENSURE(m->nbuf + m->nfree == MOLD_BUFFER_PACKETS);
 	idx = m->free_slots[--m->nfree];
 	s = &m->slots[idx];
 	s->first = first;
@@ -278,8 +278,8 @@ static void mold_gap_settle(struct mold_session *m)
 {
 	uint64_t total = m->gap_last - m->gap_first + 1;
 
-	assert(m->state == MOLD_REQUESTING && m->next > m->gap_last);
-	assert(m->gap_unrecovered <= total);
+	ENSURE(m->state == MOLD_REQUESTING && m->next > m->gap_last);
+	ENSURE(m->gap_unrecovered <= total);
 	m->stats.recovered_messages += total - m->gap_unrecovered;
 	if (m->gap_unrecovered == 0) {
 		if (m->h.gap)
@@ -316,7 +316,7 @@ static void mold_give_up(struct mold_session *m)
 		m->next = last + 1;
 		mold_drain(m);
 	}
-	assert(m->next > m->gap_last);
+	ENSURE(m->next > m->gap_last);
 	mold_gap_settle(m);
 }
 
@@ -326,7 +326,7 @@ static void mold_request_round(struct mold_session *m, int64_t now)
 	uint8_t pkt[MOLD_REQUEST_LEN];
 	uint64_t from = m->next, last = mold_hole_last(m);
 
-	assert(m->h.request != NULL);
+	ENSURE(m->h.request != NULL);
 	if (last > m->gap_last)
 		last = m->gap_last;
 	for (unsigned i = 0; i < MOLD_REQUEST_BURST && from <= last; i++) {
@@ -411,14 +411,14 @@ static void mold_advance(struct mold_session *m, int64_t now)
 			break;
 		}
 	}
-	assert(!"mold_advance: unbounded");
+	ENSURE(!"mold_advance: unbounded");
 }
 
 /* The buffer is full and a packet must wait: the oldest gap is given up now
  * rather than dropping data we hold. */
 static void mold_overflow(struct mold_session *m)
 {
-	assert(m->nfree == 0 && m->nbuf > 0);
+	ENSURE(m->nfree == 0 && m->nbuf > 0);
 	m->stats.buffer_overflow++;
 	mold_log(m, "mold: reorder buffer full (%u packets), giving up the oldest gap",
 	         MOLD_BUFFER_PACKETS);
@@ -427,7 +427,7 @@ static void mold_overflow(struct mold_session *m)
 	 * given up too, which frees its slot. */
 	for (int i = 0; i < 2 && m->nfree == 0; i++)
 		mold_give_up(m);
-	assert(m->nfree > 0);
+	ENSURE(m->nfree > 0);
 }
 
 /* A data packet of the session: deliver, drop as duplicate, or buffer. */
@@ -490,8 +490,8 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 	uint64_t first, before = m->stats.messages_delivered;
 	uint16_t count;
 
-	assert(line < MOLD_LINES);
-	assert(!m->busy);
+	ENSURE(line < MOLD_LINES);
+	ENSURE(!m->busy);
 	m->stats.packets++;
 	m->stats.line_packets[line]++;
 	if (!mold_valid(pkt, len, &first, &count)) {
@@ -534,7 +534,7 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 
 void mold_tick(struct mold_session *m, int64_t now_mono_ns)
 {
-	assert(!m->busy);
+	ENSURE(!m->busy);
 	if (m->state == MOLD_IDLE && !mold_hole(m))
 		return;
 	m->busy = true;

@@ -9,7 +9,6 @@
  * become the barriers the pattern needs.  The data itself is copied with
  * plain loads and stores, as every seqlock in C does.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -21,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/state/dedup.h"
 #include "trades/crc32c.h"
 #include "trades/log.h"
-#include "trades/sequencer.h"
 #include "trades/state.h"
 
 #define STATE_ALIGN      4096u /* every table starts on its own page */
@@ -37,6 +36,9 @@
  * bump STATE_VERSION. */
 _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
 _Static_assert(sizeof(struct state_feed) == 640, "feed slot is 10 cache lines");
+_Static_assert(offsetof(struct state_feed, store_failed) ==
+                       offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
+               "store_failed sits in the old padding after malformed_by");
 _Static_assert(sizeof(struct state_dedup) == 144, "dedup entry size");
 _Static_assert(offsetof(struct state_header, layout_crc) == 72, "immutable header bytes");
 _Static_assert(STATE_HEADER_SIZE % STATE_ALIGN == 0, "header is whole pages");
@@ -45,6 +47,15 @@ _Static_assert(offsetof(struct state_feed, accepted) < STATE_UNDO_FEED_BYTES &&
                "undo keeps every feed counter an apply touches");
 _Static_assert(STATE_INST_CAP_MAX <= (1u << 30), "2 * cap rounded up fits uint32_t");
 _Static_assert(STATE_INST_CAP_DEFAULT <= STATE_INST_CAP_MAX, "default within max");
+_Static_assert(offsetof(struct state_undo, kind) == 18, "kind took the first pad word");
+
+void (*state_crash_hook)(enum state_point where);
+
+static inline void state_point(enum state_point where)
+{
+	if (__builtin_expect(state_crash_hook != NULL, 0))
+		state_crash_hook(where);
+}
 
 struct state_layout {
 	uint32_t inst_cap, index_cap, dedup_cap;
@@ -91,7 +102,7 @@ static uint32_t state_pow2_at_least(uint32_t v)
  * says exactly what this function computes. */
 static void state_layout_compute(uint32_t inst_cap, struct state_layout *l)
 {
-	assert(inst_cap > 0 && inst_cap <= STATE_INST_CAP_MAX);
+	ENSURE(inst_cap > 0 && inst_cap <= STATE_INST_CAP_MAX);
 	l->inst_cap = inst_cap;
 	l->index_cap = state_pow2_at_least(2 * inst_cap);
 	l->dedup_cap = l->index_cap;
@@ -103,7 +114,7 @@ static void state_layout_compute(uint32_t inst_cap, struct state_layout *l)
 	        state_align(l->off_feeds + (uint64_t)TRADE_FEED_MAX * sizeof(struct state_feed));
 	l->file_size =
 	        state_align(l->off_dedup + (uint64_t)l->dedup_cap * sizeof(struct state_dedup));
-	assert(l->index_cap >= 2 * inst_cap && (l->index_cap & (l->index_cap - 1)) == 0);
+	ENSURE(l->index_cap >= 2 * inst_cap && (l->index_cap & (l->index_cap - 1)) == 0);
 }
 
 static uint32_t state_layout_crc(const struct state_header *h)
@@ -159,13 +170,16 @@ static int state_check_undo(const char *path, const struct state_header *h, char
 
 	if (jseq == 0)
 		return 0;
-	if (jseq != u->applied_jseq + 1 || u->inst_id >= count || u->feed_id >= TRADE_FEED_MAX ||
-	    (u->dedup_slot != SEQUENCER_DEDUP_NONE && u->dedup_slot >= h->dedup_cap))
+	if (jseq != u->applied_jseq + 1 || u->feed_id >= TRADE_FEED_MAX ||
+	    (u->kind == STATE_UNDO_TRADE &&
+	     (u->inst_id >= count ||
+	      (u->dedup_slot != STATE_DEDUP_NONE && u->dedup_slot >= h->dedup_cap))) ||
+	    (u->kind != STATE_UNDO_TRADE && u->kind != STATE_UNDO_GAP))
 		return state_fail(err, errlen,
-		                  "state %s: undo record is inconsistent (jseq %llu after %llu, "
-		                  "instrument %u of %u, feed %u, dedup slot %u); refusing to "
-		                  "touch it",
-		                  path, (unsigned long long)jseq,
+		                  "state %s: undo record is inconsistent (kind %u, jseq %llu after "
+		                  "%llu, instrument %u of %u, feed %u, dedup slot %u); refusing "
+		                  "to touch it",
+		                  path, u->kind, (unsigned long long)jseq,
 		                  (unsigned long long)u->applied_jseq, u->inst_id, count,
 		                  u->feed_id, u->dedup_slot);
 	return 0;
@@ -346,6 +360,7 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 	char tmp[sizeof(s->path) + sizeof(STATE_TMP_SUFFIX)];
 	struct state_layout l;
 	void *map;
+	int rc;
 
 	state_layout_compute(inst_cap, &l);
 	snprintf(tmp, sizeof(tmp), "%s%s", s->path, STATE_TMP_SUFFIX);
@@ -356,9 +371,13 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 		return state_fail(err, errlen, "state %s: create: %s", tmp, strerror(errno));
 	if (state_lock(s, err, errlen))
 		goto fail;
-	if (ftruncate(s->fd, (off_t)l.file_size) != 0) {
-		state_fail(err, errlen, "state %s: ftruncate %llu bytes: %s", tmp,
-		           (unsigned long long)l.file_size, strerror(errno));
+	/* Every block allocated now (zeroed, like ftruncate's holes), so a
+	 * full disk fails here, named, instead of SIGBUS at a later first touch
+	 * of a page -- in the writer or, on tmpfs, even in a reader. */
+	rc = posix_fallocate(s->fd, 0, (off_t)l.file_size);
+	if (rc != 0) {
+		state_fail(err, errlen, "state %s: posix_fallocate %llu bytes: %s", tmp,
+		           (unsigned long long)l.file_size, strerror(rc));
 		goto fail;
 	}
 	map = mmap(NULL, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
@@ -392,17 +411,10 @@ fail:
 
 /* Writes back the copies an interrupted state_apply_trade saved.  Idempotent
  * (the record stays armed until the end), so a crash in here is harmless. */
-static void state_rollback(struct state *s)
+static void state_rollback_inst(struct state_instrument *in, const struct state_instrument *saved)
 {
-	struct state_header *h = s->hdr;
-	struct state_undo *u = &h->undo;
-	uint64_t jseq = atomic_load_explicit(&u->jseq, memory_order_acquire);
-	struct state_instrument *in;
 	uint32_t seq;
 
-	if (jseq == 0)
-		return;
-	in = &s->inst[u->inst_id];
 	/* Restore under the seqlock, to a sequence number never used before:
 	 * going back to the saved (older) one would let a reader that started
 	 * before the crash accept a torn copy. */
@@ -410,19 +422,52 @@ static void state_rollback(struct state *s)
 	atomic_store_explicit(&in->seqlock, seq, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	memcpy((uint8_t *)in + offsetof(struct state_instrument, id),
-	       (const uint8_t *)&u->inst + offsetof(struct state_instrument, id),
+	       (const uint8_t *)saved + offsetof(struct state_instrument, id),
 	       sizeof(*in) - offsetof(struct state_instrument, id));
 	atomic_store_explicit(&in->seqlock, seq + 1, memory_order_release);
-	if (u->dedup_slot != SEQUENCER_DEDUP_NONE)
-		memcpy(&s->dedup[u->dedup_slot], &u->dedup, sizeof(u->dedup));
-	memcpy(&s->feeds[u->feed_id], &u->feed, STATE_UNDO_FEED_BYTES);
+}
+
+static void state_rollback(struct state *s)
+{
+	struct state_header *h = s->hdr;
+	struct state_undo *u = &h->undo;
+	uint64_t jseq = atomic_load_explicit(&u->jseq, memory_order_acquire);
+	bool gap = u->kind == STATE_UNDO_GAP;
+
+	if (jseq == 0)
+		return;
+	if (gap) {
+		memcpy(&s->feeds[u->feed_id], &u->feed, sizeof(u->feed));
+	} else {
+		state_rollback_inst(&s->inst[u->inst_id], &u->inst);
+		if (u->dedup_slot != STATE_DEDUP_NONE)
+			memcpy(&s->dedup[u->dedup_slot], &u->dedup, sizeof(u->dedup));
+		memcpy(&s->feeds[u->feed_id], &u->feed, STATE_UNDO_FEED_BYTES);
+	}
 	atomic_store_explicit(&h->applied_jseq, u->applied_jseq, memory_order_release);
 	atomic_store_explicit(&u->jseq, 0, memory_order_release);
 	h->recoveries++;
-	log_warn("state %s: rolled back a half-applied trade (journal seq %llu, instrument %u, "
-	         "feed %u); it is replayed from the journal; recoveries so far %llu",
-	         s->path, (unsigned long long)jseq, u->inst_id, u->feed_id,
-	         (unsigned long long)h->recoveries);
+	if (gap)
+		log_warn("state %s: rolled back a half-applied gap (journal seq %llu, feed %u); it "
+		         "is replayed from the journal; recoveries so far %llu",
+		         s->path, (unsigned long long)jseq, u->feed_id,
+		         (unsigned long long)h->recoveries);
+	else
+		log_warn("state %s: rolled back a half-applied trade (journal seq %llu, instrument "
+		         "%u, feed %u); it is replayed from the journal; recoveries so far %llu",
+		         s->path, (unsigned long long)jseq, u->inst_id, u->feed_id,
+		         (unsigned long long)h->recoveries);
+}
+
+/* Allocates the blocks of a file an older build made sparse (ftruncate), so
+ * the first touch of a page cannot fault on a full disk.  A no-op on a file
+ * already allocated; a filesystem without fallocate keeps the old way. */
+static int state_allocate(struct state *s, char *err, size_t errlen)
+{
+	if (fallocate(s->fd, 0, 0, (off_t)s->size) == 0 || errno == EOPNOTSUPP)
+		return 0;
+	return state_fail(err, errlen, "state %s: fallocate %zu bytes: %s", s->path, s->size,
+	                  strerror(errno));
 }
 
 static int state_begin_write(struct state *s, char *err, size_t errlen)
@@ -453,7 +498,8 @@ static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap,
 			return -1;
 	} else if (s->fd < 0) {
 		return state_fail(err, errlen, "state %s: open: %s", s->path, strerror(errno));
-	} else if (state_lock(s, err, errlen) || state_map_existing(s, err, errlen)) {
+	} else if (state_lock(s, err, errlen) || state_map_existing(s, err, errlen) ||
+	           state_allocate(s, err, errlen)) {
 		goto fail;
 	}
 	if (state_begin_write(s, err, errlen))
@@ -471,8 +517,8 @@ fail:
 int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint32_t inst_cap,
                char *err, size_t errlen)
 {
-	assert(s && dir && err && errlen > 0);
-	assert(mode == STATE_OPEN_WRITE || mode == STATE_OPEN_READ);
+	ENSURE(s && dir && err && errlen > 0);
+	ENSURE(mode == STATE_OPEN_WRITE || mode == STATE_OPEN_READ);
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	s->readonly = mode == STATE_OPEN_READ;
@@ -500,7 +546,7 @@ int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint
 
 int state_sync(struct state *s)
 {
-	assert(s->map);
+	ENSURE(s->map);
 	return msync(s->map, s->size, MS_SYNC);
 }
 
@@ -509,9 +555,9 @@ void state_close(struct state *s, bool clean)
 	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	struct state_header *h = s->hdr;
 
-	assert(s->map && s->fd >= 0);
+	ENSURE(s->map && s->fd >= 0);
 	if (!s->readonly && clean) {
-		assert(atomic_load(&h->undo.jseq) == 0);
+		ENSURE(atomic_load(&h->undo.jseq) == 0);
 		/* the data must be on disk before the flag that vouches for it */
 		if (state_sync(s) == 0) {
 			atomic_store_explicit(&h->clean, 1, memory_order_release);
@@ -533,13 +579,13 @@ void state_close(struct state *s, bool clean)
 
 void state_heartbeat(struct state *s, int64_t now_ns)
 {
-	assert(!s->readonly);
+	ENSURE(!s->readonly);
 	atomic_store_explicit(&s->hdr->heartbeat_ns, now_ns, memory_order_relaxed);
 }
 
 int state_writer_pid(const struct state *s)
 {
-	assert(s->fd >= 0);
+	ENSURE(s->fd >= 0);
 	/* F_GETLK never reports the caller's own lock */
 	if (!s->readonly)
 		return (int)getpid();
@@ -611,7 +657,7 @@ int state_define(struct state *s, uint32_t id, const char *sym, size_t len)
 	int64_t found;
 	uint32_t slot;
 
-	assert(!s->readonly && sym);
+	ENSURE(!s->readonly && sym);
 	if (len == 0 || len > TRADE_SYMBOL_MAX)
 		return -1;
 	found = state_lookup(s, sym, len);
@@ -680,7 +726,7 @@ int state_feed_define(struct state *s, uint16_t id, const char *name)
 	struct state_feed *f;
 	int64_t found;
 
-	assert(!s->readonly);
+	ENSURE(!s->readonly);
 	if (len == 0 || len > STATE_FEED_NAME_MAX || id >= TRADE_FEED_MAX)
 		return -1;
 	f = &s->feeds[id];
@@ -704,15 +750,15 @@ bool state_is_duplicate(const struct state *s, uint32_t inst, uint16_t feed, uin
 
 	if (trade_id == 0)
 		return false;
-	slot = sequencer_dedup_find(s, inst, feed);
-	return slot != SEQUENCER_DEDUP_NONE && sequencer_dedup_seen(&s->dedup[slot], trade_id);
+	slot = state_dedup_find(s, inst, feed);
+	return slot != STATE_DEDUP_NONE && state_dedup_seen(&s->dedup[slot], trade_id);
 }
 
 static uint32_t state_inst_write_begin(struct state_instrument *in)
 {
 	uint32_t seq = atomic_load_explicit(&in->seqlock, memory_order_relaxed);
 
-	assert((seq & 1) == 0);
+	ENSURE((seq & 1) == 0);
 	atomic_store_explicit(&in->seqlock, seq + 1, memory_order_relaxed);
 	/* the odd value must be visible before any of the data stores */
 	atomic_thread_fence(memory_order_release);
@@ -721,7 +767,7 @@ static uint32_t state_inst_write_begin(struct state_instrument *in)
 
 static void state_inst_write_end(struct state_instrument *in, uint32_t odd)
 {
-	assert(odd & 1);
+	ENSURE(odd & 1);
 	atomic_store_explicit(&in->seqlock, odd + 1, memory_order_release);
 }
 
@@ -731,13 +777,14 @@ static void state_undo_arm(struct state *s, const struct trade *t, uint32_t slot
 {
 	struct state_undo *u = &s->hdr->undo;
 
-	assert(atomic_load_explicit(&u->jseq, memory_order_relaxed) == 0);
+	ENSURE(atomic_load_explicit(&u->jseq, memory_order_relaxed) == 0);
+	u->kind = STATE_UNDO_TRADE;
 	u->inst_id = t->instrument;
 	u->dedup_slot = slot;
 	u->feed_id = t->feed;
 	u->applied_jseq = jseq - 1;
 	memcpy(&u->inst, &s->inst[t->instrument], sizeof(u->inst));
-	if (slot != SEQUENCER_DEDUP_NONE)
+	if (slot != STATE_DEDUP_NONE)
 		memcpy(&u->dedup, &s->dedup[slot], sizeof(u->dedup));
 	memcpy(&u->feed, &s->feeds[t->feed], STATE_UNDO_FEED_BYTES);
 	atomic_store_explicit(&u->jseq, jseq, memory_order_release);
@@ -790,47 +837,137 @@ static void state_feed_apply(struct state_feed *f, const struct trade *t, bool d
 	/* A message-level sequence (MoldUDP64) skips the numbers of messages
 	 * that are not trades: the decoder's sequencer counts its gaps. */
 	if ((t->flags & (TRADE_F_HAS_SEQ | TRADE_F_SEQ_SPARSE)) == TRADE_F_HAS_SEQ)
-		sequencer_seq_observe(f, t->seq);
+		state_seq_observe(f, t->seq);
 	if (t->trade_id == 0)
 		f->no_trade_id++;
-	else if (deduped && slot == SEQUENCER_DEDUP_NONE)
+	else if (deduped && slot == STATE_DEDUP_NONE)
 		f->dedup_overflow++;
+}
+
+/* The checks every applier makes before it writes (cheap, always on). */
+static void state_apply_check(const struct state *s, uint16_t feed, uint64_t jseq)
+{
+	const struct state_header *h = s->hdr;
+
+	ENSURE(!s->readonly);
+	ENSURE(atomic_load_explicit(&h->undo.jseq, memory_order_relaxed) == 0);
+	ENSURE(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
+	ENSURE(feed < TRADE_FEED_MAX && s->feeds[feed].name[0] != 0);
+}
+
+/* applied_jseq = jseq, then disarm: everything before is complete when the
+ * record drops. */
+static void state_apply_finish(struct state *s, uint64_t jseq)
+{
+	state_point(STATE_POINT_WRITTEN);
+	atomic_store_explicit(&s->hdr->applied_jseq, jseq, memory_order_release);
+	state_point(STATE_POINT_ADVANCED);
+	atomic_store_explicit(&s->hdr->undo.jseq, 0, memory_order_release);
 }
 
 void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 {
-	struct state_header *h = s->hdr;
 	/* a correction carries the id of the trade it reverses, so it is
 	 * filtered under its own key (state_dedup_key): a replayed correction
 	 * is a duplicate, the original trade's id is not */
 	bool dedup = t->trade_id != 0;
-	uint32_t slot = SEQUENCER_DEDUP_NONE;
+	uint32_t slot = STATE_DEDUP_NONE;
 
-	assert(!s->readonly);
-	assert(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
-	assert(t->instrument < atomic_load_explicit(&h->inst_count, memory_order_relaxed));
-	assert(t->feed < TRADE_FEED_MAX && s->feeds[t->feed].name[0] != 0);
-	assert(t->qty > 0);
+	state_apply_check(s, t->feed, jseq);
+	ENSURE(t->instrument < atomic_load_explicit(&s->hdr->inst_count, memory_order_relaxed));
+	ENSURE(t->qty > 0);
 	if (dedup)
-		slot = sequencer_dedup_insert(s, t->instrument, state_dedup_key(t));
+		slot = state_dedup_insert(s, t->instrument, state_dedup_key(t));
 	state_undo_arm(s, t, slot, jseq);
+	state_point(STATE_POINT_ARMED);
 	state_inst_apply(&s->inst[t->instrument], t, jseq);
-	if (slot != SEQUENCER_DEDUP_NONE)
-		sequencer_dedup_mark(&s->dedup[slot], t->trade_id);
+	if (slot != STATE_DEDUP_NONE)
+		state_dedup_mark(&s->dedup[slot], t->trade_id);
 	state_feed_apply(&s->feeds[t->feed], t, dedup, slot);
-	atomic_store_explicit(&h->applied_jseq, jseq, memory_order_release);
-	/* disarm last: everything above is complete when the record drops */
-	atomic_store_explicit(&h->undo.jseq, 0, memory_order_release);
+	state_apply_finish(s, jseq);
+}
+
+void state_apply_gap(struct state *s, uint16_t feed, uint64_t first, uint64_t last, uint64_t jseq)
+{
+	struct state_undo *u = &s->hdr->undo;
+	struct state_feed *f;
+
+	state_apply_check(s, feed, jseq);
+	ENSURE(first <= last);
+	f = &s->feeds[feed];
+	u->kind = STATE_UNDO_GAP;
+	u->inst_id = 0;
+	u->dedup_slot = STATE_DEDUP_NONE;
+	u->feed_id = feed;
+	u->applied_jseq = jseq - 1;
+	memcpy(&u->feed, f, sizeof(u->feed)); /* ext[] too: rare, copy it all */
+	atomic_store_explicit(&u->jseq, jseq, memory_order_release);
+	state_point(STATE_POINT_ARMED);
+	f->ext[STATE_EXT_GAPS_UNRECOVERED]++;
+	f->ext[STATE_EXT_MISSING_UNRECOVERED] += last - first + 1;
+	state_apply_finish(s, jseq);
 }
 
 void state_apply_other(struct state *s, uint64_t jseq)
 {
 	struct state_header *h = s->hdr;
 
-	assert(!s->readonly);
-	assert(atomic_load_explicit(&h->undo.jseq, memory_order_relaxed) == 0);
-	assert(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
+	ENSURE(!s->readonly);
+	ENSURE(atomic_load_explicit(&h->undo.jseq, memory_order_relaxed) == 0);
+	ENSURE(jseq == atomic_load_explicit(&h->applied_jseq, memory_order_relaxed) + 1);
+	state_point(STATE_POINT_WRITTEN);
 	atomic_store_explicit(&h->applied_jseq, jseq, memory_order_release);
+}
+
+/* ---- counters outside the journal ---- */
+
+static struct state_feed *state_feed_w(struct state *s, uint16_t feed)
+{
+	ENSURE(!s->readonly && feed < TRADE_FEED_MAX);
+	return &s->feeds[feed];
+}
+
+void state_feed_count(struct state *s, uint16_t feed, enum state_count c, uint64_t n)
+{
+	struct state_feed *f = state_feed_w(s, feed);
+
+	switch (c) {
+	case STATE_CNT_RECEIVED:
+		f->received += n;
+		return;
+	case STATE_CNT_DUPLICATES:
+		f->duplicates += n;
+		return;
+	case STATE_CNT_STORE_FAILED:
+		f->store_failed += n;
+		return;
+	}
+	ENSURE(!"unknown state_count");
+}
+
+void state_feed_malformed(struct state *s, uint16_t feed, enum malformed why)
+{
+	struct state_feed *f = state_feed_w(s, feed);
+
+	ENSURE(why > MALFORMED_NONE && why < MALFORMED_COUNT);
+	f->malformed++;
+	f->malformed_by[why]++;
+}
+
+void state_feed_ext_add(struct state *s, uint16_t feed, enum state_ext e, uint64_t n)
+{
+	struct state_feed *f = state_feed_w(s, feed);
+
+	ENSURE((unsigned)e < STATE_EXT_COUNT);
+	f->ext[e] += n;
+}
+
+void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t missing)
+{
+	struct state_feed *f = state_feed_w(s, feed);
+
+	f->gaps += gaps;
+	f->gap_missing += missing;
 }
 
 static inline void state_cpu_relax(void)
@@ -844,7 +981,7 @@ int state_read_instrument(const struct state *s, uint32_t id, struct state_instr
 {
 	const struct state_instrument *in;
 
-	assert(s->map && out);
+	ENSURE(s->map && out);
 	if (id >= atomic_load_explicit(&s->hdr->inst_count, memory_order_acquire))
 		return -1;
 	in = &s->inst[id];

@@ -405,7 +405,6 @@ static void test_names(void)
 	CHECK_EQ_STR(malformed_name(MALFORMED_SYNTAX), "syntax");
 	CHECK_EQ_STR(malformed_name(MALFORMED_BAD_PRICE), "bad_price");
 	CHECK_EQ_STR(malformed_name(MALFORMED_DUPLICATE_KEY), "duplicate_key");
-	CHECK_EQ_STR(malformed_name(MALFORMED_ITCH), "itch");
 	CHECK_EQ_STR(malformed_name(MALFORMED_COUNT), "unknown");
 	CHECK_EQ_STR(malformed_name((enum malformed)200), "unknown");
 	/* Every reason has its own name. */

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "src/state/dedup.h"
 #include "trades/crc32c.h"
-#include "trades/sequencer.h"
 #include "trades/state.h"
 
 #define FILE_MAX  (1u << 20) /* the small test files are ~135 KiB */
@@ -112,6 +112,128 @@ static void spit(const char *path, const uint8_t *buf, size_t len)
 static bool contains(const char *hay, const char *needle)
 {
 	return strstr(hay, needle) != NULL;
+}
+
+/* ---- 0. the file is allocated, not sparse ---- */
+
+static bool fully_allocated(const char *path)
+{
+	struct stat st;
+
+	CHECK_EQ_INT(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
+}
+
+/* A sparse state file faults (SIGBUS) at the first touch of a hole once the
+ * disk is full -- in a reader too, on tmpfs.  Every block must exist. */
+static void test_allocated(void)
+{
+	struct state s;
+	char dir[128], path[256];
+	uint64_t off;
+	int fd;
+
+	test_dir(dir, sizeof(dir), "alloc");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 64) != 0) {
+		CHECK(0);
+		return;
+	}
+	off = s.hdr->off_dedup;
+	state_close(&s, true);
+	state_path(path, sizeof(path), dir);
+	CHECK(fully_allocated(path));
+	/* a file an older build left sparse (ftruncate) is allocated at the
+	 * next write open: punch the (all-zero) dedup table out, reopen */
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, 65536),
+	             0);
+	close(fd);
+	CHECK(!fully_allocated(path));
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 64) == 0)
+		state_close(&s, true);
+	CHECK(fully_allocated(path));
+	remove_dir(dir);
+}
+
+/* ---- 0b. counters outside the journal, and their boundary checks ---- */
+
+/* Runs fn in a child: true if the child died of SIGABRT (an ENSURE). */
+static bool aborts(void (*fn)(struct state *), struct state *s)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		fclose(stderr); /* the ENSURE message is expected */
+		fn(s);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void bad_ext(struct state *s)
+{
+	state_feed_ext_add(s, 0, STATE_EXT_COUNT, 1);
+}
+
+static void bad_feed(struct state *s)
+{
+	state_feed_count(s, TRADE_FEED_MAX, STATE_CNT_RECEIVED, 1);
+}
+
+static void bad_reason(struct state *s)
+{
+	state_feed_malformed(s, 0, MALFORMED_COUNT);
+}
+
+static void bad_gap_jseq(struct state *s)
+{
+	state_apply_gap(s, 0, 1, 2, applied(s) + 2);
+}
+
+static void test_feed_counters(void)
+{
+	struct state s;
+	const struct state_feed *f;
+	char dir[128];
+
+	test_dir(dir, sizeof(dir), "counters");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 16) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(state_feed_define(&s, 0, "c"), 0);
+	f = &s.feeds[0];
+	state_feed_count(&s, 0, STATE_CNT_RECEIVED, 7);
+	state_feed_count(&s, 0, STATE_CNT_DUPLICATES, 2);
+	state_feed_count(&s, 0, STATE_CNT_STORE_FAILED, 3);
+	state_feed_malformed(&s, 0, MALFORMED_BAD_PRICE);
+	state_feed_malformed(&s, 0, MALFORMED_BAD_PRICE);
+	state_feed_ext_add(&s, 0, STATE_EXT_REQUESTS, 5);
+	state_feed_gaps_add(&s, 0, 2, 9);
+	state_apply_gap(&s, 0, 10, 19, applied(&s) + 1);
+	CHECK_EQ_INT(f->received, 7);
+	CHECK_EQ_INT(f->duplicates, 2);
+	CHECK_EQ_INT(f->store_failed, 3);
+	CHECK_EQ_INT(f->malformed, 2);
+	CHECK_EQ_INT(f->malformed_by[MALFORMED_BAD_PRICE], 2);
+	CHECK_EQ_INT(f->ext[STATE_EXT_REQUESTS], 5);
+	CHECK_EQ_INT(f->gaps, 2);
+	CHECK_EQ_INT(f->gap_missing, 9);
+	CHECK_EQ_INT(f->ext[STATE_EXT_GAPS_UNRECOVERED], 1);
+	CHECK_EQ_INT(f->ext[STATE_EXT_MISSING_UNRECOVERED], 10);
+	CHECK_EQ_INT(applied(&s), 1); /* the define did not advance it */
+	CHECK_EQ_INT(atomic_load(&s.hdr->undo.jseq), 0);
+	/* the boundary checks hold in every build type */
+	CHECK(aborts(bad_ext, &s));
+	CHECK(aborts(bad_feed, &s));
+	CHECK(aborts(bad_reason, &s));
+	CHECK(aborts(bad_gap_jseq, &s));
+	state_close(&s, true);
+	remove_dir(dir);
 }
 
 /* ---- 1. aggregates, names, clean flag ---- */
@@ -586,10 +708,10 @@ static void test_window_model(void)
 		id = hwm + (rng % 3000) - 1500 + ((rng >> 40) % 64 == 0 ? rng % 2048 : 0);
 		if ((int64_t)id < 0 || id >= MODEL_IDS)
 			continue;
-		if (sequencer_dedup_seen(&d, id) != model_seen(hwm, id))
+		if (state_dedup_seen(&d, id) != model_seen(hwm, id))
 			mismatches++;
 		if (!model_seen(hwm, id) && id != 0) {
-			sequencer_dedup_mark(&d, id);
+			state_dedup_mark(&d, id);
 			model_marked[id] = true;
 			hwm = id > hwm ? id : hwm;
 		}
@@ -604,7 +726,7 @@ static int count_seen(const struct state_dedup *d, uint64_t lo, uint64_t hi)
 	int n = 0;
 
 	for (uint64_t id = lo; id <= hi; id++)
-		n += sequencer_dedup_seen(d, id);
+		n += state_dedup_seen(d, id);
 	return n;
 }
 
@@ -613,62 +735,62 @@ static void test_window(void)
 	struct state_dedup d = {.inst_plus1 = 1};
 	const uint64_t W = STATE_DEDUP_WINDOW;
 
-	CHECK(!sequencer_dedup_seen(&d, 0));
-	sequencer_dedup_mark(&d, 0);
-	CHECK(!sequencer_dedup_seen(&d, 0));
+	CHECK(!state_dedup_seen(&d, 0));
+	state_dedup_mark(&d, 0);
+	CHECK(!state_dedup_seen(&d, 0));
 	CHECK_EQ_INT(d.hwm, 0);
 	for (uint64_t id = 1; id <= W; id++) /* in order: a full window */
-		sequencer_dedup_mark(&d, id);
+		state_dedup_mark(&d, id);
 	CHECK_EQ_INT(count_seen(&d, 1, W), W);
-	CHECK(!sequencer_dedup_seen(&d, W + 1));
+	CHECK(!state_dedup_seen(&d, W + 1));
 
 	/* a jump of 476: ids W+1..1499 reuse the bits of 1..475 and start unseen */
-	sequencer_dedup_mark(&d, 1500);
+	state_dedup_mark(&d, 1500);
 	CHECK_EQ_INT(count_seen(&d, W + 1, 1499), 0);
-	CHECK(sequencer_dedup_seen(&d, 1500 - W));     /* just out: too old */
-	CHECK(sequencer_dedup_seen(&d, 1500 - W + 1)); /* oldest in window, marked */
-	CHECK(sequencer_dedup_seen(&d, 1500));
-	CHECK(!sequencer_dedup_seen(&d, 1501));
+	CHECK(state_dedup_seen(&d, 1500 - W));     /* just out: too old */
+	CHECK(state_dedup_seen(&d, 1500 - W + 1)); /* oldest in window, marked */
+	CHECK(state_dedup_seen(&d, 1500));
+	CHECK(!state_dedup_seen(&d, 1501));
 
 	/* out of order inside the window */
-	CHECK(!sequencer_dedup_seen(&d, 1200));
-	sequencer_dedup_mark(&d, 1200);
-	CHECK(sequencer_dedup_seen(&d, 1200));
-	CHECK(!sequencer_dedup_seen(&d, 1199));
-	CHECK(!sequencer_dedup_seen(&d, 1201));
+	CHECK(!state_dedup_seen(&d, 1200));
+	state_dedup_mark(&d, 1200);
+	CHECK(state_dedup_seen(&d, 1200));
+	CHECK(!state_dedup_seen(&d, 1199));
+	CHECK(!state_dedup_seen(&d, 1201));
 	CHECK_EQ_INT(d.hwm, 1500);
 
 	/* far below: stale, whatever the bits say */
-	CHECK(sequencer_dedup_seen(&d, 1));
-	CHECK(sequencer_dedup_seen(&d, 3));
+	CHECK(state_dedup_seen(&d, 1));
+	CHECK(state_dedup_seen(&d, 3));
 
 	/* a jump of exactly W: everything older is out, the window is empty */
-	sequencer_dedup_mark(&d, 1500 + W);
-	CHECK(sequencer_dedup_seen(&d, 1500));
+	state_dedup_mark(&d, 1500 + W);
+	CHECK(state_dedup_seen(&d, 1500));
 	CHECK_EQ_INT(count_seen(&d, 1501, 1500 + W - 1), 0);
-	CHECK(sequencer_dedup_seen(&d, 1500 + W));
+	CHECK(state_dedup_seen(&d, 1500 + W));
 
 	/* a huge jump */
-	sequencer_dedup_mark(&d, 1ull << 40);
+	state_dedup_mark(&d, 1ull << 40);
 	CHECK_EQ_INT(count_seen(&d, (1ull << 40) - W + 1, (1ull << 40) - 1), 0);
-	CHECK(sequencer_dedup_seen(&d, (1ull << 40) - W));
-	CHECK(sequencer_dedup_seen(&d, 1500 + W));
-	CHECK(sequencer_dedup_seen(&d, 1ull << 40));
+	CHECK(state_dedup_seen(&d, (1ull << 40) - W));
+	CHECK(state_dedup_seen(&d, 1500 + W));
+	CHECK(state_dedup_seen(&d, 1ull << 40));
 
 	/* a jump of W - 1 over a full window keeps exactly the old top id */
 	for (uint64_t id = (1ull << 40) + 1; id < (1ull << 40) + W; id++)
-		sequencer_dedup_mark(&d, id);
-	sequencer_dedup_mark(&d, (1ull << 40) + 2 * W - 2);
+		state_dedup_mark(&d, id);
+	state_dedup_mark(&d, (1ull << 40) + 2 * W - 2);
 	CHECK_EQ_INT(count_seen(&d, (1ull << 40) + W, (1ull << 40) + 2 * W - 3), 0);
-	CHECK(sequencer_dedup_seen(&d, (1ull << 40) + W - 1));
-	CHECK(sequencer_dedup_seen(&d, (1ull << 40) + W - 2)); /* too old now */
+	CHECK(state_dedup_seen(&d, (1ull << 40) + W - 1));
+	CHECK(state_dedup_seen(&d, (1ull << 40) + W - 2)); /* too old now */
 
 	/* marking a seen or stale id changes nothing */
 	{
 		struct state_dedup copy = d;
 
-		sequencer_dedup_mark(&d, (1ull << 40) + W - 1);
-		sequencer_dedup_mark(&d, 5);
+		state_dedup_mark(&d, (1ull << 40) + W - 1);
+		state_dedup_mark(&d, 5);
 		CHECK(memcmp(&copy, &d, sizeof(d)) == 0);
 	}
 	test_window_model();
@@ -681,7 +803,7 @@ static void test_seq_gaps(void)
 
 	memset(&f, 0, sizeof(f));
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
-		sequencer_seq_observe(&f, seqs[i]);
+		state_seq_observe(&f, seqs[i]);
 	CHECK_EQ_INT(f.gaps, 2); /* 103..105, 108..109; none before 100 */
 	CHECK_EQ_INT(f.gap_missing, 5);
 	CHECK_EQ_INT(f.out_of_order, 2); /* 104, the second 107 */
@@ -930,15 +1052,15 @@ static void k_verify(struct state *s)
 	CHECK_EQ_INT(atomic_load(&s->hdr->undo.jseq), 0);
 	for (uint32_t i = 0; i < count; i++) {
 		const struct state_instrument *in = &s->inst[i];
-		uint32_t slot = sequencer_dedup_find(s, i, 0);
+		uint32_t slot = state_dedup_find(s, i, 0);
 
 		CHECK((in->seqlock & 1) == 0);
 		CHECK(in->volume == (__int128)in->trades * K_QTY);
 		CHECK(in->notional == (__int128)in->trades * K_QTY * K_PRICE);
 		CHECK_EQ_INT(in->last_trade_id, in->trades);
 		if (in->trades > 0) {
-			CHECK(slot != SEQUENCER_DEDUP_NONE);
-			CHECK(slot != SEQUENCER_DEDUP_NONE && s->dedup[slot].hwm == in->trades);
+			CHECK(slot != STATE_DEDUP_NONE);
+			CHECK(slot != STATE_DEDUP_NONE && s->dedup[slot].hwm == in->trades);
 		}
 		sum += in->trades;
 	}
@@ -1026,7 +1148,7 @@ static void arm_and_scribble(struct state *s, uint32_t slot)
 	u->feed_id = 0;
 	u->applied_jseq = jseq - 1;
 	memcpy(&u->inst, &s->inst[0], sizeof(u->inst));
-	if (slot != SEQUENCER_DEDUP_NONE)
+	if (slot != STATE_DEDUP_NONE)
 		memcpy(&u->dedup, &s->dedup[slot], sizeof(u->dedup));
 	memcpy(&u->feed, &s->feeds[0], sizeof(u->feed));
 	atomic_store(&u->jseq, jseq);
@@ -1035,7 +1157,7 @@ static void arm_and_scribble(struct state *s, uint32_t slot)
 	s->inst[0].trades += 5;
 	s->inst[0].volume = 12345;
 	s->inst[0].last = -1;
-	if (slot != SEQUENCER_DEDUP_NONE) {
+	if (slot != STATE_DEDUP_NONE) {
 		s->dedup[slot].hwm = 5000;
 		s->dedup[slot].bits[0] = ~0ull;
 	}
@@ -1058,8 +1180,8 @@ static void rollback_round(const char *dir, bool with_dedup, uint64_t recoveries
 		CHECK(0);
 		return;
 	}
-	slot = with_dedup ? sequencer_dedup_find(&s, 0, 0) : SEQUENCER_DEDUP_NONE;
-	CHECK(!with_dedup || slot != SEQUENCER_DEDUP_NONE);
+	slot = with_dedup ? state_dedup_find(&s, 0, 0) : STATE_DEDUP_NONE;
+	CHECK(!with_dedup || slot != STATE_DEDUP_NONE);
 	memcpy(&inst, &s.inst[0], sizeof(inst));
 	if (with_dedup)
 		memcpy(&dd, &s.dedup[slot], sizeof(dd));
@@ -1125,6 +1247,8 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_allocated();
+	test_feed_counters();
 	test_aggregates();
 	test_limits();
 	test_crashed_define();

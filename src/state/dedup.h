@@ -1,13 +1,14 @@
-/* sequencer.h -- duplicate filter and feed sequence tracking, on the state file.
+/* dedup.h -- duplicate filter and feed sequence tracking, on the state file.
  *
- * Internal interface between state.c (which owns the mapping, the undo record
+ * Private to the state module (src/state/): the window lives with the state
+ * that stores it.  Internal interface between state.c (which owns the mapping, the undo record
  * and the seqlocks) and dedup.c (which owns the rules).  Nothing here locks,
  * logs or allocates; every function is bounded.
  *
  * Dedup table: s->dedup[dedup_cap] (dedup_cap a power of two), keyed by
  * (instrument, feed), open addressing with linear probing.  Entries are
  * never deleted, so a probe stops at the first empty slot; it also stops after
- * SEQUENCER_DEDUP_PROBES slots, so a lookup costs at most that many cache
+ * STATE_DEDUP_PROBES slots, so a lookup costs at most that many cache
  * lines however full the table is.  When no slot is free within the bound the
  * table counts as full for that key: the caller counts dedup_overflow on the
  * feed and accepts the trade without deduplication.  That is deterministic
@@ -23,41 +24,41 @@
  * Only the writer process may call these: the table is not seqlocked, a
  * reader in another process could see an entry mid-update.
  */
-#ifndef TRADES_SEQUENCER_H
-#define TRADES_SEQUENCER_H
+#ifndef TRADES_STATE_DEDUP_H
+#define TRADES_STATE_DEDUP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "trades/state.h"
 
-#define SEQUENCER_DEDUP_PROBES 64u        /* slots a lookup/insert visits, at most */
-#define SEQUENCER_DEDUP_NONE   UINT32_MAX /* "no slot": absent or table full */
+#define STATE_DEDUP_PROBES 64u        /* slots a lookup/insert visits, at most */
+#define STATE_DEDUP_NONE   UINT32_MAX /* "no slot": absent or table full */
 
-/* Slot holding (inst, feed), or SEQUENCER_DEDUP_NONE if there is none. */
-uint32_t sequencer_dedup_find(const struct state *s, uint32_t inst, uint16_t feed);
+/* Slot holding (inst, feed), or STATE_DEDUP_NONE if there is none. */
+uint32_t state_dedup_find(const struct state *s, uint32_t inst, uint16_t feed);
 
 /* Slot holding (inst, feed), claiming an empty one (hwm 0, no bits) if the
- * key is new; SEQUENCER_DEDUP_NONE if no slot is free within the probe
+ * key is new; STATE_DEDUP_NONE if no slot is free within the probe
  * bound.  A claimed empty entry means the same as no entry, so a crash right
  * after the claim needs no undo. */
-uint32_t sequencer_dedup_insert(struct state *s, uint32_t inst, uint16_t feed);
+uint32_t state_dedup_insert(struct state *s, uint32_t inst, uint16_t feed);
 
 /* true if trade_id was marked before on this entry, or is older than the
  * window (see the rules above).  trade_id 0 is never seen. */
-bool sequencer_dedup_seen(const struct state_dedup *d, uint64_t trade_id);
+bool state_dedup_seen(const struct state_dedup *d, uint64_t trade_id);
 
 /* Records trade_id on an occupied entry.  Above hwm it moves the window,
  * clearing the bits of the ids it skipped (all of them if it jumped by WINDOW
  * or more; at most WINDOW bit operations).  Marking an id already seen
  * changes nothing: the journal is input from disk, and a duplicate in it must
  * not stop a restart.  trade_id 0 is ignored. */
-void sequencer_dedup_mark(struct state_dedup *d, uint64_t trade_id);
+void state_dedup_mark(struct state_dedup *d, uint64_t trade_id);
 
 /* A feed sequence number seen on f (TRADE_F_HAS_SEQ): a jump past
  * last_seq + 1 counts one gap and the numbers missing in it (not for the
  * first seq of a feed, last_seq 0); a seq <= last_seq counts out_of_order;
  * last_seq keeps the maximum.  seq 0 is ignored (it means "none"). */
-void sequencer_seq_observe(struct state_feed *f, uint64_t seq);
+void state_seq_observe(struct state_feed *f, uint64_t seq);
 
 #endif

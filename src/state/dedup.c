@@ -1,6 +1,6 @@
 /* dedup.c -- the (instrument, feed) duplicate filter and feed seq tracking.
  *
- * See sequencer.h for the rules.  The table lives in the state file, so it
+ * See dedup.h for the rules.  The table lives in the state file, so it
  * survives restarts: a trade re-sent after a reconnect is caught even if the
  * process restarted in between.
  */
@@ -9,13 +9,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "trades/sequencer.h"
+#include "src/state/dedup.h"
+#include "trades/log.h"
 #include "trades/state.h"
 
 #define DEDUP_WORDS (STATE_DEDUP_WINDOW / 64)
 
 _Static_assert(STATE_DEDUP_WINDOW % 64 == 0, "window is whole bitmap words");
-_Static_assert(SEQUENCER_DEDUP_PROBES > 0, "a probe visits at least one slot");
+_Static_assert(STATE_DEDUP_PROBES > 0, "a probe visits at least one slot");
 
 /* splitmix64's finalizer: (inst, feed) keys are small dense integers, and
  * masking them directly would put every feed of an instrument in a row and
@@ -36,48 +37,48 @@ static uint32_t dedup_probe_bound(const struct state *s)
 {
 	uint32_t cap = s->hdr->dedup_cap;
 
-	return cap < SEQUENCER_DEDUP_PROBES ? cap : SEQUENCER_DEDUP_PROBES;
+	return cap < STATE_DEDUP_PROBES ? cap : STATE_DEDUP_PROBES;
 }
 
 /* Walks the probe chain of (inst, feed): returns the slot holding it, or the
- * first empty slot in *empty (SEQUENCER_DEDUP_NONE if none within bound). */
+ * first empty slot in *empty (STATE_DEDUP_NONE if none within bound). */
 static uint32_t dedup_walk(const struct state *s, uint32_t inst, uint16_t feed, uint32_t *empty)
 {
 	uint32_t mask = s->hdr->dedup_cap - 1;
 	uint32_t slot = (uint32_t)dedup_hash(inst, feed) & mask;
 	uint32_t bound = dedup_probe_bound(s);
 
-	assert(inst < STATE_INST_CAP_MAX);
-	assert((s->hdr->dedup_cap & mask) == 0);
-	*empty = SEQUENCER_DEDUP_NONE;
+	ENSURE(inst < STATE_INST_CAP_MAX);
+	ENSURE((s->hdr->dedup_cap & mask) == 0);
+	*empty = STATE_DEDUP_NONE;
 	for (uint32_t i = 0; i < bound; i++, slot = (slot + 1) & mask) {
 		const struct state_dedup *d = &s->dedup[slot];
 
 		if (d->inst_plus1 == 0) {
 			*empty = slot;
-			return SEQUENCER_DEDUP_NONE;
+			return STATE_DEDUP_NONE;
 		}
 		if (d->inst_plus1 == inst + 1 && d->feed == feed)
 			return slot;
 	}
-	return SEQUENCER_DEDUP_NONE;
+	return STATE_DEDUP_NONE;
 }
 
-uint32_t sequencer_dedup_find(const struct state *s, uint32_t inst, uint16_t feed)
+uint32_t state_dedup_find(const struct state *s, uint32_t inst, uint16_t feed)
 {
 	uint32_t empty;
 
 	return dedup_walk(s, inst, feed, &empty);
 }
 
-uint32_t sequencer_dedup_insert(struct state *s, uint32_t inst, uint16_t feed)
+uint32_t state_dedup_insert(struct state *s, uint32_t inst, uint16_t feed)
 {
 	uint32_t empty;
 	uint32_t slot = dedup_walk(s, inst, feed, &empty);
 	struct state_dedup *d;
 
-	assert(!s->readonly);
-	if (slot != SEQUENCER_DEDUP_NONE || empty == SEQUENCER_DEDUP_NONE)
+	ENSURE(!s->readonly);
+	if (slot != STATE_DEDUP_NONE || empty == STATE_DEDUP_NONE)
 		return slot;
 	d = &s->dedup[empty];
 	/* inst_plus1 is the occupancy mark: write it last, so that a crash in
@@ -88,7 +89,7 @@ uint32_t sequencer_dedup_insert(struct state *s, uint32_t inst, uint16_t feed)
 	return empty;
 }
 
-bool sequencer_dedup_seen(const struct state_dedup *d, uint64_t trade_id)
+bool state_dedup_seen(const struct state_dedup *d, uint64_t trade_id)
 {
 	uint64_t bit = trade_id % STATE_DEDUP_WINDOW;
 
@@ -105,7 +106,7 @@ static void dedup_advance(struct state_dedup *d, uint64_t id)
 {
 	uint64_t jump = id - d->hwm;
 
-	assert(id > d->hwm);
+	ENSURE(id > d->hwm);
 	if (jump >= STATE_DEDUP_WINDOW) {
 		memset(d->bits, 0, sizeof(d->bits));
 	} else {
@@ -120,11 +121,11 @@ static void dedup_advance(struct state_dedup *d, uint64_t id)
 	d->hwm = id;
 }
 
-void sequencer_dedup_mark(struct state_dedup *d, uint64_t trade_id)
+void state_dedup_mark(struct state_dedup *d, uint64_t trade_id)
 {
 	uint64_t bit = trade_id % STATE_DEDUP_WINDOW;
 
-	assert(d->inst_plus1 != 0);
+	ENSURE(d->inst_plus1 != 0);
 	if (trade_id == 0)
 		return;
 	if (trade_id > d->hwm)
@@ -132,10 +133,10 @@ void sequencer_dedup_mark(struct state_dedup *d, uint64_t trade_id)
 	else if (d->hwm >= STATE_DEDUP_WINDOW && trade_id <= d->hwm - STATE_DEDUP_WINDOW)
 		return; /* too old: already counts as seen, no bit to set */
 	d->bits[bit / 64] |= 1ull << (bit % 64);
-	assert(sequencer_dedup_seen(d, trade_id));
+	assert(state_dedup_seen(d, trade_id));
 }
 
-void sequencer_seq_observe(struct state_feed *f, uint64_t seq)
+void state_seq_observe(struct state_feed *f, uint64_t seq)
 {
 	if (seq == 0)
 		return;
