@@ -7,15 +7,19 @@
 source "$(dirname "$0")/lib.sh"
 need_tool ldd libc-bin
 "$TRADES" version >"$T/v" || fail "trades version"
-if ldd "$TRADES" | grep -q libasan; then
+# ldd's output captured first: with pipefail, `ldd | grep -q` fails when grep exits early and
+# ldd gets SIGPIPE (it did, now and then, for trades-gen).
+ldd "$TRADES" >"$T/ldd" || fail "ldd $TRADES"
+ldd "$TRADES_GEN" >"$T/ldd-gen" || fail "ldd $TRADES_GEN"
+if grep -q libasan "$T/ldd"; then
 	grep -Eq '^allocator: .*\(malloc from .*libasan\.so' "$T/v" ||
 		fail "ASan build, but malloc is not ASan's: $(grep allocator "$T/v")"
-	ldd "$TRADES_GEN" | grep -q libasan || fail "trades-gen not built with ASan"
+	grep -q libasan "$T/ldd-gen" || fail "trades-gen not built with ASan"
 	echo "PASS allocator (ASan build): $(grep allocator "$T/v")"
 	exit 0
 fi
 grep -Eq '^allocator: jemalloc [0-9]+\.[0-9]+\.[0-9]+.*\(malloc from .*libjemalloc\.so' "$T/v" ||
 	fail "jemalloc not in use: $(grep allocator "$T/v")"
-ldd "$TRADES" | grep -q libjemalloc || fail "trades not linked against libjemalloc"
-ldd "$TRADES_GEN" | grep -q libjemalloc || fail "trades-gen not linked against libjemalloc"
+grep -q libjemalloc "$T/ldd" || fail "trades not linked against libjemalloc"
+grep -q libjemalloc "$T/ldd-gen" || fail "trades-gen not linked against libjemalloc"
 echo "PASS allocator: $(grep allocator "$T/v")"
