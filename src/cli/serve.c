@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve_kafka.h"
 #include "trades/log.h"
 #include "trades/sink.h"
 #include "trades/source.h"
@@ -65,7 +66,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON lines\n"
 	        "  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL "
 	        "(info)\n\n"
@@ -83,6 +84,7 @@ struct serve_opts {
 	const char *tcp[SOURCE_LISTEN_MAX], *udp[SOURCE_LISTEN_MAX], *mold[SOURCE_LISTEN_MAX];
 	const char *rerequest;
 	struct cli_itch itch;
+	struct cli_kafka kafka;
 	char envbuf[3][1024];
 };
 
@@ -127,6 +129,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	        {"mold", required_argument, 0, 'm'},
 	        {"mold-rerequest", required_argument, 0, 'R'},
 	        CLI_ITCH_OPTIONS,
+	        CLI_KAFKA_OPTIONS,
 	        {0, 0, 0, 0},
 	};
 	bool cli_tcp = false, cli_udp = false, cli_mold = false;
@@ -137,8 +140,9 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
 	cli_itch_defaults(&o->itch);
-	if (cli_store_env("serve", &o->st) < 0 || serve_env_list(o, "TRADES_TCP", 0) < 0 ||
-	    serve_env_list(o, "TRADES_UDP", 1) < 0 || serve_env_list(o, "TRADES_MOLD", 2) < 0)
+	if (cli_store_env("serve", &o->st) < 0 || cli_kafka_env(&o->kafka) < 0 ||
+	    serve_env_list(o, "TRADES_TCP", 0) < 0 || serve_env_list(o, "TRADES_UDP", 1) < 0 ||
+	    serve_env_list(o, "TRADES_MOLD", 2) < 0)
 		return -1;
 	if (cli_env("TRADES_MAX_CONNS", NULL) &&
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
@@ -150,6 +154,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		const char **list = c == 't' ? o->tcp : o->udp;
 		int r = cli_itch_opt("serve", c, optarg, &o->itch);
 
+		if (r == 0)
+			r = cli_kafka_opt(c, optarg, &o->kafka);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -483,6 +489,11 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (o.print)
 		pipeline_add_sink(&pipe, sink_jsonl_open(stdout));
+	rc = cli_kafka_start(&o.kafka, &pipe, o.st.state_dir);
+	if (rc != CLI_OK) {
+		pipeline_close(&pipe, true);
+		return rc;
+	}
 	log_info("state %s: %u instruments, journal at entry %llu (%llu replayed at start)",
 	         o.st.state_dir, (unsigned)atomic_load(&pipe.state.hdr->inst_count),
 	         (unsigned long long)pipe.journal.next_jseq - 1,
