@@ -10,7 +10,6 @@
 #include "trades/log.h"
 #include "trades/sink.h"
 
-#if !HAVE_KAFKA
 static int cli_kafka_missing(const char *what)
 {
 	fprintf(stderr,
@@ -19,17 +18,14 @@ static int cli_kafka_missing(const char *what)
 	        what);
 	return -1;
 }
-#endif
 
 int cli_kafka_env(struct cli_kafka *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->brokers = cli_env("KAFKA_BROKER_ADDRESS", NULL);
 	o->topic = cli_env("KAFKA_TOPIC", cli_env("KAFKA_TOPIC_NAME", "trades"));
-#if !HAVE_KAFKA
-	if (o->brokers)
+	if (!HAVE_KAFKA && o->brokers)
 		return cli_kafka_missing("KAFKA_BROKER_ADDRESS is set");
-#endif
 	return 0;
 }
 
@@ -78,14 +74,11 @@ int cli_kafka_opt(int c, const char *arg, struct cli_kafka *o)
 {
 	if (c < 1101 || c > 1104)
 		return 0;
-#if !HAVE_KAFKA
-	(void)arg;
-	(void)o;
-	return cli_kafka_missing(c == 1101   ? "--kafka"
-	                         : c == 1102 ? "--kafka-topic"
-	                         : c == 1103 ? "--kafka-opt"
-	                                     : "--kafka-keys");
-#else
+	if (!HAVE_KAFKA)
+		return cli_kafka_missing(c == 1101   ? "--kafka"
+		                         : c == 1102 ? "--kafka-topic"
+		                         : c == 1103 ? "--kafka-opt"
+		                                     : "--kafka-keys");
 	switch (c) {
 	case 1101:
 		o->brokers = arg[0] ? arg : NULL;
@@ -98,7 +91,6 @@ int cli_kafka_opt(int c, const char *arg, struct cli_kafka *o)
 	default:
 		return cli_kafka_keys(arg, o) < 0 ? -1 : 1;
 	}
-#endif
 }
 
 #if HAVE_KAFKA
