@@ -208,14 +208,15 @@ static int kafka_pick_partitioner(struct sink_kafka *k, char *err, size_t errlen
 
 static int32_t kafka_partition(struct sink_kafka *k, uint32_t inst, const char *pair)
 {
+	uint32_t tag = inst < k->cfg.inst_cap ? k->inst_part[inst] : 0;
 	int32_t p;
 
-	if (inst < k->cfg.inst_cap && k->inst_part[inst] >= 0)
-		return k->inst_part[inst];
+	if (tag >> 13 == k->gen && (tag & 8191) != 0)
+		return (int32_t)(tag & 8191) - 1;
 	p = k->partitioner(k->rkt, pair, strlen(pair), k->parts, NULL, NULL);
 	ENSURE(p >= 0 && p < k->parts);
 	if (inst < k->cfg.inst_cap)
-		k->inst_part[inst] = p;
+		k->inst_part[inst] = k->gen << 13 | (uint32_t)(p + 1);
 	return p;
 }
 
@@ -491,21 +492,17 @@ struct sink_kafka *sink_kafka_new(const struct sink_kafka_config *cfg, char *err
 {
 	struct sink_kafka *k;
 	rd_kafka_conf_t *c;
-	size_t i;
-
 	if (kafka_check(cfg, err, errlen) < 0)
 		return NULL;
 	k = calloc(1, sizeof(*k));
 	if (!k || kafka_copy_config(k, cfg) < 0 ||
 	    !(k->inst = calloc(cfg->inst_cap, sizeof(*k->inst))) ||
-	    !(k->inst_part = malloc(cfg->inst_cap * sizeof(*k->inst_part))) ||
+	    !(k->inst_part = calloc(cfg->inst_cap, sizeof(*k->inst_part))) ||
 	    !(k->ring = calloc(SINK_KAFKA_INFLIGHT, sizeof(*k->ring)))) {
 		sink_kafka_free(k);
 		errfmt(err, errlen, "kafka: calloc: %s", strerror(ENOMEM));
 		return NULL;
 	}
-	for (i = 0; i < cfg->inst_cap; i++)
-		k->inst_part[i] = -1;
 	k->rl = (struct ratelimit)RATELIMIT_INIT(10, 10);
 	if (kafka_pick_partitioner(k, err, errlen) < 0 || !(c = kafka_conf(k, true, err, errlen))) {
 		sink_kafka_free(k);

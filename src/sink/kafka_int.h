@@ -22,6 +22,7 @@
 #define KAFKA_FEED_NAME_MAX  64
 #define KAFKA_VALUE_MAX      (SINK_JSON_MAX + 2 * SINK_KAFKA_KEY_MAX)
 _Static_assert(SINK_KAFKA_INFLIGHT >= KAFKA_BATCH, "a batch fits the in-flight window");
+_Static_assert(KAFKA_PARTITIONS_MAX < (1 << 13), "partition + 1 fits an inst_part tag's 13 bits");
 
 typedef int32_t (*kafka_partitioner)(const rd_kafka_topic_t *rkt, const void *key, size_t keylen,
                                      int32_t partition_cnt, void *rkt_opaque, void *msg_opaque);
@@ -39,7 +40,8 @@ struct sink_kafka {
 	kafka_partitioner partitioner;
 
 	char (*inst)[TRADE_SYMBOL_MAX + 1]; /* id -> symbol, cfg.inst_cap slots */
-	int32_t *inst_part;                 /* id -> partition, -1 not computed */
+	uint32_t *inst_part; /* id -> (resume generation << 13) | (partition + 1); lazily valid */
+	uint32_t gen;        /* resume generation: older inst_part tags are stale */
 	char feed[TRADE_FEED_MAX][KAFKA_FEED_NAME_MAX];
 
 	struct kafka_slot *ring; /* SINK_KAFKA_INFLIGHT slots */

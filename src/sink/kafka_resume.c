@@ -286,7 +286,11 @@ int kafka_resume(struct sink_kafka *k)
 		return -2;
 	}
 	k->rd_open = true;
-	memset(k->inst_part, 0xff, k->cfg.inst_cap * sizeof(*k->inst_part)); /* all -1 */
+	k->gen = (k->gen + 1) & ((1u << 19) - 1); /* partitions may have changed: new tags */
+	if (k->gen == 0) { /* wrapped (every 2^19 resumes): no old tag may match */
+		memset(k->inst_part, 0, k->cfg.inst_cap * sizeof(*k->inst_part));
+		k->gen = 1;
+	}
 	k->st.read_jseq = start - 1;
 	k->st.delivered = start - 1;
 	k->st.partitions = (uint64_t)k->parts;
