@@ -191,6 +191,13 @@ static int kafka_pick_partitioner(struct sink_kafka *k, char *err, size_t errlen
 			              "--kafka-opt %s: fixed by the sink (idempotent, acks=all, "
 			              "never times out)",
 			              key);
+		if (strncmp(key, "test.mock.", 10) == 0)
+			return errfmt(
+			        err, errlen,
+			        "--kafka-opt %s: every producer and tail reader of the sink "
+			        "would get a mock cluster of its own; run trades-kafka-mock and "
+			        "give --kafka its bootstrap address",
+			        key);
 	}
 	for (i = 0; i < sizeof(kafka_partitioners) / sizeof(kafka_partitioners[0]); i++)
 		if (strcmp(name, kafka_partitioners[i].name) == 0) {

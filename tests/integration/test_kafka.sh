@@ -162,6 +162,7 @@ usage)
 	PAT="--kafka-opt 'linger'" expect --kafka 127.0.0.1:1 --kafka-opt linger
 	PAT="enable.idempotence" expect --kafka 127.0.0.1:1 --kafka-opt enable.idempotence=false
 	PAT="partitioner=random" expect --kafka 127.0.0.1:1 --kafka-opt partitioner=random
+	PAT="trades-kafka-mock" expect --kafka 127.0.0.1:1 --kafka-opt test.mock.num.brokers=3
 	PAT="no.such.property" expect --kafka 127.0.0.1:1 --kafka-opt no.such.property=1
 	PAT="topic 'bad topic'" expect --kafka 127.0.0.1:1 --kafka-topic 'bad topic'
 	"$TRADES" serve --help | grep -q -- '--kafka BROKERS' || fail "serve --help lacks --kafka"
