@@ -123,9 +123,16 @@ static int kafka_set(rd_kafka_conf_t *c, const char *key, const char *val, char 
 rd_kafka_conf_t *kafka_conf(struct sink_kafka *k, bool producer, char *err, size_t errlen)
 {
 	static const char *const prod[][2] = {
-	        {"enable.idempotence", "true"}, {"acks", "all"},
+	        {"enable.idempotence", "true"},
+	        {"acks", "all"},
 	        {"message.timeout.ms", "0"}, /* never give a message up: the sink resumes */
-	        {"retry.backoff.ms", "1000"},   {"queue.buffering.max.kbytes", "65536"},
+	        {"retry.backoff.ms", "1000"},
+	        /* A batch that fails for good stops the producer (fatal) before
+	         * a later one can land after the hole; one request in flight per
+	         * broker keeps a later batch from being on the wire already. */
+	        {"enable.gapless.guarantee", "true"},
+	        {"max.in.flight.requests.per.connection", "1"},
+	        {"queue.buffering.max.kbytes", "65536"},
 	};
 	static const char *const cons[][2] = {
 	        {"enable.partition.eof", "true"},
