@@ -153,7 +153,9 @@ case $SCENARIO in
 usage)
 	expect() {
 		local rc=0
-		"$TRADES" serve --state-dir "$T/x" "$@" >"$T/out" 2>&1 || rc=$?
+		# Bounded, on a port of its own, should a refusal ever be missing.
+		timeout 20 "$TRADES" serve --tcp 127.0.0.1:0 --udp 127.0.0.1:0 --state-dir "$T/x" \
+			"$@" >"$T/out" 2>&1 || rc=$?
 		[ "$rc" -eq 2 ] || fail "serve $* exited $rc, want 2: $(cat "$T/out")"
 		grep -q -- "$PAT" "$T/out" || fail "serve $*: no '$PAT' in: $(cat "$T/out")"
 	}
@@ -242,7 +244,7 @@ kill9)
 	wait "$GEN_PID" 2>/dev/null || true # its peer died
 	STORED=$("$TRADES" tail --state-dir "$T/state" | wc -l)
 	[ "$STORED" -lt "$N" ] || fail "kill landed after the end of the stream"
-	echo "killed with $STORED trades journaled; topic had $(kcat -C -b "$BROKERS" -t trades -e -q -f 'x\n' | wc -l)"
+	echo "killed with $STORED trades journaled; topic had $(timeout 30 kcat -C -b "$BROKERS" -t trades -e -q -f 'x\n' | wc -l)"
 	serve_kafka serve2 --kafka "$BROKERS"
 	wait_synced "$T/state" 60
 	echo "after restart: $(kjson "$T/state" k)"
