@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve_kafka.h"
 #include "trades/addr.h"
 #include "trades/decoder.h"
 #include "trades/log.h"
@@ -76,7 +77,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n" CLI_COMMON_HELP "\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
@@ -106,6 +107,7 @@ struct serve_opts {
 	struct sockaddr_storage rr_addr; /* --mold-rerequest */
 	socklen_t rr_len;
 	struct cli_itch itch;
+	struct cli_kafka kafka;
 };
 
 static const char *const serve_list_flag[SERVE_LISTS] = {"--tcp", "--udp", "--mold"};
@@ -235,7 +237,8 @@ static const struct serve_flag {
 };
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
-static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS};
+static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
+                                             CLI_KAFKA_OPTIONS};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -247,7 +250,7 @@ static int serve_defaults(struct serve_opts *o)
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
 	cli_itch_defaults(&o->itch);
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
-	    serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
+	    cli_kafka_env(&o->kafka) < 0 || serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
 	    serve_env_list(&o->list[SERVE_UDP], "TRADES_UDP") < 0 ||
 	    serve_env_list(&o->list[SERVE_MOLD], "TRADES_MOLD") < 0)
 		return -1;
@@ -267,6 +270,8 @@ static int serve_option(struct serve_opts *o, int c, const char *arg)
 
 	if (r == 0)
 		r = cli_itch_opt("serve", c, arg, &o->itch);
+	if (r == 0)
+		r = cli_kafka_opt(c, arg, &o->kafka);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	for (i = 0; i < SERVE_NFLAGS; i++)
@@ -625,7 +630,11 @@ int cmd_serve(int argc, char **argv)
 	}
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);
-	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : serve_run(&o, &w);
+	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK)
+		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
+	if (rc == CLI_OK)
+		rc = serve_run(&o, &w);
 	source_close(w.src);
 	ps = *pipeline_stats(pipe);
 	pipeline_close(pipe, rc == CLI_OK);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "trades/decimal.h"
 #include "trades/log.h"
+#include "trades/sink_kafka.h"
 #include "trades/state.h"
 
 struct stat_row {
@@ -164,7 +165,7 @@ static void stat_json_feeds(const struct state *s)
 	printf("]");
 }
 
-static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n)
+static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n, const char *dir)
 {
 	uint32_t i;
 
@@ -186,6 +187,8 @@ static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n)
 	}
 	printf("],");
 	stat_json_feeds(s);
+	sink_kafka_stat_print(dir, atomic_load(&s->hdr->applied_jseq), true,
+	                      stdout); /* Kafka sink */
 	printf("}\n");
 }
 
@@ -275,9 +278,11 @@ int cmd_stat(int argc, char **argv)
 	}
 	qsort(rows, got, sizeof(*rows), stat_cmp);
 	if (json)
-		stat_json(&s, rows, got);
+		stat_json(&s, rows, got, dir);
 	else
 		stat_table(&s, rows, got);
+	if (!json) /* Kafka sink block, when one ever ran on this state dir */
+		sink_kafka_stat_print(dir, atomic_load(&s.hdr->applied_jseq), false, stdout);
 	free(rows);
 	state_close(&s, false);
 	return got == n ? CLI_OK : CLI_FAIL;

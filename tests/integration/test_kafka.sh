@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# test_kafka.sh SCENARIO -- the Kafka sink against librdkafka's mock cluster
+# run as a separate process (trades-kafka-mock), read back by kcat as an
+# independent consumer.  Every scenario ends with the same check: the topic
+# holds every journal trade exactly once, in journal order per partition,
+# each value byte-equal to `trades tail`'s contract line (without its '\n'),
+# key = pair, header jseq = the trade's journal entry.
+#   basic    env drop-in (KAFKA_BROKER_ADDRESS, KAFKA_TOPIC_NAME), restart
+#            with nothing new (no re-send), then another topic with
+#            --kafka-keys product_id,quantity (the whole journal again)
+#   down     the broker goes down mid-stream: lag rises in `stat`, the
+#            journal keeps everything, the sink catches up when it returns
+#   errors   injected Produce errors, retriable and not
+#   kill9    kill -9 of serve mid-stream, restart: no duplicates, no holes
+#   usage    option errors exit 2 and name the input
+source "$(dirname "$0")/lib.sh"
+SCENARIO=${1:?usage: test_kafka.sh basic|down|errors|kill9|usage}
+: "${TRADES_KAFKA_MOCK:?TRADES_KAFKA_MOCK must point at trades-kafka-mock}"
+command -v kcat >/dev/null || fail "kcat not found: install the Debian package kcat"
+N=${KAFKA_COUNT:-30000} # the mock keeps ~5 MiB per partition: stay well below
+PARTS=4
+
+MOCK_PID=
+kafka_cleanup() {
+	exec 7>&- 2>/dev/null || true
+	if [ -n "$MOCK_PID" ] && kill -0 "$MOCK_PID" 2>/dev/null; then
+		kill -KILL "$MOCK_PID" 2>/dev/null || true
+	fi
+	cleanup
+}
+trap kafka_cleanup EXIT
+
+start_mock() {
+	mkfifo "$T/mock.in"
+	"$TRADES_KAFKA_MOCK" --partitions "$PARTS" <"$T/mock.in" >"$T/mock.out" 2>"$T/mock.err" &
+	MOCK_PID=$!
+	exec 7>"$T/mock.in"
+	for _ in $(seq 1 100); do # 10 s
+		grep -q '^ready$' "$T/mock.out" && break
+		sleep 0.1
+	done
+	grep -q '^ready$' "$T/mock.out" || fail "trades-kafka-mock not ready: $(cat "$T/mock.err")"
+	BROKERS=$(awk '$1=="bootstrap" {print $2}' "$T/mock.out")
+}
+
+# mock_cmd CMD...: one command, its answer must be "ok".
+mock_cmd() {
+	local before i
+	before=$(wc -l <"$T/mock.out")
+	echo "$*" >&7
+	for i in $(seq 1 50); do
+		[ "$(wc -l <"$T/mock.out")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(tail -n 1 "$T/mock.out")" = ok ] || fail "mock '$*': $(tail -n 1 "$T/mock.out")"
+}
+
+# kjson DIR EXPR: a Python expression over stat --json's object d (k = d["kafka"]).
+kjson() {
+	"$TRADES" stat --state-dir "$1" --json | "$PY" -c \
+		"import json,sys; d=json.load(sys.stdin); k=d.get('kafka',{}); print($2)"
+}
+
+# cursor KEY: a value of the sink's cursor file (cheap: no Python).
+cursor() { awk -v k="$1" '$1==k {print $2}' "$T/state/sinks/kafka.cursor" 2>/dev/null || echo 0; }
+
+# wait_delivered N: until the sink delivered journal entry N (30 s at most).
+wait_delivered() {
+	for _ in $(seq 1 300); do
+		[ "$(cursor delivered)" -ge "$1" ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the sink did not deliver entry $1 in 30 s: $(cat "$T/state/sinks/kafka.cursor")"
+}
+
+# wait_synced DIR SECS: until the sink delivered everything the journal holds.
+wait_synced() {
+	local i s=
+	for i in $(seq 1 $(($2 * 5))); do
+		s=$(kjson "$1" "k.get('lag',-1)==0 and k.get('delivered_jseq')==d['applied_jseq']")
+		[ "$s" = True ] && return 0
+		sleep 0.2
+	done
+	fail "kafka sink not caught up after $2 s: $(kjson "$1" k)"
+}
+
+# check_topic TOPIC DIR [PAIR_KEY VOLUME_KEY]: the end-to-end property.
+check_topic() {
+	local topic=$1 dir=$2
+	"$TRADES" tail --state-dir "$dir" >"$T/tail.jsonl" || fail "trades tail"
+	timeout 60 kcat -C -b "$BROKERS" -t "$topic" -o beginning -e -q \
+		-f '%p\t%o\t%k\t%h\t%s\n' >"$T/topic.tsv" 2>"$T/kcat.err" ||
+		fail "kcat: $(cat "$T/kcat.err")"
+	"$PY" - "$T/topic.tsv" "$T/tail.jsonl" "${3:-pair}" "${4:-volume}" <<'EOF' || fail "topic $topic != journal"
+import datetime, json, sys
+rows = [l.rstrip("\n").split("\t", 4) for l in open(sys.argv[1], encoding="utf-8")]
+tail = [l.rstrip("\n") for l in open(sys.argv[2], encoding="utf-8")]
+pk, vk = sys.argv[3], sys.argv[4]
+def die(msg):
+    print("check:", msg, file=sys.stderr); sys.exit(1)
+msgs, part_of = [], {}
+last = {}
+for p, off, key, hdr, val in rows:
+    if not hdr.startswith("jseq=") or not hdr[5:].isdigit():
+        die(f"partition {p} offset {off}: header {hdr!r}")
+    j = int(hdr[5:])
+    if last.get(p, (0, -1))[0] >= j or last.get(p, (0, -1))[1] >= int(off):
+        die(f"partition {p}: jseq {j} at offset {off} after {last[p]}: not journal order")
+    last[p] = (j, int(off))
+    if part_of.setdefault(key, p) != p:
+        die(f"pair {key} on partitions {part_of[key]} and {p}")
+    msgs.append((j, key, val))
+msgs.sort()
+dups = [a[0] for a, b in zip(msgs, msgs[1:]) if a[0] == b[0]]
+if dups:
+    die(f"{len(dups)} duplicated jseq, first {dups[:5]}")
+if len(msgs) != len(tail):
+    die(f"topic holds {len(msgs)} trades, journal {len(tail)}")
+for (j, key, val), line in zip(msgs, tail):
+    want = line
+    if pk != "pair":
+        want = want.replace('{"pair":', '{"%s":' % pk, 1)
+    if vk != "volume":
+        want = want.replace(',"volume":', ',"%s":' % vk, 1)
+    if val != want:
+        die(f"jseq {j}: value\n  {val}\nwant\n  {want}")
+    d = json.loads(val)
+    if d[pk] != key:
+        die(f"jseq {j}: key {key!r} != pair {d[pk]!r}")
+    base, _, frac = d["timestamp"].rstrip("Z").partition(".")
+    utc = datetime.timezone.utc
+    ns = int(datetime.datetime.fromisoformat(base).replace(tzinfo=utc).timestamp()) * 10**9
+    ns += int((frac + "000000000")[:9])
+    if d["timestamp_ms"] != ns // 10**6:
+        die(f"jseq {j}: timestamp_ms {d['timestamp_ms']} is not {d['timestamp']} in ms")
+print(f"topic: {len(msgs)} trades, each once, journal order on {len(last)} partitions")
+EOF
+}
+
+serve_kafka() { # serve_kafka NAME ARGS...: serve on ephemeral TCP with the sink
+	local name=$1
+	shift
+	start_serve "$name" --tcp 127.0.0.1:0,feed=exch --udp 127.0.0.1:0 --state-dir "$T/state" "$@"
+}
+
+gen() { # gen ARGS...: the deterministic stream, in the background (GEN_PID)
+	"$TRADES_GEN" --instruments 24 --seed 7 --tcp "127.0.0.1:$TCP_PORT" "$@" \
+		>/dev/null 2>"$T/gen.err" &
+	GEN_PID=$!
+}
+
+case $SCENARIO in
+usage)
+	expect() {
+		local rc=0
+		# Bounded, on a port of its own, should a refusal ever be missing.
+		timeout 20 "$TRADES" serve --tcp 127.0.0.1:0 --udp 127.0.0.1:0 --state-dir "$T/x" \
+			"$@" >"$T/out" 2>&1 || rc=$?
+		[ "$rc" -eq 2 ] || fail "serve $* exited $rc, want 2: $(cat "$T/out")"
+		grep -q -- "$PAT" "$T/out" || fail "serve $*: no '$PAT' in: $(cat "$T/out")"
+	}
+	PAT="--kafka-keys 'product_id'" expect --kafka 127.0.0.1:1 --kafka-keys product_id
+	PAT="--kafka-keys 'a b,c'" expect --kafka 127.0.0.1:1 --kafka-keys 'a b,c'
+	PAT="--kafka-opt 'linger'" expect --kafka 127.0.0.1:1 --kafka-opt linger
+	PAT="enable.idempotence" expect --kafka 127.0.0.1:1 --kafka-opt enable.idempotence=false
+	PAT="partitioner=random" expect --kafka 127.0.0.1:1 --kafka-opt partitioner=random
+	PAT="trades-kafka-mock" expect --kafka 127.0.0.1:1 --kafka-opt test.mock.num.brokers=3
+	PAT="no.such.property" expect --kafka 127.0.0.1:1 --kafka-opt no.such.property=1
+	PAT="topic 'bad topic'" expect --kafka 127.0.0.1:1 --kafka-topic 'bad topic'
+	"$TRADES" serve --help | grep -q -- '--kafka BROKERS' || fail "serve --help lacks --kafka"
+	echo "PASS kafka usage"
+	exit 0
+	;;
+esac
+
+start_mock
+case $SCENARIO in
+basic)
+	# Drop-in: the Python service's environment variables configure the sink.
+	KAFKA_BROKER_ADDRESS=$BROKERS KAFKA_TOPIC_NAME=trades serve_kafka serve
+	gen --count "$N"
+	wait "$GEN_PID" || fail "gen: $(cat "$T/gen.err")"
+	wait_received "$T/state" "$N" 60
+	wait_synced "$T/state" 60
+	"$TRADES" stat --state-dir "$T/state" | grep -q '^kafka sink: topic trades, streaming' ||
+		fail "stat table lacks the kafka block"
+	stop_serve
+	check_topic trades "$T/state"
+	# A restart with nothing new sends nothing (the tails say it is all there).
+	KAFKA_BROKER_ADDRESS=$BROKERS KAFKA_TOPIC=trades serve_kafka serve2
+	wait_synced "$T/state" 30
+	[ "$(kjson "$T/state" "k['sent']")" = 0 ] || fail "restart re-sent: $(kjson "$T/state" k)"
+	stop_serve
+	check_topic trades "$T/state"
+	# Another topic, the other record variant: the whole journal again.
+	mock_cmd topic trades2 3
+	serve_kafka serve3 --kafka "$BROKERS" --kafka-topic trades2 --kafka-keys product_id,quantity
+	wait_synced "$T/state" 60
+	[ "$(kjson "$T/state" "k['sent']")" = "$N" ] || fail "trades2: $(kjson "$T/state" k)"
+	stop_serve
+	check_topic trades2 "$T/state" product_id quantity
+	;;
+down)
+	serve_kafka serve --kafka "$BROKERS"
+	gen --count "$N" --rate $((N / 10))
+	wait_delivered $((N / 10))
+	mock_cmd down
+	sleep 2
+	LAG1=$(kjson "$T/state" "k['lag']")
+	sleep 1
+	LAG2=$(kjson "$T/state" "k['lag']")
+	echo "broker down: lag $LAG1 then $LAG2 ($(kjson "$T/state" k))"
+	[ "$LAG2" -gt "$LAG1" ] && [ "$LAG1" -gt 0 ] || fail "lag did not rise while the broker was down"
+	mock_cmd up
+	wait "$GEN_PID" || fail "gen: $(cat "$T/gen.err")"
+	wait_received "$T/state" "$N" 60
+	wait_synced "$T/state" 90
+	stop_serve
+	check_topic trades "$T/state"
+	;;
+errors)
+	serve_kafka serve --kafka "$BROKERS"
+	gen --count "$N" --rate $((N / 6))
+	wait_delivered $((N / 10))
+	mock_cmd errors 30 NOT_LEADER_FOR_PARTITION # retriable: librdkafka retries in order
+	sleep 1
+	mock_cmd errors 3 TOPIC_AUTHORIZATION_FAILED # permanent: the sink resumes from the tails
+	wait "$GEN_PID" || fail "gen: $(cat "$T/gen.err")"
+	wait_received "$T/state" "$N" 60
+	wait_synced "$T/state" 90
+	echo "after injected errors: $(kjson "$T/state" k)"
+	[ "$(kjson "$T/state" "k['errors'] > 0 and k['resumes'] > 1")" = True ] ||
+		fail "the permanent errors did not make the sink resume: $(kjson "$T/state" k)"
+	stop_serve
+	check_topic trades "$T/state"
+	;;
+kill9)
+	serve_kafka serve --kafka "$BROKERS"
+	gen --count "$N" --rate $((N / 10))
+	wait_delivered $((N / 4))
+	kill -KILL "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null || true
+	SERVE_PID=
+	wait "$GEN_PID" 2>/dev/null || true # its peer died
+	STORED=$("$TRADES" tail --state-dir "$T/state" | wc -l)
+	[ "$STORED" -lt "$N" ] || fail "kill landed after the end of the stream"
+	echo "killed with $STORED trades journaled; topic had $(timeout 30 kcat -C -b "$BROKERS" -t trades -e -q -f 'x\n' | wc -l)"
+	serve_kafka serve2 --kafka "$BROKERS"
+	wait_synced "$T/state" 60
+	echo "after restart: $(kjson "$T/state" k)"
+	# The rest of the stream on top (an exchange re-sends; duplicates dropped).
+	gen --count "$N"
+	wait "$GEN_PID" || fail "gen: $(cat "$T/gen.err")"
+	wait_received "$T/state" "$((N + STORED))" 60
+	wait_synced "$T/state" 60
+	stop_serve
+	check_topic trades "$T/state"
+	;;
+*) fail "unknown scenario $SCENARIO" ;;
+esac
+echo "PASS kafka $SCENARIO"
