@@ -38,8 +38,9 @@ HEADER_MODULE = {
     "log.h": "util", "crc32c.h": "util", "addr.h": "util",
     "state.h": "state", "journal.h": "journal", "mold.h": "sequencer",
     "jsonl.h": "parser", "itch.h": "parser", "book.h": "parser",
-    "sink.h": "sink", "pipeline.h": "pipeline", "decoder.h": "decoder",
-    "source.h": "source",
+    "sink.h": "sink", "sink_kafka.h": "sink", "pipeline.h": "pipeline",
+    "decoder.h": "decoder", "source.h": "source", "source_dpdk.h": "source",
+    "source_ws.h": "source", "kraken.h": "parser", "probe.h": "util",
 }
 
 SRC_MODULE = {  # directory (or file) under src/ -> module
@@ -49,7 +50,8 @@ SRC_MODULE = {  # directory (or file) under src/ -> module
     "tools": "tools", "main.c": "cli",
     "decoder/jsonl.c": "parser", "decoder/itch.c": "parser",
     "decoder/book.c": "parser", "decoder/decoder.c": "decoder",
-    "decoder/itch_feed.c": "decoder",
+    "decoder/itch_feed.c": "decoder", "decoder/feeds.c": "decoder",
+    "decoder/kraken.c": "parser",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
