@@ -91,7 +91,7 @@ static void usage(FILE *f)
 "Writes N synthetic trades as JSON lines, byte-identical for the same arguments.\n"
 "\n"
 "  --count N            trades to generate, 1..10000000000 (required)\n"
-"  --instruments K      pairs, 1..65536 (default 16); popularity is Zipf-like\n"
+"  --instruments K      pairs, 1..1048576 (default 16); popularity is Zipf-like\n"
 "  --seed S             random seed, 0..2^64-1 (default 1)\n"
 "  --out FILE           write to FILE ('-' = stdout)\n"
 "  --tcp HOST:PORT      stream over TCP (writes of >= 256 KiB)\n"

@@ -17,7 +17,7 @@
 #define GEN_LINE_MAX        320            /* line buffer: the limit plus slack */
 #define GEN_STEP_LINES_MAX  3              /* per trade: itself, a duplicate, a malformed line */
 #define GEN_COUNT_MAX       10000000000ull /* --count upper bound (1e10) */
-#define GEN_INSTRUMENTS_MAX 65536u
+#define GEN_INSTRUMENTS_MAX (1u << 20)
 #define GEN_STREAMS_MAX     256u /* --connections upper bound */
 
 _Static_assert(GEN_LINE_LIMIT < GEN_LINE_MAX, "line buffer holds the longest line");

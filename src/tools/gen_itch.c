@@ -57,6 +57,9 @@ static void gi_usage(FILE *f)
 "  --instruments K      symbols, 1..%u (default 30): real tickers, then XAAAA...\n"
 "  --seed S             random seed (default 1)\n"
 "  --join-late M        leave the first M adds out: E/C/X/D/U on unknown orders\n"
+"  --mix test|nasdaq    message mix: test (default; about 35%% trade messages) or\n"
+"                       nasdaq (a real day's: 45%% A, 38%% D, 8%% U, 3%% E, 2%% X,\n"
+"                       1%% P, 2%% F, 1%% C)\n"
 "  --out FILE           Nasdaq binary file: 2-byte length + message ('-' = stdout)\n"
 "  --pcap FILE          MoldUDP64 in UDP/IPv4/Ethernet, as line A sends it\n"
 "  --udp HOST:PORT      MoldUDP64 line A\n"
@@ -83,7 +86,6 @@ static void gi_usage(FILE *f)
 		GI_STORE_DEFAULT_MB);
 }
 /* clang-format on */
-
 
 static int gi_parse_session(const char *s, uint8_t out[GI_SESSION_LEN])
 {
@@ -125,6 +127,7 @@ enum gi_opt_id {
 	GO_LINGER,
 	GO_STORE,
 	GO_TOTALS,
+	GO_MIX,
 };
 
 static const struct option gi_long_opts[] = {
@@ -148,6 +151,7 @@ static const struct option gi_long_opts[] = {
         {"linger-ms", required_argument, NULL, GO_LINGER},
         {"store-mb", required_argument, NULL, GO_STORE},
         {"totals", required_argument, NULL, GO_TOTALS},
+        {"mix", required_argument, NULL, GO_MIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -226,6 +230,13 @@ static int gi_parse_one(int c, const char *arg, struct gi_opts *o)
 		return 0;
 	case GO_SESSION:
 		return gi_parse_session(arg, o->mold.session);
+	case GO_MIX:
+		if (strcmp(arg, "test") == 0 || strcmp(arg, "nasdaq") == 0) {
+			o->day.mix_nasdaq = arg[0] == 'n';
+			return 0;
+		}
+		fprintf(stderr, GI_PROG ": --mix: '%s' is not test or nasdaq\n", arg);
+		return -1;
 	}
 	return gi_parse_num(c, arg, o);
 }

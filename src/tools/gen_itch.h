@@ -26,6 +26,7 @@ struct gi_day_config {
 	uint32_t instruments;
 	uint64_t seed;
 	uint64_t join_late; /* adds (A/F) left out of the output */
+	bool mix_nasdaq;    /* a real day's message mix (about 4% trades), else the test mix */
 };
 
 /* Each encoded message, in stream order; ts_ns is its ITCH timestamp

@@ -330,13 +330,13 @@ static void gi_count_trade(struct gi_day *d, uint32_t i, uint32_t price, uint32_
 		d->nrecent++;
 }
 
-static int gi_add(struct gi_day *d)
+/* An add: F (with an MPID) when mpid, else A. */
+static int gi_add_as(struct gi_day *d, bool mpid)
 {
 	uint32_t i = gi_pick_inst(d);
 	struct gi_inst *in = &d->inst[i];
 	struct gi_order *o = &d->orders[d->norders];
 	uint8_t m[GI_MSG_MAX], *p;
-	bool mpid = gi_below(d, 8) == 0;
 
 	assert(d->norders < GI_ORDERS_MAX);
 	o->ref = d->next_ref++;
@@ -489,6 +489,33 @@ static int gi_break(struct gi_day *d)
 }
 
 /* One event of the continuous session. */
+static int gi_add(struct gi_day *d)
+{
+	return gi_add_as(d, gi_below(d, 8) == 0);
+}
+
+/* A real day's mix, by message count (Nasdaq TotalView on a typical day):
+ * 45% A, 38% D, 8% U, 3% E, 2% X, 2% F, 1% P, 1% C.  About 4-5% of the
+ * messages carry a trade. */
+static int gi_event_nasdaq(struct gi_day *d)
+{
+	uint32_t r = gi_below(d, 100);
+
+	if (d->norders < GI_ORDERS_MIN || (r < 47 && d->norders < GI_ORDERS_MAX))
+		return r >= 45 ? gi_add_as(d, true) : gi_add_as(d, false);
+	if (r < 85)
+		return gi_cancel(d, true);
+	if (r < 93)
+		return gi_replace(d);
+	if (r < 96)
+		return gi_execute(d, false);
+	if (r < 98)
+		return gi_cancel(d, false);
+	if (r < 99)
+		return gi_hidden_trade(d);
+	return gi_execute(d, true);
+}
+
 static int gi_event(struct gi_day *d)
 {
 	uint32_t r = gi_below(d, 100);
@@ -496,6 +523,10 @@ static int gi_event(struct gi_day *d)
 	int rc;
 
 	gi_tick(d);
+	if (d->cfg.mix_nasdaq) {
+		rc = gi_event_nasdaq(d);
+		goto done;
+	}
 	if (d->norders < GI_ORDERS_MIN || (r < 34 && d->norders < GI_ORDERS_MAX))
 		return gi_add(d);
 	if (r < 52)
@@ -510,6 +541,7 @@ static int gi_event(struct gi_day *d)
 		rc = gi_cancel(d, true);
 	else
 		rc = gi_replace(d);
+done:
 	if (rc == 0 && d->trades > before && gi_below(d, GI_BREAK_ONE_IN) == 0) {
 		gi_tick(d);
 		rc = gi_break(d);
@@ -559,8 +591,11 @@ int gi_day_run(struct gi_day *d, gi_emit_fn emit, void *ctx)
 	if (ncross > d->cfg.instruments)
 		ncross = d->cfg.instruments;
 	ncont = d->cfg.count - ncross;
-	/* about 2.5 messages per trade: spread them over the session */
-	d->ts_step = (GI_CLOSE_NS - GI_OPEN_NS - 2 * GI_NS_MIN) / (3 * ncont + 1) + 1;
+	/* about 2.5 messages per trade (the nasdaq mix: about 21): spread them
+	 * over the session */
+	d->ts_step = (GI_CLOSE_NS - GI_OPEN_NS - 2 * GI_NS_MIN) /
+	                     ((d->cfg.mix_nasdaq ? 22 : 3) * ncont + 1) +
+	             1;
 	d->emit = emit;
 	d->ctx = ctx;
 	if (gi_opening(d) < 0)
