@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "trades/log.h"
+#include "trades/probe.h"
 #include "trades/sink.h"
 #include "trades/source.h"
 
@@ -67,6 +68,7 @@ static void serve_usage(FILE *f)
 	        "                     for, later packets buffered and applied in "
 	        "order\n" CLI_ITCH_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON lines\n"
+	        "  --trace-sample N   USDT probe trades:trade fires for 1 trade in N (1024)\n"
 	        "  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL "
 	        "(info)\n\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
@@ -126,6 +128,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	        {"help", no_argument, 0, 'h'},
 	        {"mold", required_argument, 0, 'm'},
 	        {"mold-rerequest", required_argument, 0, 'R'},
+	        {"trace-sample", required_argument, 0, 'T'},
 	        CLI_ITCH_OPTIONS,
 	        {0, 0, 0, 0},
 	};
@@ -169,6 +172,13 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'R':
 			o->rerequest = optarg;
+			break;
+		case 'T': /* USDT trades:trade fires for 1 accepted trade in N (probe.h) */
+			if (trades_probe_sample_parse(optarg) < 0) {
+				fprintf(stderr, "trades serve: --trace-sample '%s': use 1..%u\n",
+				        optarg, TRADES_PROBE_SAMPLE_MAX);
+				return -1;
+			}
 			break;
 		case 't':
 		case 'u':

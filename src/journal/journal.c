@@ -24,6 +24,7 @@
 #include "trades/crc32c.h"
 #include "trades/journal.h"
 #include "trades/log.h"
+#include "trades/probe.h"
 
 #define SEG_NAME_DIGITS      20
 #define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
@@ -226,6 +227,7 @@ static int journal_sync_written(struct journal *j)
 	}
 	j->synced_off = j->off;
 	j->syncs++;
+	TRADES_PROBE_SYNCED(j->off);
 	return 0;
 }
 

@@ -14,15 +14,9 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "trades/probe.h"
 #include "trades/sink.h"
 #include "trades/timefmt.h"
-
-#if HAVE_SDT
-#include <sys/sdt.h>
-#define PIPELINE_PROBE2(name, a, b) DTRACE_PROBE2(trades, name, a, b)
-#else
-#define PIPELINE_PROBE2(name, a, b) ((void)(a), (void)(b))
-#endif
 
 #define MALFORMED_LOG_PER_MIN 5   /* malformed messages logged per feed per minute */
 #define MALFORMED_LOG_BYTES   120 /* offending bytes shown, then "..." */
@@ -269,6 +263,7 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 
 	assert(why > MALFORMED_NONE && why < MALFORMED_COUNT);
 	p->stats.malformed++;
+	TRADES_PROBE_DROP(feed, malformed_name(why));
 	if (!p->decode_only) {
 		p->state.feeds[feed].malformed++;
 		p->state.feeds[feed].malformed_by[why]++;
@@ -303,6 +298,7 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	}
 	state_apply_trade(&p->state, t, f.jseq);
 	p->stats.accepted++;
+	TRADES_PROBE_TRADE(t);
 	for (i = 0; i < p->nsinks; i++) {
 		struct sink *s = p->sinks[i];
 
@@ -320,6 +316,7 @@ void pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t la
 	struct journal_gap g = {.first_missing = first, .last_missing = last, .feed = feed};
 	struct journal_frame f = {.type = JOURNAL_GAP, .len = sizeof(g)};
 
+	TRADES_PROBE_GAP(feed, first, last);
 	if (p->decode_only)
 		return;
 	f.jseq = journal_append(&p->journal, JOURNAL_GAP, &g, sizeof(g));
@@ -334,7 +331,8 @@ void pipeline_commit(struct pipeline *p)
 {
 	unsigned i;
 
-	PIPELINE_PROBE2(commit, p->stats.received, p->stats.accepted);
+	TRADES_PROBE_COMMIT(p->stats.received, p->stats.accepted);
+	TRADES_PROBE_DECODED(p->stats.received);
 	if (p->ntickers && !p->in_tick) {
 		int64_t now = timefmt_mono_ns();
 
@@ -346,6 +344,7 @@ void pipeline_commit(struct pipeline *p)
 	for (i = 0; i < p->nsinks; i++)
 		if (p->sinks[i]->flush)
 			p->sinks[i]->flush(p->sinks[i]);
+	TRADES_PROBE_COMMITTED(p->stats.accepted);
 	if (p->decode_only)
 		return;
 	journal_commit(&p->journal);

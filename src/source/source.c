@@ -18,6 +18,7 @@
 #include "trades/decoder.h"
 #include "trades/log.h"
 #include "trades/pipeline.h"
+#include "trades/probe.h"
 #include "trades/source.h"
 
 #define SOURCE_BACKLOG  1024
@@ -533,11 +534,13 @@ void source_udp_input(struct source *s, struct source_listen *l, const void *buf
 	if (msg->msg_flags & MSG_TRUNC) {
 		/* half a datagram would decode as garbage or, worse, as a valid prefix */
 		s->stats.truncated++;
+		TRADES_PROBE_DROP(l->feed, "truncated");
 		return;
 	}
 	ns = source_rx_stamp(msg, &kernel);
 	if (!kernel)
 		ns = batch_ns;
+	TRADES_PROBE_RX_STAMP(ns, kernel);
 	decoder_input(l->dec, buf, len, ns, kernel,
 	              msg->msg_namelen ? (const struct sockaddr *)msg->msg_name : NULL);
 	s->stats.datagrams++;

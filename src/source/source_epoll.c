@@ -17,6 +17,7 @@
 
 #include "trades/log.h"
 #include "trades/pipeline.h"
+#include "trades/probe.h"
 #include "trades/source.h"
 
 /* epoll_event.data: kind in the top byte, slot index, slot generation */
@@ -237,6 +238,7 @@ int source_epoll_run(struct source *s)
 			for (i = 0; i < n; i++)
 				ep_event(s, e, e->ev[i].data.u64);
 			s->stats.batches++;
+			TRADES_PROBE_RECEIVED(SOURCE_IO_EPOLL, n, e->batch_ns);
 		}
 		/* also when idle: a journal interval policy syncs on a commit */
 		pipeline_commit(s->pipe);

@@ -24,6 +24,7 @@
 
 #include "trades/log.h"
 #include "trades/pipeline.h"
+#include "trades/probe.h"
 #include "trades/source.h"
 
 /* user_data: kind in the top byte, slot index, then the slot's generation */
@@ -480,6 +481,7 @@ static int uring_batch(struct source *s, struct uring *u)
 		pool_flush(&u->udp);
 		io_uring_cq_advance(&u->ring, n);
 		s->stats.batches++;
+		TRADES_PROBE_RECEIVED(SOURCE_IO_URING, n, u->batch_ns);
 	}
 	/* also when idle: a journal interval policy syncs on a commit */
 	pipeline_commit(s->pipe);
