@@ -94,15 +94,16 @@ TRADES_PROBE_SEMAPHORE(trade);
 		    (trades_probe_rx_oldest_ns == 0 || (ns) < trades_probe_rx_oldest_ns))          \
 			trades_probe_rx_oldest_ns = (ns);                                          \
 	} while (0)
-/* End of a receive batch of `events` taken at rx_ns by `backend`. */
+/* End of a receive batch of `events` taken at rx_ns by `backend`.  The
+ * oldest stamp is cleared whether traced or not: a tracer that detached in
+ * mid-batch leaves no stale stamp for the next one. */
 #define TRADES_PROBE_RECEIVED(backend, events, rx_ns)                                              \
 	do {                                                                                       \
-		if (TRADES_PROBE_ON(batch_received)) {                                             \
+		if (TRADES_PROBE_ON(batch_received))                                               \
 			DTRACE_PROBE4(trades, batch_received, (uint8_t)(backend),                  \
 			              (uint32_t)(events), trades_probe_rx_oldest_ns,               \
 			              (int64_t)(rx_ns));                                           \
-			trades_probe_rx_oldest_ns = 0;                                             \
-		}                                                                                  \
+		trades_probe_rx_oldest_ns = 0;                                                     \
 	} while (0)
 #define TRADES_PROBE_DECODED(received)                                                             \
 	do {                                                                                       \

@@ -150,6 +150,9 @@ kd=$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-
 [ "$kd" -gt 0 ] || fail "kernel_drops stayed 0 while the traced socket overflowed ($((snmp1 - snmp0)) RcvbufErrors)"
 [ "$kd" -le $((snmp1 - snmp0)) ] || fail "kernel_drops $kd > the kernel's RcvbufErrors $((snmp1 - snmp0))"
 echo "kernel drops: $kd of $((snmp1 - snmp0)) system-wide RcvbufErrors"
+kill -TERM "$B_PID"
+wait "$B_PID" || fail "service C exited $? after SIGTERM"
+B_PID=
 
 # ---- 3: the sampled per-trade probe (text output) ----
 # (this seed repeats trade ids of earlier ones: the duplicates are refused, not traced)
