@@ -691,7 +691,7 @@ static void print_text(const struct env *env, const struct report *rep,
 	unsigned i;
 
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
-	printf("%s %s pid %d over %.3f s\n", when, final ? "TOTAL" : "", (int)env->pid, span_s);
+	printf("%s %spid %d over %.3f s\n", when, final ? "TOTAL " : "", (int)env->pid, span_s);
 	printf("batches %llu (%.1f/s)  events %llu  trades %llu (%.1f/s)  syncs %llu\n",
 	       c[TT_BATCHES], c[TT_BATCHES] / span_s, c[TT_EVENTS], c[TT_TRADES],
 	       c[TT_TRADES] / span_s, c[TT_SYNCS]);

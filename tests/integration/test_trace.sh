@@ -200,4 +200,12 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
 grep -q '^trades-trace: missing capability CAP_BPF' "$T/np.err" || fail "unprivileged: $(cat "$T/np.err")"
 [ ! -s "$T/np.out" ] || fail "unprivileged: wrote to stdout"
 stop_serve
+# a process that is not trades, and a usage error: one line each, exit 1 and 2
+rc=0
+"$TRADES_TRACE" -p $$ -d 1 >"$T/nt.out" 2>"$T/nt.err" || rc=$?
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$T/nt.err")" -eq 1 ] && grep -q 'has no USDT probe trades:' "$T/nt.err" ||
+	fail "not-trades pid: exit $rc: $(cat "$T/nt.err")"
+rc=0
+"$TRADES_TRACE" -d 1 2>"$T/us.err" || rc=$?
+[ "$rc" -eq 2 ] || fail "no -p/-b: exit $rc, want 2"
 echo "PASS trace: $(cat "$T/np.err")"
