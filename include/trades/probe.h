@@ -94,15 +94,22 @@ TRADES_PROBE_SEMAPHORE(trade);
 		    (trades_probe_rx_oldest_ns == 0 || (ns) < trades_probe_rx_oldest_ns))          \
 			trades_probe_rx_oldest_ns = (ns);                                          \
 	} while (0)
-/* End of a receive batch of `events` taken at rx_ns by `backend`.  The
- * oldest stamp is cleared whether traced or not: a tracer that detached in
- * mid-batch leaves no stale stamp for the next one. */
-#define TRADES_PROBE_RECEIVED(backend, events, rx_ns)                                              \
+/* End of a receive batch of `events` taken at rx_ns by `backend`, whose
+ * earliest kernel stamp is oldest_kernel_ns (0: none).  For a source that
+ * knows it (struct source_batch's oldest_rx_ns when oldest_kernel). */
+#define TRADES_PROBE_RECEIVED_STAMPED(backend, events, oldest_kernel_ns, rx_ns)                    \
 	do {                                                                                       \
 		if (TRADES_PROBE_ON(batch_received))                                               \
 			DTRACE_PROBE4(trades, batch_received, (uint8_t)(backend),                  \
-			              (uint32_t)(events), trades_probe_rx_oldest_ns,               \
+			              (uint32_t)(events), (int64_t)(oldest_kernel_ns),             \
 			              (int64_t)(rx_ns));                                           \
+	} while (0)
+/* The same with the oldest stamp TRADES_PROBE_RX_STAMP kept, which is
+ * cleared whether traced or not: a tracer that detached in mid-batch leaves
+ * no stale stamp for the next one. */
+#define TRADES_PROBE_RECEIVED(backend, events, rx_ns)                                              \
+	do {                                                                                       \
+		TRADES_PROBE_RECEIVED_STAMPED(backend, events, trades_probe_rx_oldest_ns, rx_ns);  \
 		trades_probe_rx_oldest_ns = 0;                                                     \
 	} while (0)
 #define TRADES_PROBE_DECODED(received)                                                             \
@@ -154,6 +161,8 @@ TRADES_PROBE_SEMAPHORE(trade);
 #define TRADES_PROBE_RX_STAMP(ns, kernel) ((void)(ns), (void)(kernel))
 #define TRADES_PROBE_RECEIVED(backend, events, rx_ns)                                              \
 	((void)(backend), (void)(events), (void)(rx_ns))
+#define TRADES_PROBE_RECEIVED_STAMPED(backend, events, oldest_kernel_ns, rx_ns)                    \
+	((void)(backend), (void)(events), (void)(oldest_kernel_ns), (void)(rx_ns))
 #define TRADES_PROBE_DECODED(received)          ((void)(received))
 #define TRADES_PROBE_COMMITTED(accepted)        ((void)(accepted))
 #define TRADES_PROBE_SYNCED(offset)             ((void)(offset))

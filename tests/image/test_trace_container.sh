@@ -35,12 +35,13 @@ podman image exists "$BASE_IMAGE" ||
 
 WORK=$(mktemp -d "$TMPDIR/test-trace-container.XXXXXX")
 CONTAINERS=(trades-trace-host trades-trace-priv)
+remove_containers() { for c in "${CONTAINERS[@]}"; do podman rm -f -t 5 "$c" >/dev/null 2>&1; done; }
 cleanup() {
-	for c in "${CONTAINERS[@]}"; do podman rm -f -t 5 "$c" >/dev/null 2>&1; done
+	remove_containers
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-cleanup
+remove_containers # left by an interrupted run
 
 FAILED=0
 pass() { printf 'PASS %s%s\n' "$1" "${2:+ ($2)}"; }
