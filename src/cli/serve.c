@@ -22,6 +22,7 @@
 #include "trades/addr.h"
 #include "trades/decoder.h"
 #include "trades/log.h"
+#include "trades/probe.h"
 #include "trades/source.h"
 
 _Static_assert(DECODER_MOLD_CHANS_MAX >= SOURCE_LISTEN_MAX, "every listener can be a Mold line");
@@ -79,7 +80,9 @@ static void serve_usage(FILE *f)
 	        "                     for, later packets buffered and applied in "
 	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
-	        "lines\n" CLI_COMMON_HELP "\n"
+	        "lines\n"
+	        "  --trace-sample N   USDT probe trades:trade fires for 1 trade in N "
+	        "(1024)\n" CLI_COMMON_HELP "\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
 	        "refused\n");
 }
@@ -217,6 +220,17 @@ static int serve_opt_print(struct serve_opts *o, const char *arg)
 	return 0;
 }
 
+/* USDT trades:trade fires for 1 accepted trade in N (probe.h). */
+static int serve_opt_trace_sample(struct serve_opts *o, const char *arg)
+{
+	(void)o;
+	if (trades_probe_sample_parse(arg) == 0)
+		return 0;
+	fprintf(stderr, "trades serve: --trace-sample '%s': use 1..%u\n", arg,
+	        TRADES_PROBE_SAMPLE_MAX);
+	return -1;
+}
+
 /* serve's own options: the getopt entry and what it does (0, or -1 after
  * printing why: a usage error). */
 static const struct serve_flag {
@@ -234,6 +248,7 @@ static const struct serve_flag {
         {{"max-conns", required_argument, 0, 'c'}, serve_opt_conns},
         {{"rcvbuf", required_argument, 0, 'r'}, serve_opt_rcvbuf},
         {{"print", no_argument, 0, 'p'}, serve_opt_print},
+        {{"trace-sample", required_argument, 0, 'T'}, serve_opt_trace_sample},
 };
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 

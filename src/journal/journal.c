@@ -25,6 +25,7 @@
 #include "trades/journal.h"
 #include "trades/log.h"
 #include "trades/timefmt.h"
+#include "trades/probe.h"
 
 #define SEG_NAME_DIGITS      20
 #define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
@@ -225,6 +226,7 @@ static int journal_sync_written(struct journal *j)
 	}
 	j->synced_off = j->off;
 	j->syncs++;
+	TRADES_PROBE_SYNCED(j->off);
 	return 0;
 }
 

@@ -15,15 +15,9 @@
 
 #include "config.h"
 #include "trades/log.h"
+#include "trades/probe.h"
 #include "trades/sink.h"
 #include "trades/timefmt.h"
-
-#if HAVE_SDT
-#include <sys/sdt.h>
-#define PIPELINE_PROBE2(name, a, b) DTRACE_PROBE2(trades, name, a, b)
-#else
-#define PIPELINE_PROBE2(name, a, b) ((void)(a), (void)(b))
-#endif
 
 #define MALFORMED_LOG_PER_MIN 5   /* malformed messages logged per feed per minute */
 #define MALFORMED_LOG_BYTES   120 /* offending bytes shown, then "..." */
@@ -340,6 +334,7 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 
 	ENSURE(why > MALFORMED_NONE && why < MALFORMED_COUNT && feed < TRADE_FEED_MAX);
 	p->stats.malformed++;
+	TRADES_PROBE_DROP(feed, malformed_name(why));
 	if (!p->decode_only)
 		state_feed_malformed(&p->state, feed, why);
 	if (!ratelimit_allow(&p->malformed_rl[feed], timefmt_mono_ns(), &suppressed))
@@ -403,6 +398,7 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	}
 	state_apply_trade(&p->state, t, f.jseq);
 	p->stats.accepted++;
+	TRADES_PROBE_TRADE(t);
 	pipeline_to_sinks(p, t);
 	return PIPELINE_ACCEPTED;
 }
@@ -414,6 +410,7 @@ int pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t las
 	uint64_t suppressed = 0;
 
 	ENSURE(feed < TRADE_FEED_MAX && first <= last);
+	TRADES_PROBE_GAP(feed, first, last);
 	if (p->decode_only)
 		return 0;
 	f.jseq = pipeline_append(p, JOURNAL_GAP, &g, sizeof(g));
@@ -442,7 +439,8 @@ void pipeline_commit(struct pipeline *p)
 {
 	unsigned i;
 
-	PIPELINE_PROBE2(commit, p->stats.received, p->stats.accepted);
+	TRADES_PROBE_COMMIT(p->stats.received, p->stats.accepted);
+	TRADES_PROBE_DECODED(p->stats.received);
 	if (p->ntickers && !p->in_tick) {
 		int64_t now = timefmt_mono_ns();
 
@@ -454,6 +452,7 @@ void pipeline_commit(struct pipeline *p)
 	for (i = 0; i < p->nsinks; i++)
 		if (p->sinks[i]->flush)
 			p->sinks[i]->flush(p->sinks[i]);
+	TRADES_PROBE_COMMITTED(p->stats.accepted);
 	if (p->decode_only)
 		return;
 	journal_commit(&p->journal);

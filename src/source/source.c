@@ -18,6 +18,7 @@
 #include "source_internal.h"
 #include "trades/addr.h"
 #include "trades/log.h"
+#include "trades/probe.h"
 #include "trades/timefmt.h"
 
 #define SOURCE_BACKLOG  1024
@@ -536,8 +537,12 @@ void source_batch_end(struct source *s)
 	const struct source_handler *h = &s->cfg.handler;
 
 	s->batch.backend = (uint8_t)s->active;
-	if (s->batch.events)
+	if (s->batch.events) {
 		s->stats.batches++;
+		TRADES_PROBE_RECEIVED_STAMPED(s->active, s->batch.events,
+		                              s->batch.oldest_kernel ? s->batch.oldest_rx_ns : 0,
+		                              s->batch_ns);
+	}
 	if (h->batch_end)
 		h->batch_end(h->ctx, &s->batch);
 	memset(&s->batch, 0, sizeof(s->batch));
