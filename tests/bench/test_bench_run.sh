@@ -29,7 +29,7 @@ for k in ("cpu", "cores", "kernel", "commit", "date"):
 # Scenarios that need a compiled-in feature may skip only when it is not built.
 # (latency: trades-trace is built with -Dbpf; dpdk: `trades version` says dpdk=yes).
 build = os.path.dirname(sys.argv[3])
-built = {"latency": os.access(os.path.join(build, "trades-trace"), os.X_OK),
+built = {"latency": os.access(os.path.join(build, "bpf", "trades-trace"), os.X_OK),
          "dpdk": re.search(r"\bdpdk[=:] ?(yes|enabled)\b", version) is not None}
 for s, st in meta["scenarios"].items():
     if st == "ok":
