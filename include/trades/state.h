@@ -93,6 +93,8 @@ enum state_ext {
 	STATE_EXT_UNKNOWN_TYPE,
 	STATE_EXT_TRUNCATED,
 	STATE_EXT_BOOK_FULL,
+	STATE_EXT_SUB_ERRORS, /* Kraken: subscriptions the exchange refused */
+	STATE_EXT_RECONNECTS, /* Kraken: WebSocket sessions re-opened */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 24 /* slots reserved in the file */
 };

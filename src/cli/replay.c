@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kraken_cli.h"
 #include "trades/decoder.h"
 #include "trades/log.h"
 #include "trades/sink.h"
@@ -150,6 +151,8 @@ int cmd_replay(int argc, char **argv)
 	int c, i, feed, rc = CLI_OK;
 	int64_t t0;
 
+	if (replay_kraken_wanted(argc, argv)) /* Kraken formats: replay_kraken.c */
+		return cmd_replay_kraken(argc, argv);
 	if (cli_store_env("replay", &st) < 0)
 		return CLI_USAGE;
 	cli_itch_defaults(&io);

@@ -887,6 +887,8 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_UNKNOWN_TYPE] = "unknown_type",
         [STATE_EXT_TRUNCATED] = "truncated",
         [STATE_EXT_BOOK_FULL] = "book_full",
+        [STATE_EXT_SUB_ERRORS] = "subscribe_errors",
+        [STATE_EXT_RECONNECTS] = "reconnects",
 };
 
 const char *state_ext_name(enum state_ext e)
