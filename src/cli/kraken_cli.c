@@ -123,3 +123,59 @@ void kraken_feeds_trade(void *ctx, const struct kraken_trade *kt, enum malformed
 		}
 	}
 }
+
+/* One name of a list: trimmed of blanks and JSON quotes, normalized. */
+static int kraken_list_add(struct kraken_list *l, const char *cmd, const char *what,
+                           const char *s, size_t n)
+{
+	char norm[TRADE_SYMBOL_MAX + 1];
+	unsigned i;
+
+	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '"'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '"'))
+		n--;
+	if (kraken_symbol_norm(s, n, norm) < 0) {
+		fprintf(stderr, "trades %s: %s '%.*s': not a pair name such as BTC/USD\n", cmd, what,
+		        (int)n, s);
+		return -1;
+	}
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->sym[i], norm))
+			return 0;
+	if (l->n == KRAKEN_FEEDS_MAX) {
+		fprintf(stderr, "trades %s: %s: more than %d pairs\n", cmd, what, KRAKEN_FEEDS_MAX);
+		return -1;
+	}
+	memcpy(l->sym[l->n++], norm, sizeof(norm));
+	return 0;
+}
+
+int kraken_list_parse(struct kraken_list *l, const char *cmd, const char *what, const char *text)
+{
+	const char *p = text, *end = text + strlen(text), *comma;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n'))
+		p++;
+	if (p < end && *p == '[') { /* JSON list of strings: ["BTC/USD","ETH/EUR"] */
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'))
+			end--;
+		if (end == p || end[-1] != ']') {
+			fprintf(stderr, "trades %s: %s '%s': unclosed JSON list\n", cmd, what, text);
+			return -1;
+		}
+		p++, end--;
+	}
+	while (p < end) { /* one name per pass */
+		comma = memchr(p, ',', (size_t)(end - p));
+		comma = comma ? comma : end;
+		if (kraken_list_add(l, cmd, what, p, (size_t)(comma - p)) < 0)
+			return -1;
+		p = comma + 1;
+	}
+	if (l->n == 0) {
+		fprintf(stderr, "trades %s: %s: no pair given\n", cmd, what);
+		return -1;
+	}
+	return 0;
+}

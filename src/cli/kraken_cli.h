@@ -17,6 +17,7 @@
 #ifndef TRADES_CLI_KRAKEN_H
 #define TRADES_CLI_KRAKEN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -78,6 +79,45 @@ void kraken_feeds_refused(struct kraken_feeds *kf, enum malformed why, const cha
                           size_t len);
 /* Adds n to one of the PREFIX feed's decoder counters (enum state_ext). */
 void kraken_feeds_count(struct kraken_feeds *kf, unsigned ext, uint64_t n);
+
+/* ---- REST (backfill.c; needs HAVE_KRAKEN) ---- */
+struct source_rest;
+#define KRAKEN_REST_URL_DEFAULT "https://api.kraken.com"
+#define KRAKEN_WS_URL_DEFAULT   "wss://ws.kraken.com/v2"
+#define KRAKEN_REST_PAGES_MAX   100000u /* pages one backfill of one pair reads, at most */
+#define KRAKEN_FILL_PAGES_MAX   16u     /* pages one live gap fill reads, at most */
+#define KRAKEN_REST_RETRIES     6u      /* rate-limit answers retried per page */
+#define KRAKEN_REST_INTERVAL_MS 1000u   /* default least time between requests */
+
+struct kraken_rest {
+	struct source_rest *http;
+	struct kraken_pairs pairs; /* AssetPairs, fetched at open */
+	uint64_t pages, rate_limited;
+};
+
+/* Opens the HTTP client and fetches AssetPairs.  0, or -1 with err. */
+int kraken_rest_open(struct kraken_rest *kr, const char *base_url, const char *ca_file,
+                     uint32_t interval_ms, volatile sig_atomic_t *stop, char *err,
+                     size_t errlen);
+/* Pages /0/public/Trades for pair kp from since_ns, submitting each row
+ * through kf, until a page is empty, the cursor reaches until_ns (if > 0),
+ * a row reaches until_id (if > 0), or max_pages.  0, or -1 (logged) when a
+ * request failed for good. */
+int kraken_rest_pages(struct kraken_rest *kr, struct kraken_feeds *kf, const struct kraken_pair *kp,
+                      uint64_t since_ns, int64_t until_ns, uint64_t until_id, unsigned max_pages);
+/* Fills the gaps kf queued (kf->gaps) from REST; a gap it cannot fill is
+ * journaled unrecovered (pipeline_gap).  Empties the queue. */
+void kraken_rest_fill_gaps(struct kraken_rest *kr, struct kraken_feeds *kf);
+void kraken_rest_close(struct kraken_rest *kr);
+
+/* Pairs named on the command line or in PRODUCT_IDS. */
+struct kraken_list {
+	unsigned n;
+	char sym[KRAKEN_FEEDS_MAX][TRADE_SYMBOL_MAX + 1]; /* normalized, distinct */
+};
+/* Appends "A,B" or a JSON list ["A","B"] (blanks ignored) to l.  0, or -1
+ * with "trades CMD: WHAT '...': why" on stderr. */
+int kraken_list_parse(struct kraken_list *l, const char *cmd, const char *what, const char *text);
 
 /* Subcommand entry points (cli.h's table reaches them through tiny hooks):
  * replay --format kraken-ws or kraken-rest, serve --kraken, backfill. */

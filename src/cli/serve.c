@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kraken_cli.h"
 #include "trades/log.h"
 #include "trades/sink.h"
 #include "trades/source.h"
@@ -468,6 +469,8 @@ int cmd_serve(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	if (serve_kraken_wanted(argc, argv)) /* --kraken, PRODUCT_IDS: serve_kraken.c */
+		return cmd_serve_kraken(argc, argv);
 	if (serve_parse(argc, argv, &o) < 0 || cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
 	memset(&src, 0, sizeof(src));
