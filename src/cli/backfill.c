@@ -21,13 +21,10 @@
 #include "trades/source_rest.h"
 
 int kraken_rest_open(struct kraken_rest *kr, const char *base_url, const char *ca_file,
-                     uint32_t interval_ms, volatile sig_atomic_t *stop, char *err,
-                     size_t errlen)
+                     uint32_t interval_ms, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-	struct source_rest_config rc = {.base_url = base_url,
-	                                .ca_file = ca_file,
-	                                .interval_ms = interval_ms,
-	                                .stop = stop};
+	struct source_rest_config rc = {
+	        .base_url = base_url, .ca_file = ca_file, .interval_ms = interval_ms, .stop = stop};
 	const char *body;
 	size_t len;
 
@@ -164,20 +161,20 @@ struct backfill_opts {
 
 static void backfill_usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: trades backfill --kraken PAIR[,PAIR...] --since RFC3339|NS --state-dir DIR\n"
-	        "                       [--rest-url URL] [--tls-ca FILE] [--feed PREFIX]\n"
-	        "                       [--rest-interval-ms MS] [--sync MODE] [--print]\n\n"
-	        "Pages Kraken's GET /0/public/Trades from --since up to now for each pair and\n"
-	        "stores the trades not already in the journal (feeds PREFIX:PAIR, default\n"
-	        "kraken, shared with serve --kraken).  Pair names are mapped with\n"
-	        "/0/public/AssetPairs (BTC/USD, XBT/USD, XBTUSD and XXBTZUSD are one pair).\n\n"
-	        "  --rest-url URL        https://api.kraken.com\n"
-	        "  --tls-ca FILE         PEM CA bundle instead of the system store\n"
-	        "  --rest-interval-ms MS least time between requests (1000)\n"
-	        "Drop-in environment: PRODUCT_IDS (JSON list or A,B) stands for --kraken,\n"
-	        "LAST_N_DAYS=N for --since now-N days.\n\n"
-	        "exit codes: 0 done, 1 REST failed, 2 usage, 3 state/journal refused\n");
+	fprintf(f, "usage: trades backfill --kraken PAIR[,PAIR...] --since RFC3339|NS --state-dir "
+	           "DIR\n"
+	           "                       [--rest-url URL] [--tls-ca FILE] [--feed PREFIX]\n"
+	           "                       [--rest-interval-ms MS] [--sync MODE] [--print]\n\n"
+	           "Pages Kraken's GET /0/public/Trades from --since up to now for each pair and\n"
+	           "stores the trades not already in the journal (feeds PREFIX:PAIR, default\n"
+	           "kraken, shared with serve --kraken).  Pair names are mapped with\n"
+	           "/0/public/AssetPairs (BTC/USD, XBT/USD, XBTUSD and XXBTZUSD are one pair).\n\n"
+	           "  --rest-url URL        https://api.kraken.com\n"
+	           "  --tls-ca FILE         PEM CA bundle instead of the system store\n"
+	           "  --rest-interval-ms MS least time between requests (1000)\n"
+	           "Drop-in environment: PRODUCT_IDS (JSON list or A,B) stands for --kraken,\n"
+	           "LAST_N_DAYS=N for --since now-N days.\n\n"
+	           "exit codes: 0 done, 1 REST failed, 2 usage, 3 state/journal refused\n");
 }
 
 /* --since: RFC 3339, or ns since the epoch (Kraken's cursor). */
@@ -192,7 +189,8 @@ static int backfill_since(const char *arg, int64_t *ns)
 		               : (*ns = (int64_t)v, 0);
 	if (timefmt_parse(arg, strlen(arg), ns, &digits) == 0)
 		return 0;
-	fprintf(stderr, "trades backfill: --since '%s': RFC 3339 time or ns since the epoch\n", arg);
+	fprintf(stderr, "trades backfill: --since '%s': RFC 3339 time or ns since the epoch\n",
+	        arg);
 	return -1;
 }
 
@@ -216,12 +214,17 @@ static int backfill_env(struct backfill_opts *o)
 static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 {
 	static const struct option opts[] = {
-	        {"kraken", required_argument, 0, 'k'},    {"since", required_argument, 0, 'S'},
-	        {"rest-url", required_argument, 0, 'u'},  {"tls-ca", required_argument, 0, 'c'},
-	        {"feed", required_argument, 0, 'F'},      {"state-dir", required_argument, 0, 'd'},
-	        {"sync", required_argument, 0, 's'},      {"print", no_argument, 0, 'p'},
+	        {"kraken", required_argument, 0, 'k'},
+	        {"since", required_argument, 0, 'S'},
+	        {"rest-url", required_argument, 0, 'u'},
+	        {"tls-ca", required_argument, 0, 'c'},
+	        {"feed", required_argument, 0, 'F'},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"sync", required_argument, 0, 's'},
+	        {"print", no_argument, 0, 'p'},
 	        {"rest-interval-ms", required_argument, 0, 'i'},
-	        {"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
+	        {"log-level", required_argument, 0, 'l'},
+	        {"help", no_argument, 0, 'h'},
 	        {0, 0, 0, 0},
 	};
 	int c;
@@ -244,12 +247,24 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 			if (backfill_since(optarg, &o->since_ns) < 0)
 				return -1;
 			break;
-		case 'u': o->rest_url = optarg; break;
-		case 'c': o->ca_file = optarg; break;
-		case 'F': o->prefix = optarg; break;
-		case 'd': o->st.state_dir = optarg; break;
-		case 's': o->st.sync = optarg; break;
-		case 'p': o->print = true; break;
+		case 'u':
+			o->rest_url = optarg;
+			break;
+		case 'c':
+			o->ca_file = optarg;
+			break;
+		case 'F':
+			o->prefix = optarg;
+			break;
+		case 'd':
+			o->st.state_dir = optarg;
+			break;
+		case 's':
+			o->st.sync = optarg;
+			break;
+		case 'p':
+			o->print = true;
+			break;
 		case 'i':
 			if (cli_u64("backfill", "--rest-interval-ms", optarg, 0, 600000, false,
 			            &o->interval_ms) < 0)
@@ -257,14 +272,19 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 			break;
 		case 'l':
 			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr, "trades backfill: --log-level '%s': use debug, info, "
-				                "warn or error\n",
+				fprintf(stderr,
+				        "trades backfill: --log-level '%s': use debug, info, "
+				        "warn or error\n",
 				        optarg);
 				return -1;
 			}
 			break;
-		case 'h': backfill_usage(stdout); exit(CLI_OK);
-		default: backfill_usage(stderr); return -1;
+		case 'h':
+			backfill_usage(stdout);
+			exit(CLI_OK);
+		default:
+			backfill_usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc) {

@@ -125,8 +125,8 @@ void kraken_feeds_trade(void *ctx, const struct kraken_trade *kt, enum malformed
 }
 
 /* One name of a list: trimmed of blanks and JSON quotes, normalized. */
-static int kraken_list_add(struct kraken_list *l, const char *cmd, const char *what,
-                           const char *s, size_t n)
+static int kraken_list_add(struct kraken_list *l, const char *cmd, const char *what, const char *s,
+                           size_t n)
 {
 	char norm[TRADE_SYMBOL_MAX + 1];
 	unsigned i;
@@ -136,8 +136,8 @@ static int kraken_list_add(struct kraken_list *l, const char *cmd, const char *w
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '"'))
 		n--;
 	if (kraken_symbol_norm(s, n, norm) < 0) {
-		fprintf(stderr, "trades %s: %s '%.*s': not a pair name such as BTC/USD\n", cmd, what,
-		        (int)n, s);
+		fprintf(stderr, "trades %s: %s '%.*s': not a pair name such as BTC/USD\n", cmd,
+		        what, (int)n, s);
 		return -1;
 	}
 	for (i = 0; i < l->n; i++)
@@ -161,7 +161,8 @@ int kraken_list_parse(struct kraken_list *l, const char *cmd, const char *what, 
 		while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'))
 			end--;
 		if (end == p || end[-1] != ']') {
-			fprintf(stderr, "trades %s: %s '%s': unclosed JSON list\n", cmd, what, text);
+			fprintf(stderr, "trades %s: %s '%s': unclosed JSON list\n", cmd, what,
+			        text);
 			return -1;
 		}
 		p++, end--;

@@ -97,8 +97,7 @@ struct kraken_rest {
 
 /* Opens the HTTP client and fetches AssetPairs.  0, or -1 with err. */
 int kraken_rest_open(struct kraken_rest *kr, const char *base_url, const char *ca_file,
-                     uint32_t interval_ms, volatile sig_atomic_t *stop, char *err,
-                     size_t errlen);
+                     uint32_t interval_ms, volatile sig_atomic_t *stop, char *err, size_t errlen);
 /* Pages /0/public/Trades for pair kp from since_ns, submitting each row
  * through kf, until a page is empty, the cursor reaches until_ns (if > 0),
  * a row reaches until_id (if > 0), or max_pages.  0, or -1 (logged) when a

@@ -16,8 +16,8 @@
  * --kraken; LIVE_OR_HISTORICAL=historical runs `trades backfill` for the
  * last LAST_N_DAYS days instead and exits. */
 #include <getopt.h>
-#include <stddef.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +67,8 @@ static void serve_kraken_usage(FILE *f)
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
 	        "  --max-sessions N    stop after N sessions (0: never)\n"
-	        "Drop-in environment: PRODUCT_IDS for --kraken; LIVE_OR_HISTORICAL=live|historical\n"
+	        "Drop-in environment: PRODUCT_IDS for --kraken; "
+	        "LIVE_OR_HISTORICAL=live|historical\n"
 	        "(historical: `trades backfill` of the last LAST_N_DAYS days, then exit).\n\n"
 	        "exit codes: 0 stopped, 1 runtime error, 2 usage, 3 state/journal refused\n");
 }
@@ -106,17 +107,24 @@ static int serve_kraken_num(int c, const char *arg, struct serve_kraken_opts *o)
 static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o)
 {
 	static const struct option opts[] = {
-	        {"kraken", required_argument, 0, 'k'},  {"kraken-url", required_argument, 0, 'u'},
-	        {"tls-ca", required_argument, 0, 'c'},  {"kraken-backfill", no_argument, 0, 'K'},
-	        {"rest-url", required_argument, 0, 'r'}, {"feed", required_argument, 0, 'F'},
-	        {"ping-ms", required_argument, 0, 'P'}, {"dead-ms", required_argument, 0, 'D'},
+	        {"kraken", required_argument, 0, 'k'},
+	        {"kraken-url", required_argument, 0, 'u'},
+	        {"tls-ca", required_argument, 0, 'c'},
+	        {"kraken-backfill", no_argument, 0, 'K'},
+	        {"rest-url", required_argument, 0, 'r'},
+	        {"feed", required_argument, 0, 'F'},
+	        {"ping-ms", required_argument, 0, 'P'},
+	        {"dead-ms", required_argument, 0, 'D'},
 	        {"backoff-min-ms", required_argument, 0, 'b'},
 	        {"backoff-max-ms", required_argument, 0, 'B'},
 	        {"max-sessions", required_argument, 0, 'M'},
 	        {"rest-interval-ms", required_argument, 0, 'i'},
-	        {"state-dir", required_argument, 0, 'd'}, {"sync", required_argument, 0, 's'},
-	        {"print", no_argument, 0, 'p'},         {"log-level", required_argument, 0, 'l'},
-	        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+	        {"state-dir", required_argument, 0, 'd'},
+	        {"sync", required_argument, 0, 's'},
+	        {"print", no_argument, 0, 'p'},
+	        {"log-level", required_argument, 0, 'l'},
+	        {"help", no_argument, 0, 'h'},
+	        {0, 0, 0, 0},
 	};
 	const char *ids = cli_env("PRODUCT_IDS", NULL);
 	int c, r;
@@ -141,24 +149,45 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 			if (kraken_list_parse(&o->pairs, "serve", "--kraken", optarg) < 0)
 				return -1;
 			break;
-		case 'u': o->url = optarg; break;
-		case 'c': o->ca_file = optarg; break;
-		case 'K': o->backfill = true; break;
-		case 'r': o->rest_url = optarg; break;
-		case 'F': o->prefix = optarg; break;
-		case 'd': o->st.state_dir = optarg; break;
-		case 's': o->st.sync = optarg; break;
-		case 'p': o->print = true; break;
+		case 'u':
+			o->url = optarg;
+			break;
+		case 'c':
+			o->ca_file = optarg;
+			break;
+		case 'K':
+			o->backfill = true;
+			break;
+		case 'r':
+			o->rest_url = optarg;
+			break;
+		case 'F':
+			o->prefix = optarg;
+			break;
+		case 'd':
+			o->st.state_dir = optarg;
+			break;
+		case 's':
+			o->st.sync = optarg;
+			break;
+		case 'p':
+			o->print = true;
+			break;
 		case 'l':
 			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr, "trades serve: --log-level '%s': use debug, info, warn "
-				                "or error\n",
+				fprintf(stderr,
+				        "trades serve: --log-level '%s': use debug, info, warn "
+				        "or error\n",
 				        optarg);
 				return -1;
 			}
 			break;
-		case 'h': serve_kraken_usage(stdout); exit(CLI_OK);
-		default: serve_kraken_usage(stderr); return -1;
+		case 'h':
+			serve_kraken_usage(stdout);
+			exit(CLI_OK);
+		default:
+			serve_kraken_usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc) {
@@ -252,9 +281,14 @@ static void serve_kraken_control(struct serve_kraken *sk, const struct kraken_ms
 		sk->status++;
 		log_info("kraken: system status %s", m->status[0] ? m->status : "?");
 		break;
-	case KRAKEN_MSG_HEARTBEAT: sk->heartbeats++; break;
-	case KRAKEN_MSG_PONG: sk->pongs++; break;
-	default: break;
+	case KRAKEN_MSG_HEARTBEAT:
+		sk->heartbeats++;
+		break;
+	case KRAKEN_MSG_PONG:
+		sk->pongs++;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -302,7 +336,8 @@ static void serve_kraken_downtime(struct serve_kraken *sk)
 	unsigned i;
 
 	for (i = 0; i < sk->o->pairs.n && !serve_kraken_stop; i++) {
-		const struct kraken_pair *kp = kraken_pairs_find(&sk->kr.pairs, sk->o->pairs.sym[i]);
+		const struct kraken_pair *kp =
+		        kraken_pairs_find(&sk->kr.pairs, sk->o->pairs.sym[i]);
 		int idx = kraken_feeds_pair(&sk->kf, sk->o->pairs.sym[i], false);
 		uint64_t before = sk->pipe.stats.accepted;
 

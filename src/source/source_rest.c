@@ -55,7 +55,8 @@ int source_rest_open(struct source_rest **out, const struct source_rest_config *
 	if (strncmp(cfg->base_url, "https://", 8) != 0 ||
 	    strlen(cfg->base_url) > SOURCE_REST_URL_MAX / 2) {
 		source_rest_close(r);
-		return errfmt(err, errlen, "rest url '%s': must be https://HOST[:PORT]", cfg->base_url);
+		return errfmt(err, errlen, "rest url '%s': must be https://HOST[:PORT]",
+		              cfg->base_url);
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(r->curl = curl_easy_init())) {
 		source_rest_close(r);

@@ -29,7 +29,7 @@
 #include "trades/log.h"
 #include "trades/timefmt.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 section 1.3 */
+#define WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 section 1.3 */
 #define WS_STOP_FLUSH_TURNS 20 /* loop turns a close frame gets to leave at stop */
 
 struct source_ws {
@@ -68,7 +68,8 @@ static const char *ws_tls_error(struct source_ws *ws, char *buf, size_t len)
 	unsigned long e = ERR_get_error();
 
 	if (v != X509_V_OK)
-		snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
+		snprintf(buf, len, "certificate verify failed: %s",
+		         X509_verify_cert_error_string(v));
 	else if (e)
 		ERR_error_string_n(e, buf, len);
 	else
@@ -117,8 +118,8 @@ static int ws_parse_url(struct source_ws *ws, const char *url, char *err, size_t
 	snprintf(ws->path, sizeof(ws->path), "%s", *p ? p : "/");
 	struct in6_addr a6;
 
-	ws->host_is_ip = inet_pton(AF_INET, ws->host, &a6) == 1 ||
-	                 inet_pton(AF_INET6, ws->host, &a6) == 1;
+	ws->host_is_ip =
+	        inet_pton(AF_INET, ws->host, &a6) == 1 || inet_pton(AF_INET6, ws->host, &a6) == 1;
 	snprintf(ws->peer, sizeof(ws->peer), "%s:%s", ws->host, ws->port);
 	return 0;
 }
@@ -151,15 +152,15 @@ int source_ws_open(struct source_ws **out, const struct source_ws_config *cfg, c
 	}
 	SSL_CTX_set_min_proto_version(ws->tls, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ws->tls, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(ws->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(ws->tls,
+	                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (cfg->ca_file ? SSL_CTX_load_verify_locations(ws->tls, cfg->ca_file, NULL) != 1
 	                 : SSL_CTX_set_default_verify_paths(ws->tls) != 1) {
 		char e[256];
 
 		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-		errfmt(err, errlen, "websocket: CA %s: %s", cfg->ca_file ? cfg->ca_file : "(system)",
-		       e);
+		errfmt(err, errlen, "websocket: CA %s: %s",
+		       cfg->ca_file ? cfg->ca_file : "(system)", e);
 		goto fail;
 	}
 	*out = ws;
@@ -363,7 +364,8 @@ static int ws_upgrade(struct source_ws *ws, int64_t deadline)
 	             "User-Agent: trades\r\n\r\n",
 	             ws->path, ws->host, strcmp(ws->port, "443") ? ":" : "",
 	             strcmp(ws->port, "443") ? ws->port : "", key);
-	if (ws_write_all(ws, req, (size_t)n, deadline) < 0 || ws_read_head(ws, head, deadline) < 0) {
+	if (ws_write_all(ws, req, (size_t)n, deadline) < 0 ||
+	    ws_read_head(ws, head, deadline) < 0) {
 		ws_warn(ws, "upgrade", "no complete HTTP response");
 		return -1;
 	}
