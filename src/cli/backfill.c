@@ -194,7 +194,8 @@ static int backfill_since(const char *arg, int64_t *ns)
 	return -1;
 }
 
-/* PRODUCT_IDS and LAST_N_DAYS stand in for --kraken and --since. */
+/* PRODUCT_IDS and LAST_N_DAYS stand in for --kraken and --since; both are
+ * required in the end.  0 or -1. */
 static int backfill_env(struct backfill_opts *o)
 {
 	const char *ids = cli_env("PRODUCT_IDS", NULL), *days = cli_env("LAST_N_DAYS", NULL);
@@ -208,25 +209,31 @@ static int backfill_env(struct backfill_opts *o)
 			return -1;
 		o->since_ns = timefmt_now_ns() - (int64_t)n * 86400 * 1000000000LL;
 	}
+	if (o->pairs.n == 0 || o->since_ns < 0) {
+		fprintf(stderr, "trades backfill: --kraken PAIRS and --since T are required "
+		                "(or PRODUCT_IDS and LAST_N_DAYS)\n");
+		return -1;
+	}
 	return 0;
 }
 
+static const struct option backfill_options[] = {
+        {"kraken", required_argument, 0, 'k'},
+        {"since", required_argument, 0, 'S'},
+        {"rest-url", required_argument, 0, 'u'},
+        {"tls-ca", required_argument, 0, 'c'},
+        {"feed", required_argument, 0, 'F'},
+        {"state-dir", required_argument, 0, 'd'},
+        {"sync", required_argument, 0, 's'},
+        {"print", no_argument, 0, 'p'},
+        {"rest-interval-ms", required_argument, 0, 'i'},
+        {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+};
+
 static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 {
-	static const struct option opts[] = {
-	        {"kraken", required_argument, 0, 'k'},
-	        {"since", required_argument, 0, 'S'},
-	        {"rest-url", required_argument, 0, 'u'},
-	        {"tls-ca", required_argument, 0, 'c'},
-	        {"feed", required_argument, 0, 'F'},
-	        {"state-dir", required_argument, 0, 'd'},
-	        {"sync", required_argument, 0, 's'},
-	        {"print", no_argument, 0, 'p'},
-	        {"rest-interval-ms", required_argument, 0, 'i'},
-	        {"log-level", required_argument, 0, 'l'},
-	        {"help", no_argument, 0, 'h'},
-	        {0, 0, 0, 0},
-	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -237,7 +244,7 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 	if (cli_store_env("backfill", &o->st) < 0)
 		return -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", backfill_options, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			if (kraken_list_parse(&o->pairs, "backfill", "--kraken", optarg) < 0)
@@ -291,14 +298,7 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 		fprintf(stderr, "trades backfill: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (backfill_env(o) < 0)
-		return -1;
-	if (o->pairs.n == 0 || o->since_ns < 0) {
-		fprintf(stderr, "trades backfill: --kraken PAIRS and --since T are required "
-		                "(or PRODUCT_IDS and LAST_N_DAYS)\n");
-		return -1;
-	}
-	return 0;
+	return backfill_env(o);
 }
 
 #if HAVE_KRAKEN

@@ -104,28 +104,41 @@ static int serve_kraken_num(int c, const char *arg, struct serve_kraken_opts *o)
 	return 1;
 }
 
+/* --kraken, else PRODUCT_IDS: at least one pair.  0 or -1. */
+static int serve_kraken_pairs(struct serve_kraken_opts *o, const char *ids)
+{
+	if (o->pairs.n == 0 && ids && kraken_list_parse(&o->pairs, "serve", "PRODUCT_IDS", ids) < 0)
+		return -1;
+	if (o->pairs.n == 0) {
+		fprintf(stderr, "trades serve: --kraken needs at least one pair\n");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct option serve_kraken_options[] = {
+        {"kraken", required_argument, 0, 'k'},
+        {"kraken-url", required_argument, 0, 'u'},
+        {"tls-ca", required_argument, 0, 'c'},
+        {"kraken-backfill", no_argument, 0, 'K'},
+        {"rest-url", required_argument, 0, 'r'},
+        {"feed", required_argument, 0, 'F'},
+        {"ping-ms", required_argument, 0, 'P'},
+        {"dead-ms", required_argument, 0, 'D'},
+        {"backoff-min-ms", required_argument, 0, 'b'},
+        {"backoff-max-ms", required_argument, 0, 'B'},
+        {"max-sessions", required_argument, 0, 'M'},
+        {"rest-interval-ms", required_argument, 0, 'i'},
+        {"state-dir", required_argument, 0, 'd'},
+        {"sync", required_argument, 0, 's'},
+        {"print", no_argument, 0, 'p'},
+        {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+};
+
 static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o)
 {
-	static const struct option opts[] = {
-	        {"kraken", required_argument, 0, 'k'},
-	        {"kraken-url", required_argument, 0, 'u'},
-	        {"tls-ca", required_argument, 0, 'c'},
-	        {"kraken-backfill", no_argument, 0, 'K'},
-	        {"rest-url", required_argument, 0, 'r'},
-	        {"feed", required_argument, 0, 'F'},
-	        {"ping-ms", required_argument, 0, 'P'},
-	        {"dead-ms", required_argument, 0, 'D'},
-	        {"backoff-min-ms", required_argument, 0, 'b'},
-	        {"backoff-max-ms", required_argument, 0, 'B'},
-	        {"max-sessions", required_argument, 0, 'M'},
-	        {"rest-interval-ms", required_argument, 0, 'i'},
-	        {"state-dir", required_argument, 0, 'd'},
-	        {"sync", required_argument, 0, 's'},
-	        {"print", no_argument, 0, 'p'},
-	        {"log-level", required_argument, 0, 'l'},
-	        {"help", no_argument, 0, 'h'},
-	        {0, 0, 0, 0},
-	};
 	const char *ids = cli_env("PRODUCT_IDS", NULL);
 	int c, r;
 
@@ -138,7 +151,7 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 	if (cli_store_env("serve", &o->st) < 0)
 		return -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", serve_kraken_options, NULL)) != -1) {
 		if ((r = serve_kraken_num(c, optarg, o)) <= 0) {
 			if (r < 0)
 				return -1;
@@ -194,13 +207,7 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 		fprintf(stderr, "trades serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->pairs.n == 0 && ids && kraken_list_parse(&o->pairs, "serve", "PRODUCT_IDS", ids) < 0)
-		return -1;
-	if (o->pairs.n == 0) {
-		fprintf(stderr, "trades serve: --kraken needs at least one pair\n");
-		return -1;
-	}
-	return 0;
+	return serve_kraken_pairs(o, ids);
 }
 
 /* LIVE_OR_HISTORICAL: 0 live (or unset), 1 historical, -1 bad value. */
