@@ -355,8 +355,10 @@ static void serve_kraken_downtime(struct serve_kraken *sk)
 		}
 		if (sk->kf.pair[idx].last_ts_ns <= 0)
 			continue; /* nothing stored yet: no downtime to fill */
-		kraken_rest_pages(&sk->kr, &sk->kf, kp, (uint64_t)sk->kf.pair[idx].last_ts_ns, now,
-		                  0, KRAKEN_REST_PAGES_MAX);
+		/* From just before the last stored trade: ones of the same instant after
+		 * it are not skipped, and it comes back as a duplicate. */
+		kraken_rest_pages(&sk->kr, &sk->kf, kp, (uint64_t)sk->kf.pair[idx].last_ts_ns - 1,
+		                  now, 0, KRAKEN_REST_PAGES_MAX);
 		log_info("kraken: %s: %llu trades of the downtime backfilled", kp->symbol,
 		         (unsigned long long)(sk->pipe.stats.accepted - before));
 	}

@@ -6,6 +6,6 @@ source "$(dirname "$0")/lib.sh"
 "$TRADES" version >"$T/v" || fail "trades version"
 grep -Eq '^allocator: jemalloc [0-9]+\.[0-9]+\.[0-9]+.*\(malloc from .*libjemalloc\.so' "$T/v" ||
 	fail "jemalloc not in use: $(grep allocator "$T/v")"
-ldd "$TRADES" | grep -q libjemalloc || fail "trades not linked against libjemalloc"
-ldd "$TRADES_GEN" | grep -q libjemalloc || fail "trades-gen not linked against libjemalloc"
+ldd "$TRADES" | grep libjemalloc >/dev/null || fail "trades not linked against libjemalloc"
+ldd "$TRADES_GEN" | grep libjemalloc >/dev/null || fail "trades-gen not linked against libjemalloc"
 echo "PASS allocator: $(grep allocator "$T/v")"

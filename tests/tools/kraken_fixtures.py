@@ -83,6 +83,10 @@ lines = [
 ]
 open(D + "/live.scenario", "w").write("\n".join(lines) + "\n")
 
+restart = ["session", "expect-subscribe", "send " + ACK, "send " + msg("snapshot", [23, 24, 25]),
+           "hold"]
+open(D + "/restart.scenario", "w").write("\n".join(restart) + "\n")
+
 cap = [
     "wss://ws.kraken.com <-> 1700000000.000001",
     'wss://ws.kraken.com <- 1700000000.1: {"event":"subscribe","pair":["XBT/USD"]}',
