@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/kraken_cli.h"
 #include "trades/log.h"
 
 static const struct {
@@ -13,6 +14,7 @@ static const struct {
 } commands[] = {
         {"serve", cmd_serve, "receive trades from TCP/UDP listeners into state and journal"},
         {"replay", cmd_replay, "feed files (or stdin) through the same pipeline, then exit"},
+        {"backfill", cmd_backfill, "Kraken REST trades from --since into state and journal"},
         {"stat", cmd_stat, "per-instrument and per-feed state (table or --json); live-safe"},
         {"tail", cmd_tail, "journal records as JSON lines (the output contract); --follow"},
         {"health", cmd_health, "exit 0 if a live writer holds the state with a fresh heartbeat"},

@@ -45,7 +45,7 @@
 #include "trades/trade.h"
 
 #define STATE_MAGIC            "TRDSTAT1" /* 8 bytes, no NUL stored */
-#define STATE_VERSION          1u         /* bump on any layout change */
+#define STATE_VERSION          2u         /* bump on any layout change (2: 32 decoder counters) */
 #define STATE_FILE_NAME        "trades.state"
 #define STATE_HEADER_SIZE      4096u
 #define STATE_INST_CAP_DEFAULT 65536u
@@ -104,10 +104,12 @@ enum state_ext {
 	STATE_EXT_STREAM_SKIPPED, /* bytes of unknown ITCH types skipped by their length */
 	STATE_EXT_INTERN_FAILED,  /* ITCH 'R' whose symbol could not be interned */
 	STATE_EXT_REFUSED,        /* ITCH adds of a live reference, crosses over the qty range */
+	STATE_EXT_SUB_ERRORS, /* Kraken: subscriptions the exchange refused */
+	STATE_EXT_RECONNECTS, /* Kraken: WebSocket sessions re-opened */
 	STATE_EXT_COUNT,
-	STATE_EXT_MAX = 24 /* slots reserved in the file */
+	STATE_EXT_MAX = 32 /* slots reserved in the file */
 };
-_Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 24 decoder counters");
+_Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 32 decoder counters");
 
 /* snake_case name of a decoder counter ("unknown_order_e"). */
 const char *state_ext_name(enum state_ext e);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kraken_cli.h"
 #include "trades/decoder.h"
 #include "trades/log.h"
 #include "trades/sink.h"
@@ -313,6 +314,9 @@ int cmd_replay(int argc, char **argv)
 	static struct replay_run r;
 	struct replay_opts o;
 	int first, rc;
+
+	if (replay_kraken_wanted(argc, argv)) /* Kraken formats: replay_kraken.c */
+		return cmd_replay_kraken(argc, argv);
 
 	first = replay_parse(argc, argv, &o);
 	if (first <= 0)

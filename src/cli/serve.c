@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kraken_cli.h"
 #include "serve_kafka.h"
 #include "trades/addr.h"
 #include "trades/decoder.h"
@@ -617,6 +618,9 @@ int cmd_serve(int argc, char **argv)
 	struct serve_opts o;
 	char err[512];
 	int rc;
+
+	if (serve_kraken_wanted(argc, argv)) /* --kraken, PRODUCT_IDS: serve_kraken.c */
+		return cmd_serve_kraken(argc, argv);
 
 	rc = serve_parse(argc, argv, &o);
 	if (rc != 0)

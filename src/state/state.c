@@ -32,10 +32,10 @@
  * tables, which are 70% of the struct and never change inside an apply. */
 #define STATE_UNDO_FEED_BYTES offsetof(struct state_feed, ext)
 
-/* Layout of version 1.  If one of these fails, the on-disk format changed:
+/* Layout of version 2.  If one of these fails, the on-disk format changed:
  * bump STATE_VERSION. */
 _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
-_Static_assert(sizeof(struct state_feed) == 640, "feed slot is 10 cache lines");
+_Static_assert(sizeof(struct state_feed) == 704, "feed slot is 11 cache lines");
 _Static_assert(offsetof(struct state_feed, store_failed) ==
                        offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
                "store_failed sits in the old padding after malformed_by");
@@ -1029,6 +1029,8 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_STREAM_SKIPPED] = "stream_skipped",
         [STATE_EXT_INTERN_FAILED] = "intern_failed",
         [STATE_EXT_REFUSED] = "refused",
+        [STATE_EXT_SUB_ERRORS] = "subscribe_errors",
+        [STATE_EXT_RECONNECTS] = "reconnects",
 };
 
 const char *state_ext_name(enum state_ext e)
