@@ -40,7 +40,7 @@ HEADER_MODULE = {
     "jsonl.h": "parser", "itch.h": "parser", "book.h": "parser",
     "sink.h": "sink", "sink_kafka.h": "sink", "pipeline.h": "pipeline",
     "decoder.h": "decoder", "source.h": "source", "source_dpdk.h": "source",
-    "source_ws.h": "source", "kraken.h": "parser", "probe.h": "util",
+    "source_ws.h": "source", "source_rest.h": "source", "kraken.h": "parser", "probe.h": "util",
 }
 
 SRC_MODULE = {  # directory (or file) under src/ -> module
