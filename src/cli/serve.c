@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve_dpdk.h"
 #include "trades/log.h"
 #include "trades/sink.h"
 #include "trades/source.h"
@@ -468,6 +469,8 @@ int cmd_serve(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	if (serve_dpdk_requested(argc, argv))
+		return cmd_serve_dpdk(argc, argv);
 	if (serve_parse(argc, argv, &o) < 0 || cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
 	memset(&src, 0, sizeof(src));
