@@ -36,6 +36,7 @@
 #include "trades/timefmt.h"
 
 #define DPDK_PREFIX_MAX      64
+#define DPDK_TXD             64  /* the unused tx queue some PMDs require */
 #define DPDK_DIR_ENTRIES_MAX 256 /* files removed from the runtime dir, at most */
 
 struct source_dpdk {
@@ -165,6 +166,7 @@ static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
 	struct rte_eth_rxconf rxconf;
+	unsigned ntx;
 	int ret, socket;
 
 	if (!rte_eth_dev_is_valid_port(port))
@@ -181,11 +183,16 @@ static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 		d->nic_csum = true;
 	}
-	ret = rte_eth_dev_configure(port, 1, 0, &conf);
+	/* Some PMDs (af_xdp) pair rx and tx queues: one tx queue, never used,
+	 * where the port has any. */
+	ntx = info.max_tx_queues > 0;
+	ret = rte_eth_dev_configure(port, 1, ntx, &conf);
 	if (ret < 0)
-		return errfmt(err, errlen, "rte_eth_dev_configure: port %u: %s", port,
+		return errfmt(err, errlen,
+		              "rte_eth_dev_configure: port %u, 1 rx + %u tx queues: %s", port, ntx,
 		              strerror(-ret));
 	d->port_configured = true;
+	txd = ntx ? DPDK_TXD : 0;
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_dev_adjust_nb_rx_tx_desc: port %u, %u rxd: %s",
@@ -204,6 +211,11 @@ static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
 	ret = rte_eth_rx_queue_setup(port, 0, rxd, (unsigned)socket, &rxconf, d->pool);
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_rx_queue_setup: port %u, %u rxd: %s", port, rxd,
+		              strerror(-ret));
+	ret = ntx ? rte_eth_tx_queue_setup(port, 0, txd, (unsigned)socket, &info.default_txconf)
+	          : 0;
+	if (ret < 0)
+		return errfmt(err, errlen, "rte_eth_tx_queue_setup: port %u, %u txd: %s", port, txd,
 		              strerror(-ret));
 	ret = rte_eth_dev_start(port);
 	if (ret < 0)
