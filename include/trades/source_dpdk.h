@@ -140,6 +140,8 @@ int source_dpdk_run(struct source_dpdk *d);
 /* Copy of the counters.  From a handler callback (the rx lcore) or after
  * source_dpdk_run returned. */
 void source_dpdk_stats(const struct source_dpdk *d, struct source_dpdk_stats *out);
+/* The DPDK library's version string ("DPDK 22.11.11"), for `trades version`. */
+const char *source_dpdk_version(void);
 /* Device name ("net_pcap0") and driver of the port, for logs. */
 const char *source_dpdk_port_name(const struct source_dpdk *d);
 /* rte_eth_dev_stop, close, mempool free, rte_eal_cleanup, and the removal

@@ -30,6 +30,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
+#include <rte_version.h>
 
 #include "trades/log.h"
 #include "trades/source_dpdk.h"
@@ -160,44 +161,51 @@ static int dpdk_eal_argv(struct source_dpdk *d, char *err, size_t errlen)
 
 /* ---- port set-up ---- */
 
-static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
+/* Port info, checksum offload, configure: one rx queue, and one tx queue
+ * where the port has any (some PMDs, af_xdp, pair them; it is never used). */
+static int dpdk_port_configure(struct source_dpdk *d, struct rte_eth_dev_info *info,
+                               struct rte_eth_conf *conf, unsigned *ntx, char *err, size_t errlen)
 {
-	uint16_t port = d->cfg.port, rxd = d->cfg.rxd, txd = 0;
-	struct rte_eth_conf conf = {0};
-	struct rte_eth_dev_info info;
-	struct rte_eth_rxconf rxconf;
-	unsigned ntx;
-	int ret, socket;
+	uint16_t port = d->cfg.port;
+	int ret;
 
 	if (!rte_eth_dev_is_valid_port(port))
 		return errfmt(err, errlen,
 		              "DPDK port %u: no such port (%u available: give --vdev or a "
 		              "PCI device in --dpdk)",
 		              port, rte_eth_dev_count_avail());
-	ret = rte_eth_dev_info_get(port, &info);
+	ret = rte_eth_dev_info_get(port, info);
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_dev_info_get: port %u: %s", port,
 		              strerror(-ret));
 	rte_eth_dev_get_name_by_port(port, d->port_name);
-	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
-		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+	if (info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
+		conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 		d->nic_csum = true;
 	}
-	/* Some PMDs (af_xdp) pair rx and tx queues: one tx queue, never used,
-	 * where the port has any. */
-	ntx = info.max_tx_queues > 0;
-	ret = rte_eth_dev_configure(port, 1, ntx, &conf);
+	*ntx = info->max_tx_queues > 0;
+	ret = rte_eth_dev_configure(port, 1, (uint16_t)*ntx, conf);
 	if (ret < 0)
 		return errfmt(err, errlen,
-		              "rte_eth_dev_configure: port %u, 1 rx + %u tx queues: %s", port, ntx,
+		              "rte_eth_dev_configure: port %u, 1 rx + %u tx queues: %s", port, *ntx,
 		              strerror(-ret));
 	d->port_configured = true;
-	txd = ntx ? DPDK_TXD : 0;
+	return 0;
+}
+
+/* Descriptors, the mempool (cfg.mbufs), the queues. */
+static int dpdk_port_queues(struct source_dpdk *d, const struct rte_eth_dev_info *info,
+                            const struct rte_eth_conf *conf, unsigned ntx, char *err, size_t errlen)
+{
+	uint16_t port = d->cfg.port, rxd = d->cfg.rxd, txd = ntx ? DPDK_TXD : 0;
+	struct rte_eth_rxconf rxconf = info->default_rxconf;
+	int ret, socket = rte_eth_dev_socket_id(port);
+
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_dev_adjust_nb_rx_tx_desc: port %u, %u rxd: %s",
 		              port, d->cfg.rxd, strerror(-ret));
-	socket = rte_eth_dev_socket_id(port);
+	d->cfg.rxd = rxd;
 	d->pool = rte_pktmbuf_pool_create("trades_rx", d->cfg.mbufs, SOURCE_DPDK_MBUF_CACHE, 0,
 	                                  RTE_MBUF_DEFAULT_BUF_SIZE,
 	                                  socket < 0 ? SOCKET_ID_ANY : socket);
@@ -206,30 +214,44 @@ static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
 		              "rte_pktmbuf_pool_create: %u mbufs of %u bytes: %s "
 		              "(more memory: hugepages, or -m with --no-huge)",
 		              d->cfg.mbufs, RTE_MBUF_DEFAULT_BUF_SIZE, rte_strerror(rte_errno));
-	rxconf = info.default_rxconf;
-	rxconf.offloads = conf.rxmode.offloads;
+	rxconf.offloads = conf->rxmode.offloads;
 	ret = rte_eth_rx_queue_setup(port, 0, rxd, (unsigned)socket, &rxconf, d->pool);
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_rx_queue_setup: port %u, %u rxd: %s", port, rxd,
 		              strerror(-ret));
-	ret = ntx ? rte_eth_tx_queue_setup(port, 0, txd, (unsigned)socket, &info.default_txconf)
+	ret = ntx ? rte_eth_tx_queue_setup(port, 0, txd, (unsigned)socket, &info->default_txconf)
 	          : 0;
 	if (ret < 0)
 		return errfmt(err, errlen, "rte_eth_tx_queue_setup: port %u, %u txd: %s", port, txd,
 		              strerror(-ret));
-	ret = rte_eth_dev_start(port);
+	return 0;
+}
+
+static int dpdk_port_setup(struct source_dpdk *d, char *err, size_t errlen)
+{
+	struct rte_eth_conf conf = {0};
+	struct rte_eth_dev_info info;
+	unsigned ntx = 0;
+	int ret;
+
+	if (dpdk_port_configure(d, &info, &conf, &ntx, err, errlen) < 0 ||
+	    dpdk_port_queues(d, &info, &conf, ntx, err, errlen) < 0)
+		return -1;
+	ret = rte_eth_dev_start(d->cfg.port);
 	if (ret < 0)
-		return errfmt(err, errlen, "rte_eth_dev_start: port %u: %s", port, strerror(-ret));
+		return errfmt(err, errlen, "rte_eth_dev_start: port %u: %s", d->cfg.port,
+		              strerror(-ret));
 	d->port_started = true;
 	/* Multicast feeds: take every group; filters pick theirs.  Virtual
 	 * devices may not support it, which is fine. */
-	ret = rte_eth_allmulticast_enable(port);
+	ret = rte_eth_allmulticast_enable(d->cfg.port);
 	if (ret < 0 && ret != -ENOTSUP)
-		log_warn("dpdk: port %u: rte_eth_allmulticast_enable: %s", port, strerror(-ret));
-	rte_eth_stats_reset(port);
+		log_warn("dpdk: port %u: rte_eth_allmulticast_enable: %s", d->cfg.port,
+		         strerror(-ret));
+	rte_eth_stats_reset(d->cfg.port);
 	log_info("dpdk: port %u (%s, driver %s): 1 rx queue, %u descriptors, %u mbufs, IPv4 "
 	         "checksum %s, rx lcore %u",
-	         port, d->port_name, info.driver_name, rxd, d->cfg.mbufs,
+	         d->cfg.port, d->port_name, info.driver_name, d->cfg.rxd, d->cfg.mbufs,
 	         d->nic_csum              ? "by the NIC"
 	         : d->cfg.check_ipv4_csum ? "in software"
 	                                  : "not checked",
@@ -316,7 +338,7 @@ static inline bool dpdk_csum_ok(const struct source_dpdk *d, const struct rte_mb
 	return rte_raw_cksum(ip, ihl) == 0xffff;
 }
 
-/* The channel of a UDP destination, or -(drop kind) - 1. */
+/* The channel of a UDP destination, or -1 - the drop kind (DPDK_DROP). */
 static inline int dpdk_match(const struct source_dpdk *d, uint16_t dport, uint32_t dst)
 {
 	bool port_seen = false;
@@ -334,89 +356,95 @@ static inline int dpdk_match(const struct source_dpdk *d, uint16_t dport, uint32
 	return -1 - (port_seen ? SOURCE_DPDK_DROP_OTHER_GROUP : SOURCE_DPDK_DROP_OTHER_PORT);
 }
 
-/* Parses one frame; delivers its payload or counts why not. */
-static inline void dpdk_frame(struct source_dpdk *d, struct rte_mbuf *m, int64_t rx_ns)
+#define DPDK_DROP(kind) (-1 - (int)(kind)) /* a parse result that is a drop */
+
+/* IPv4 then UDP at l3 (len bytes to the end of the frame).  The channel of
+ * the datagram (*udpp set), or DPDK_DROP(kind). */
+static inline int dpdk_parse_ipv4(const struct source_dpdk *d, const struct rte_mbuf *m,
+                                  const uint8_t *l3, uint32_t len, const struct rte_udp_hdr **udpp)
+{
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)l3;
+	const struct rte_udp_hdr *udp;
+	unsigned ihl, iplen, udplen;
+
+	if (unlikely(len < sizeof(*ip)))
+		return DPDK_DROP(SOURCE_DPDK_DROP_RUNT);
+	ihl = (ip->version_ihl & 0x0f) * 4u;
+	iplen = rte_be_to_cpu_16(ip->total_length);
+	if (unlikely((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) ||
+	             iplen < ihl + sizeof(*udp) || len < iplen))
+		return DPDK_DROP(SOURCE_DPDK_DROP_RUNT);
+	if (unlikely(!dpdk_csum_ok(d, m, ip, ihl)))
+		return DPDK_DROP(SOURCE_DPDK_DROP_BAD_CSUM);
+	if (unlikely(ip->next_proto_id != IPPROTO_UDP))
+		return DPDK_DROP(SOURCE_DPDK_DROP_NOT_UDP);
+	if (unlikely(ip->fragment_offset &
+	             rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+		return DPDK_DROP(SOURCE_DPDK_DROP_FRAGMENT);
+	udp = (const struct rte_udp_hdr *)(l3 + ihl);
+	udplen = rte_be_to_cpu_16(udp->dgram_len);
+	if (unlikely(udplen < sizeof(*udp) || udplen > iplen - ihl))
+		return DPDK_DROP(SOURCE_DPDK_DROP_RUNT);
+	*udpp = udp;
+	return dpdk_match(d, rte_be_to_cpu_16(udp->dst_port), ip->dst_addr);
+}
+
+/* Ethernet and up to SOURCE_DPDK_VLAN_MAX tags, then IPv4: the channel of
+ * the datagram (*ipp, *udpp set), or DPDK_DROP(kind). */
+static inline int dpdk_parse(const struct source_dpdk *d, const struct rte_mbuf *m,
+                             const struct rte_ipv4_hdr **ipp, const struct rte_udp_hdr **udpp)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
 	uint32_t len = m->data_len, off = sizeof(struct rte_ether_hdr);
-	const struct rte_ipv4_hdr *ip;
-	const struct rte_udp_hdr *udp;
-	struct sockaddr_in from = {.sin_family = AF_INET};
-	struct source_chan ch = {.conn = SOURCE_CONN_NONE};
-	unsigned ihl, iplen, udplen, v;
 	uint16_t et;
-	int chan;
+	unsigned v;
 
 	if (unlikely(m->nb_segs != 1))
-		goto drop_scattered;
+		return DPDK_DROP(SOURCE_DPDK_DROP_SCATTERED);
 	if (unlikely(len < off))
-		goto drop_runt;
+		return DPDK_DROP(SOURCE_DPDK_DROP_RUNT);
 	et = ((const struct rte_ether_hdr *)p)->ether_type;
 	for (v = 0; v < SOURCE_DPDK_VLAN_MAX && (et == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
 	                                         et == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ));
 	     v++) {
 		if (unlikely(len < off + sizeof(struct rte_vlan_hdr)))
-			goto drop_runt;
+			return DPDK_DROP(SOURCE_DPDK_DROP_RUNT);
 		et = ((const struct rte_vlan_hdr *)(p + off))->eth_proto;
 		off += sizeof(struct rte_vlan_hdr);
 	}
-	if (unlikely(et != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
-		d->st.drops[et == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)
-		                    ? SOURCE_DPDK_DROP_ARP
-		                    : SOURCE_DPDK_DROP_NOT_IPV4]++;
-		d->st.dropped++;
-		return;
-	}
-	ip = (const struct rte_ipv4_hdr *)(p + off);
-	if (unlikely(len < off + sizeof(*ip)))
-		goto drop_runt;
-	ihl = (ip->version_ihl & 0x0f) * 4u;
-	iplen = rte_be_to_cpu_16(ip->total_length);
-	if (unlikely((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) ||
-	             iplen < ihl + sizeof(*udp) || len < off + iplen))
-		goto drop_runt;
-	if (unlikely(!dpdk_csum_ok(d, m, ip, ihl))) {
-		d->st.drops[SOURCE_DPDK_DROP_BAD_CSUM]++;
-		d->st.dropped++;
-		return;
-	}
-	if (unlikely(ip->next_proto_id != IPPROTO_UDP)) {
-		d->st.drops[SOURCE_DPDK_DROP_NOT_UDP]++;
-		d->st.dropped++;
-		return;
-	}
-	if (unlikely(ip->fragment_offset &
-	             rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
-		d->st.drops[SOURCE_DPDK_DROP_FRAGMENT]++;
-		d->st.dropped++;
-		return;
-	}
-	udp = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
-	udplen = rte_be_to_cpu_16(udp->dgram_len);
-	if (unlikely(udplen < sizeof(*udp) || udplen > iplen - ihl))
-		goto drop_runt;
-	chan = dpdk_match(d, rte_be_to_cpu_16(udp->dst_port), ip->dst_addr);
+	if (unlikely(et != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)))
+		return DPDK_DROP(et == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)
+		                         ? SOURCE_DPDK_DROP_ARP
+		                         : SOURCE_DPDK_DROP_NOT_IPV4);
+	*ipp = (const struct rte_ipv4_hdr *)(p + off);
+	return dpdk_parse_ipv4(d, m, p + off, len - off, udpp);
+}
+
+/* One frame: its payload to the handler, in place, or counted by why not. */
+static inline void dpdk_frame(struct source_dpdk *d, const struct rte_mbuf *m, int64_t rx_ns)
+{
+	const struct rte_ipv4_hdr *ip = NULL;
+	const struct rte_udp_hdr *udp = NULL;
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	struct source_chan ch = {.conn = SOURCE_CONN_NONE};
+	int chan = dpdk_parse(d, m, &ip, &udp);
+	size_t len;
+
 	if (unlikely(chan < 0)) {
+		ENSURE(-chan - 1 < SOURCE_DPDK_DROP_COUNT);
 		d->st.drops[-chan - 1]++;
 		d->st.dropped++;
 		return;
 	}
+	len = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp);
 	from.sin_addr.s_addr = ip->src_addr;
 	from.sin_port = udp->src_port;
 	ch.listen = (uint16_t)chan;
 	ch.peer = (const struct sockaddr *)&from;
 	ch.peerlen = sizeof(from);
 	d->st.datagrams++;
-	d->st.bytes += udplen - sizeof(*udp);
-	d->h.datagram(d->h.ctx, &ch, udp + 1, udplen - sizeof(*udp), rx_ns, false);
-	return;
-drop_runt:
-	d->st.drops[SOURCE_DPDK_DROP_RUNT]++;
-	d->st.dropped++;
-	return;
-drop_scattered:
-	d->st.drops[SOURCE_DPDK_DROP_SCATTERED]++;
-	d->st.dropped++;
+	d->st.bytes += len;
+	d->h.datagram(d->h.ctx, &ch, udp + 1, len, rx_ns, false);
 }
 
 /* One burst: parse, deliver, free in bulk.  Returns the frames handled. */
@@ -599,6 +627,11 @@ int source_dpdk_run(struct source_dpdk *d)
 void source_dpdk_stats(const struct source_dpdk *d, struct source_dpdk_stats *out)
 {
 	*out = d->st;
+}
+
+const char *source_dpdk_version(void)
+{
+	return rte_version();
 }
 
 const char *source_dpdk_port_name(const struct source_dpdk *d)
