@@ -111,6 +111,8 @@ struct source_dpdk_stats {
 	uint64_t drops[SOURCE_DPDK_DROP_COUNT];
 	uint64_t sock_datagrams; /* datagrams read from the kernel sockets */
 	uint64_t sock_errors;    /* recv errors on them (counted, rate-limited log) */
+	int64_t first_rx_ns;     /* batch clock of the first burst with frames; 0 = none yet */
+	int64_t last_rx_ns;      /* ... and of the last one (first to last: the busy span) */
 	/* rte_eth_stats of the port, refreshed every SOURCE_DPDK_STATS_MS */
 	uint64_t ipackets, imissed, ierrors, rx_nombuf;
 };

@@ -508,11 +508,12 @@ static void sd_log_stats(const struct sd *s)
 	         source_dpdk_port_name(s->src), (unsigned long long)st.ipackets,
 	         (unsigned long long)st.imissed, (unsigned long long)st.ierrors,
 	         (unsigned long long)st.rx_nombuf);
-	log_info("dpdk: %llu frames in %llu bursts, %llu datagrams (%llu bytes) delivered, %llu "
-	         "re-request answers; %llu dropped (%s)",
+	log_info("dpdk: %llu frames in %llu bursts over %lld ns (first to last), %llu datagrams "
+	         "(%llu bytes) delivered, %llu re-request answers; %llu dropped (%s)",
 	         (unsigned long long)st.frames, (unsigned long long)st.bursts,
-	         (unsigned long long)st.datagrams, (unsigned long long)st.bytes,
-	         (unsigned long long)st.sock_datagrams, (unsigned long long)st.dropped, kinds);
+	         (long long)(st.last_rx_ns - st.first_rx_ns), (unsigned long long)st.datagrams,
+	         (unsigned long long)st.bytes, (unsigned long long)st.sock_datagrams,
+	         (unsigned long long)st.dropped, kinds);
 }
 
 static int sd_run(struct sd *s, struct sd_opts *o)

@@ -465,6 +465,9 @@ static unsigned dpdk_burst(struct source_dpdk *d, struct source_batch *b)
 		dpdk_frame(d, pkts[i], rx_ns);
 	}
 	rte_pktmbuf_free_bulk(pkts, n);
+	if (unlikely(!d->st.first_rx_ns))
+		d->st.first_rx_ns = rx_ns;
+	d->st.last_rx_ns = rx_ns;
 	d->st.frames += n;
 	d->st.bursts++;
 	b->events += n;
