@@ -67,6 +67,8 @@ static void serve_usage(FILE *f)
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
 	        "order\n" CLI_ITCH_HELP
+	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
+	        "                     --dpdk-jsonl): trades serve --dpdk '' --help\n"
 	        "  --print            also write accepted trades to stdout as contract JSON lines\n"
 	        "  --log-level LEVEL  debug, info, warn, error       env TRADES_LOG_LEVEL "
 	        "(info)\n\n"
