@@ -37,7 +37,7 @@ HUGE_MINE=0
 cleanup() {
 	podman rm -f -t 5 "$C" >/dev/null 2>&1
 	if [ "$HUGE_MINE" = 1 ]; then
-		"$SRC/deploy/dpdk-setup.sh" --reset --huge-dir "$WORK/huge" >/dev/null 2>&1
+		umount "$WORK/hugetlbfs" 2>/dev/null
 		echo "$HP_OLD" >"$HP_FILE" 2>/dev/null
 	fi
 	rm -rf "$WORK"
@@ -126,17 +126,12 @@ log "(1) --no-huge -m 512"
 run_mode nohuge "--no-huge -m 512"
 
 log "(2) hugepages from the host at /dev/hugepages"
-if [ "$HP_OLD" = 0 ]; then
-	HUGE_MINE=1
-	"$SRC/deploy/dpdk-setup.sh" --hugepages 128 --huge-dir "$WORK/huge" >"$WORK/setup.out" 2>&1 ||
-		die "dpdk-setup.sh: $(cat "$WORK/setup.out")"
-	HUGE_DIR=$WORK/huge
-else
-	# Someone holds hugepages already: use what is free, with a mount of our own.
-	mkdir -p "$WORK/huge" && mount -t hugetlbfs -o pagesize=2M nodev "$WORK/huge" || die "mount hugetlbfs"
-	HUGE_DIR=$WORK/huge
-	trap 'umount "$WORK/huge" 2>/dev/null; cleanup' EXIT
-fi
+# 128 pages of our own on top of whatever the host holds (other tests may hold some), on a
+# mount of our own; the count is put back at exit.
+HUGE_MINE=1
+"$SRC/deploy/dpdk-setup.sh" --hugepages $((HP_OLD + 128)) --huge-dir "$WORK/hugetlbfs" >"$WORK/setup.out" 2>&1 ||
+	die "dpdk-setup.sh: $(cat "$WORK/setup.out")"
+HUGE_DIR=$WORK/hugetlbfs
 FREE=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
 [ "$FREE" -ge 64 ] || die "only $FREE free hugepages"
 run_mode huge "--in-memory --huge-dir=/dev/hugepages" -v "$HUGE_DIR:/dev/hugepages"
