@@ -17,9 +17,9 @@
  * read non-blocking every SOURCE_DPDK_SOCK_POLL_US on the rx lcore and
  * delivered through the same handler, so every callback runs on one thread.
  *
- * Only compiled when meson finds libdpdk (HAVE_DPDK in config.h); callers
- * test HAVE_DPDK before using anything here except the constants and
- * source_dpdk_drop_name.
+ * Only compiled when meson finds libdpdk (HAVE_DPDK in config.h): callers
+ * may use the constants and types always, the functions only under
+ * HAVE_DPDK (serve_dpdk.c and version.c do).
  */
 #ifndef TRADES_SOURCE_DPDK_H
 #define TRADES_SOURCE_DPDK_H
