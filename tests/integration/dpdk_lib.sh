@@ -1,9 +1,7 @@
 # dpdk_lib.sh -- shared by the test_dpdk*.sh tests (after lib.sh): is this
 # binary built with DPDK, are the PMDs there, and DPDK runtime directories
 # named per test so that nothing collides and nothing is left behind.
-DPDK_PMD_DIR=
-[ -n "$DPDK_PMD_DIR" ] || DPDK_PMD_DIR=$(ls -d /usr/lib/*/dpdk/pmds-* 2>/dev/null | head -n 1)
-DPDK_PREFIXES=()
+DPDK_PMD_DIR=$(ls -d /usr/lib/*/dpdk/pmds-* 2>/dev/null | head -n 1)
 
 # dpdk_require: exits 0 after checking the refusal when built without DPDK
 # (that build must say so and exit 2), so the suite passes either way.
@@ -26,16 +24,12 @@ dpdk_pmd() {
 		fail "DPDK PMD $1 not found in '$DPDK_PMD_DIR': install the Debian package $2"
 }
 
-# dpdk_prefix NAME: a --file-prefix of this test's own, removed at exit.
+# dpdk_prefix NAME: a --file-prefix of this test's own (trades-test-PID-NAME),
+# removed at exit by dpdk_cleanup.
 dpdk_prefix() {
-	local p="trades-test-$$-$1"
-	DPDK_PREFIXES+=("$p")
-	echo "$p"
+	echo "trades-test-$$-$1"
 }
 
 dpdk_cleanup() {
-	local p
-	for p in "${DPDK_PREFIXES[@]}"; do
-		rm -rf "/var/run/dpdk/$p" "${XDG_RUNTIME_DIR:-/nonexistent}/dpdk/$p"
-	done
+	rm -rf /var/run/dpdk/trades-test-$$-* "${XDG_RUNTIME_DIR:-/nonexistent}"/dpdk/trades-test-$$-*
 }
