@@ -106,6 +106,14 @@ enum state_ext {
 	STATE_EXT_REFUSED,        /* ITCH adds of a live reference, crosses over the qty range */
 	STATE_EXT_SUB_ERRORS, /* Kraken: subscriptions the exchange refused */
 	STATE_EXT_RECONNECTS, /* Kraken: WebSocket sessions re-opened */
+	/* DPDK source (serve --dpdk), on its feed "dpdk:portN": rte_eth_stats of
+	 * the port, and the frames no filter took (ARP, other ports, fragments,
+	 * runts, bad checksums; by kind in the log at stop). */
+	STATE_EXT_PORT_IPACKETS,  /* packets the port received */
+	STATE_EXT_PORT_IMISSED,   /* dropped by the NIC: rx queue full */
+	STATE_EXT_PORT_IERRORS,   /* erroneous packets */
+	STATE_EXT_PORT_RX_NOMBUF, /* mbuf allocation failures */
+	STATE_EXT_PORT_UNMATCHED, /* frames received but not delivered */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 32 /* slots reserved in the file */
 };

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "kraken_cli.h"
+#include "serve_dpdk.h"
 #include "serve_kafka.h"
 #include "trades/addr.h"
 #include "trades/decoder.h"
@@ -82,6 +83,11 @@ static void serve_usage(FILE *f)
 	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n"
+	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
+	        "                     --dpdk-jsonl): trades serve --dpdk '' --help\n"
+	        "  --kraken PAIRS     Kraken WebSocket v2 instead of sockets: trades serve "
+	        "--kraken X "
+	        "--help\n"
 	        "  --trace-sample N   USDT probe trades:trade fires for 1 trade in N "
 	        "(1024)\n" CLI_COMMON_HELP "\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
@@ -621,6 +627,8 @@ int cmd_serve(int argc, char **argv)
 
 	if (serve_kraken_wanted(argc, argv)) /* --kraken, PRODUCT_IDS: serve_kraken.c */
 		return cmd_serve_kraken(argc, argv);
+	if (serve_dpdk_requested(argc, argv)) /* --dpdk: serve_dpdk.c */
+		return cmd_serve_dpdk(argc, argv);
 
 	rc = serve_parse(argc, argv, &o);
 	if (rc != 0)

@@ -192,6 +192,22 @@ static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n, 
 	printf("}\n");
 }
 
+/* DPDK port statistics (serve --dpdk), on the feeds that have them. */
+static void stat_table_port(const struct state_feed *fd)
+{
+	unsigned m;
+
+	for (m = STATE_EXT_PORT_IPACKETS; m < STATE_EXT_COUNT && !fd->ext[m]; m++)
+		;
+	if (!fd->name[0] || m == STATE_EXT_COUNT)
+		return;
+	printf("%-28s", fd->name);
+	for (m = STATE_EXT_PORT_IPACKETS; m < STATE_EXT_COUNT; m++)
+		printf(" %s=%llu", state_ext_name((enum state_ext)m),
+		       (unsigned long long)fd->ext[m]);
+	printf("\n");
+}
+
 static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 {
 	uint32_t i, f;
@@ -215,6 +231,8 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 			       (unsigned long long)fd->store_failed, (unsigned long long)fd->gaps,
 			       (unsigned long long)fd->gap_missing);
 	}
+	for (f = 0; f < TRADE_FEED_MAX; f++)
+		stat_table_port(&s->feeds[f]);
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",
 	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
 	       atomic_load(&s->hdr->clean) ? "yes" : "no", state_writer_pid(s));

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "config.h"
 #include "trades/source.h"
+#include "trades/source_dpdk.h"
 #include "trades/state.h"
 #include "trades/timefmt.h"
 
@@ -48,6 +49,11 @@ int cmd_version(int argc, char **argv)
 		printf("io_uring: unavailable -- %s\n", why);
 	printf("features: sdt=%s pcap=%s dpdk=%s bpf=%s\n", HAVE_SDT ? "yes" : "no",
 	       HAVE_PCAP ? "yes" : "no", HAVE_DPDK ? "yes" : "no", HAVE_BPF ? "yes" : "no");
+#if HAVE_DPDK
+	printf("dpdk: %s (serve --dpdk)\n", source_dpdk_version());
+#else
+	printf("dpdk: not compiled in (build with -Ddpdk=enabled and libdpdk-dev)\n");
+#endif
 	return CLI_OK;
 }
 

@@ -1031,6 +1031,11 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_REFUSED] = "refused",
         [STATE_EXT_SUB_ERRORS] = "subscribe_errors",
         [STATE_EXT_RECONNECTS] = "reconnects",
+        [STATE_EXT_PORT_IPACKETS] = "port_ipackets",
+        [STATE_EXT_PORT_IMISSED] = "port_imissed",
+        [STATE_EXT_PORT_IERRORS] = "port_ierrors",
+        [STATE_EXT_PORT_RX_NOMBUF] = "port_rx_nombuf",
+        [STATE_EXT_PORT_UNMATCHED] = "port_unmatched",
 };
 
 const char *state_ext_name(enum state_ext e)
