@@ -24,8 +24,8 @@
 #include "trades/crc32c.h"
 #include "trades/journal.h"
 #include "trades/log.h"
-#include "trades/timefmt.h"
 #include "trades/probe.h"
+#include "trades/timefmt.h"
 
 #define SEG_NAME_DIGITS      20
 #define SEG_NAME_LEN         (SEG_NAME_DIGITS + 4) /* "%020llu.seg" */
@@ -61,18 +61,6 @@ static uint64_t journal_page_bytes(void)
 
 	assert(pg > 0 && (pg & (pg - 1)) == 0);
 	return (uint64_t)pg;
-}
-
-__attribute__((format(printf, 3, 4))) static void journal_fail(char *err, size_t errlen,
-                                                               const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static void journal_seg_name(char *buf, size_t len, uint64_t first_jseq)
@@ -119,22 +107,21 @@ int journal_seg_check(const struct journal_seg_header *h, uint64_t first_jseq, u
                       char *why, size_t whylen)
 {
 	if (memcmp(h->magic, JOURNAL_MAGIC, sizeof(h->magic)) != 0)
-		journal_fail(why, whylen, "bad magic (not a journal segment)");
+		errfmt(why, whylen, "bad magic (not a journal segment)");
 	else if (h->version != JOURNAL_VERSION)
-		journal_fail(why, whylen, "version %u, this build reads %u", h->version,
-		             JOURNAL_VERSION);
+		errfmt(why, whylen, "version %u, this build reads %u", h->version, JOURNAL_VERSION);
 	else if (h->header_size != JOURNAL_SEG_HEADER)
-		journal_fail(why, whylen, "header size %u, expected %u", h->header_size,
-		             JOURNAL_SEG_HEADER);
+		errfmt(why, whylen, "header size %u, expected %u", h->header_size,
+		       JOURNAL_SEG_HEADER);
 	else if (h->first_jseq != first_jseq)
-		journal_fail(why, whylen, "first jseq %llu does not match the file name",
-		             (unsigned long long)h->first_jseq);
+		errfmt(why, whylen, "first jseq %llu does not match the file name",
+		       (unsigned long long)h->first_jseq);
 	else if (h->segment_bytes < JOURNAL_SEGMENT_MIN || h->segment_bytes > JOURNAL_SEGMENT_MAX)
-		journal_fail(why, whylen, "segment size %llu out of range",
-		             (unsigned long long)h->segment_bytes);
+		errfmt(why, whylen, "segment size %llu out of range",
+		       (unsigned long long)h->segment_bytes);
 	else if (h->segment_bytes != file_bytes)
-		journal_fail(why, whylen, "segment size %llu but the file has %llu bytes",
-		             (unsigned long long)h->segment_bytes, (unsigned long long)file_bytes);
+		errfmt(why, whylen, "segment size %llu but the file has %llu bytes",
+		       (unsigned long long)h->segment_bytes, (unsigned long long)file_bytes);
 	else
 		return 0;
 	return -1;
@@ -325,7 +312,7 @@ static int journal_seg_create(struct journal *j, uint64_t first_jseq, char *err,
 	return 0;
 fail:
 	e = errno;
-	journal_fail(err, errlen, "journal %s/%s: %s: %s", j->dir, tmp, step, strerror(e));
+	errfmt(err, errlen, "journal %s/%s: %s: %s", j->dir, tmp, step, strerror(e));
 	if (map)
 		munmap(map, size);
 	if (fd >= 0) {
@@ -344,26 +331,26 @@ static int journal_dir_open(struct journal *j, char *err, size_t errlen)
 	int n;
 
 	if (mkdir(j->cfg.dir, 0755) != 0 && errno != EEXIST) {
-		journal_fail(err, errlen, "journal %s: mkdir: %s", j->cfg.dir, strerror(errno));
+		errfmt(err, errlen, "journal %s: mkdir: %s", j->cfg.dir, strerror(errno));
 		return -1;
 	}
 	n = snprintf(j->dir, sizeof(j->dir), "%s/%s", j->cfg.dir, JOURNAL_DIR_NAME);
 	if (n < 0 || (size_t)n >= sizeof(j->dir)) {
-		journal_fail(err, errlen, "journal %s: path too long", j->cfg.dir);
+		errfmt(err, errlen, "journal %s: path too long", j->cfg.dir);
 		return -1;
 	}
 	if (mkdir(j->dir, 0755) != 0 && errno != EEXIST) {
-		journal_fail(err, errlen, "journal %s: mkdir: %s", j->dir, strerror(errno));
+		errfmt(err, errlen, "journal %s: mkdir: %s", j->dir, strerror(errno));
 		return -1;
 	}
 	j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j->dirfd < 0) {
-		journal_fail(err, errlen, "journal %s: open: %s", j->dir, strerror(errno));
+		errfmt(err, errlen, "journal %s: open: %s", j->dir, strerror(errno));
 		return -1;
 	}
 	if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
-		journal_fail(err, errlen, "journal %s: lock: %s%s", j->dir, strerror(errno),
-		             errno == EWOULDBLOCK ? " (another writer has it open)" : "");
+		errfmt(err, errlen, "journal %s: lock: %s%s", j->dir, strerror(errno),
+		       errno == EWOULDBLOCK ? " (another writer has it open)" : "");
 		return -1;
 	}
 	return 0;
@@ -381,24 +368,23 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 
 	fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		journal_fail(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
+		errfmt(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0) {
-		journal_fail(err, errlen, "journal %s/%s: fstat: %s", j->dir, name,
-		             strerror(errno));
+		errfmt(err, errlen, "journal %s/%s: fstat: %s", j->dir, name, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	got = pread(fd, &h, sizeof(h), 0);
 	close(fd);
 	if (got != (ssize_t)sizeof(h)) {
-		journal_fail(err, errlen, "journal %s/%s: bad header: %s", j->dir, name,
-		             got < 0 ? strerror(errno) : "file shorter than a header");
+		errfmt(err, errlen, "journal %s/%s: bad header: %s", j->dir, name,
+		       got < 0 ? strerror(errno) : "file shorter than a header");
 		return -1;
 	}
 	if (journal_seg_check(&h, first_jseq, (uint64_t)st.st_size, why, sizeof(why)) != 0) {
-		journal_fail(err, errlen, "journal %s/%s: bad header: %s", j->dir, name, why);
+		errfmt(err, errlen, "journal %s/%s: bad header: %s", j->dir, name, why);
 		return -1;
 	}
 	return 0;
@@ -413,8 +399,8 @@ static int journal_scan_entry(struct journal *j, const char *name, uint64_t *las
 
 	if (journal_seg_tmp_name(name)) {
 		if (unlinkat(j->dirfd, name, 0) != 0 && errno != ENOENT) {
-			journal_fail(err, errlen, "journal %s/%s: unlink stale: %s", j->dir, name,
-			             strerror(errno));
+			errfmt(err, errlen, "journal %s/%s: unlink stale: %s", j->dir, name,
+			       strerror(errno));
 			return -1;
 		}
 		log_info("journal %s/%s: removed a segment left half-created", j->dir, name);
@@ -423,8 +409,8 @@ static int journal_scan_entry(struct journal *j, const char *name, uint64_t *las
 	if (!journal_seg_name_parse(name, &first))
 		return 0;
 	if (j->segments >= JOURNAL_SEGMENTS_MAX) {
-		journal_fail(err, errlen, "journal %s: more than %u segments", j->dir,
-		             JOURNAL_SEGMENTS_MAX);
+		errfmt(err, errlen, "journal %s: more than %u segments", j->dir,
+		       JOURNAL_SEGMENTS_MAX);
 		return -1;
 	}
 	if (journal_seg_check_file(j, name, first, err, errlen) != 0)
@@ -448,15 +434,15 @@ int journal_dir_each(DIR *d, const char *dir, journal_dir_fn fn, void *ctx, char
 		if (!de) {
 			if (errno == 0)
 				return 0;
-			journal_fail(err, errlen, "journal %s: readdir: %s", dir, strerror(errno));
+			errfmt(err, errlen, "journal %s: readdir: %s", dir, strerror(errno));
 			return -1;
 		}
 		rc = fn(ctx, de->d_name, err, errlen);
 		if (rc != 0)
 			return rc;
 	}
-	journal_fail(err, errlen, "journal %s: more than %llu directory entries", dir,
-	             (unsigned long long)JOURNAL_DIR_ENTRIES_MAX);
+	errfmt(err, errlen, "journal %s: more than %llu directory entries", dir,
+	       (unsigned long long)JOURNAL_DIR_ENTRIES_MAX);
 	return -1;
 }
 
@@ -485,7 +471,7 @@ static int journal_scan(struct journal *j, uint64_t *last, char *err, size_t err
 	fd = dup(j->dirfd);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
-		journal_fail(err, errlen, "journal %s: opendir: %s", j->dir, strerror(errno));
+		errfmt(err, errlen, "journal %s: opendir: %s", j->dir, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -528,8 +514,8 @@ static int journal_drop_tail(struct journal *j, uint64_t end, char *err, size_t 
 	assert(end > j->off && end - j->off <= JOURNAL_TORN_MAX);
 	memset(j->map + j->off, 0, end - j->off);
 	if (msync(j->map + start, end - start, MS_SYNC) != 0) {
-		journal_fail(err, errlen, "journal %s/%020llu.seg: msync: %s", j->dir,
-		             (unsigned long long)j->first_jseq, strerror(errno));
+		errfmt(err, errlen, "journal %s/%020llu.seg: msync: %s", j->dir,
+		       (unsigned long long)j->first_jseq, strerror(errno));
 		return -1;
 	}
 	j->torn_bytes = end - j->off;
@@ -583,11 +569,11 @@ static int journal_tail_check(struct journal *j, enum journal_frame_state st, ch
 		         (unsigned long long)(end - j->off));
 	else
 		return journal_drop_tail(j, end, err, errlen);
-	journal_fail(err, errlen,
-	             "journal %s/%020llu.seg: corrupt at offset %llu (jseq %llu): %s; not a torn "
-	             "tail, refused with nothing changed (inspect it with trades tail)",
-	             j->dir, (unsigned long long)j->first_jseq, (unsigned long long)j->off,
-	             (unsigned long long)j->next_jseq, why);
+	errfmt(err, errlen,
+	       "journal %s/%020llu.seg: corrupt at offset %llu (jseq %llu): %s; not a torn "
+	       "tail, refused with nothing changed (inspect it with trades tail)",
+	       j->dir, (unsigned long long)j->first_jseq, (unsigned long long)j->off,
+	       (unsigned long long)j->next_jseq, why);
 	return -1;
 }
 
@@ -626,13 +612,13 @@ static int journal_seg_open_last(struct journal *j, uint64_t first_jseq, char *e
 	journal_seg_name(name, sizeof(name), first_jseq);
 	j->fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
 	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
-		journal_fail(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
+		errfmt(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
 		return -1;
 	}
 	/* The header was checked by the scan, st_size == segment_bytes. */
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
 	if (map == MAP_FAILED) {
-		journal_fail(err, errlen, "journal %s/%s: mmap: %s", j->dir, name, strerror(errno));
+		errfmt(err, errlen, "journal %s/%s: mmap: %s", j->dir, name, strerror(errno));
 		return -1;
 	}
 	j->map = map;
@@ -648,18 +634,17 @@ static int journal_config_check(const struct journal_config *cfg, char *err, siz
 
 	if (cfg->segment_bytes < JOURNAL_SEGMENT_MIN || cfg->segment_bytes > JOURNAL_SEGMENT_MAX ||
 	    cfg->segment_bytes % pg != 0) {
-		journal_fail(
-		        err, errlen,
-		        "journal %s: segment size %llu: not a multiple of %llu in [%llu, %llu]",
-		        cfg->dir, (unsigned long long)cfg->segment_bytes, (unsigned long long)pg,
-		        JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX);
+		errfmt(err, errlen,
+		       "journal %s: segment size %llu: not a multiple of %llu in [%llu, %llu]",
+		       cfg->dir, (unsigned long long)cfg->segment_bytes, (unsigned long long)pg,
+		       JOURNAL_SEGMENT_MIN, JOURNAL_SEGMENT_MAX);
 		return -1;
 	}
 	if (cfg->sync > JOURNAL_SYNC_ALWAYS ||
 	    (cfg->sync == JOURNAL_SYNC_INTERVAL &&
 	     (cfg->sync_interval_ms == 0 || cfg->sync_interval_ms > SYNC_INTERVAL_MS_MAX))) {
-		journal_fail(err, errlen, "journal %s: bad sync policy %d (interval %u ms)",
-		             cfg->dir, (int)cfg->sync, cfg->sync_interval_ms);
+		errfmt(err, errlen, "journal %s: bad sync policy %d (interval %u ms)", cfg->dir,
+		       (int)cfg->sync, cfg->sync_interval_ms);
 		return -1;
 	}
 	return 0;

@@ -27,18 +27,6 @@
 #define READER_HOPS_MAX 4
 #define FRAME_BYTES     ((uint64_t)sizeof(struct journal_frame))
 
-__attribute__((format(printf, 3, 4))) static void reader_fail(char *err, size_t errlen,
-                                                              const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void reader_seg_path(const struct journal_reader *r, uint64_t first_jseq, char *buf,
                             size_t len)
 {
@@ -73,27 +61,27 @@ static int reader_seg_map(struct journal_reader *r, uint64_t first_jseq, char *e
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		reader_fail(err, errlen, "journal %s: open: %s", path, strerror(errno));
+		errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0) {
-		reader_fail(err, errlen, "journal %s: fstat: %s", path, strerror(errno));
+		errfmt(err, errlen, "journal %s: fstat: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (st.st_size < (off_t)JOURNAL_SEG_HEADER) {
-		reader_fail(err, errlen, "journal %s: bad header: file too short", path);
+		errfmt(err, errlen, "journal %s: bad header: file too short", path);
 		close(fd);
 		return -1;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
-		reader_fail(err, errlen, "journal %s: mmap: %s", path, strerror(errno));
+		errfmt(err, errlen, "journal %s: mmap: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (journal_seg_check(map, first_jseq, (uint64_t)st.st_size, why, sizeof(why)) != 0) {
-		reader_fail(err, errlen, "journal %s: bad header: %s", path, why);
+		errfmt(err, errlen, "journal %s: bad header: %s", path, why);
 		munmap(map, (size_t)st.st_size);
 		close(fd);
 		return -1;
@@ -273,7 +261,7 @@ static int reader_find(struct journal_reader *r, uint64_t from, uint64_t *first,
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		reader_fail(err, errlen, "journal %s: opendir: %s", r->dir, strerror(errno));
+		errfmt(err, errlen, "journal %s: opendir: %s", r->dir, strerror(errno));
 		return -1;
 	}
 	rc = journal_dir_each(d, r->dir, reader_find_fn, &fc, err, errlen);
@@ -299,11 +287,11 @@ static int reader_skip(struct journal_reader *r, uint64_t from, char *err, size_
 	if (r->next_jseq == from)
 		return 0;
 	if (rc < 0)
-		reader_fail(err, errlen, "journal %s: corrupt before jseq %llu (see log)", r->dir,
-		            (unsigned long long)from);
+		errfmt(err, errlen, "journal %s: corrupt before jseq %llu (see log)", r->dir,
+		       (unsigned long long)from);
 	else
-		reader_fail(err, errlen, "journal %s: jseq %llu is past the end (next is %llu)",
-		            r->dir, (unsigned long long)from, (unsigned long long)r->next_jseq);
+		errfmt(err, errlen, "journal %s: jseq %llu is past the end (next is %llu)", r->dir,
+		       (unsigned long long)from, (unsigned long long)r->next_jseq);
 	return -1;
 }
 
@@ -318,7 +306,7 @@ int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_
 	r->fd = -1;
 	n = snprintf(r->dir, sizeof(r->dir), "%s/%s", state_dir, JOURNAL_DIR_NAME);
 	if (n < 0 || (size_t)n >= sizeof(r->dir)) {
-		reader_fail(err, errlen, "journal %s: path too long", state_dir);
+		errfmt(err, errlen, "journal %s: path too long", state_dir);
 		return -1;
 	}
 	if (from_jseq == 0)
@@ -329,14 +317,14 @@ int journal_reader_open(struct journal_reader *r, const char *state_dir, uint64_
 	if (first == 0) { /* nothing yet: next() maps segment 1 once it exists */
 		if (from_jseq == 1)
 			return 0;
-		reader_fail(err, errlen, "journal %s: empty, jseq %llu is past the end", r->dir,
-		            (unsigned long long)from_jseq);
+		errfmt(err, errlen, "journal %s: empty, jseq %llu is past the end", r->dir,
+		       (unsigned long long)from_jseq);
 		return -1;
 	}
 	rc = reader_seg_map(r, first, err, errlen);
 	if (rc == 0) /* listed a moment ago, gone now: not a journal to trust */
-		reader_fail(err, errlen, "journal %s/%020llu.seg: vanished while opening", r->dir,
-		            (unsigned long long)first);
+		errfmt(err, errlen, "journal %s/%020llu.seg: vanished while opening", r->dir,
+		       (unsigned long long)first);
 	if (rc <= 0 || (from_jseq > first && reader_skip(r, from_jseq, err, errlen) != 0)) {
 		journal_reader_close(r);
 		return -1;

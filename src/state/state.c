@@ -24,6 +24,7 @@
 #include "trades/crc32c.h"
 #include "trades/log.h"
 #include "trades/state.h"
+#include "trades/timefmt.h"
 
 #define STATE_ALIGN      4096u /* every table starts on its own page */
 #define STATE_TMP_SUFFIX ".tmp"
@@ -61,27 +62,6 @@ struct state_layout {
 	uint32_t inst_cap, index_cap, dedup_cap;
 	uint64_t off_index, off_inst, off_feeds, off_dedup, file_size;
 };
-
-static int state_fail(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int state_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int64_t state_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static uint64_t state_align(uint64_t v)
 {
@@ -130,10 +110,10 @@ static int state_check_field(const char *path, const char *name, uint64_t got, u
 {
 	if (got == want)
 		return 0;
-	return state_fail(err, errlen,
-	                  "state %s: inconsistent layout: %s is %llu, expected %llu for its "
-	                  "instrument capacity; refusing to touch it",
-	                  path, name, (unsigned long long)got, (unsigned long long)want);
+	return errfmt(err, errlen,
+	              "state %s: inconsistent layout: %s is %llu, expected %llu for its "
+	              "instrument capacity; refusing to touch it",
+	              path, name, (unsigned long long)got, (unsigned long long)want);
 }
 
 static int state_check_layout(const char *path, const struct state_header *h, char *err,
@@ -142,10 +122,10 @@ static int state_check_layout(const char *path, const struct state_header *h, ch
 	struct state_layout l;
 
 	if (h->inst_cap == 0 || h->inst_cap > STATE_INST_CAP_MAX)
-		return state_fail(err, errlen,
-		                  "state %s: instrument capacity %u out of range 1..%u; refusing "
-		                  "to touch it",
-		                  path, h->inst_cap, STATE_INST_CAP_MAX);
+		return errfmt(err, errlen,
+		              "state %s: instrument capacity %u out of range 1..%u; refusing "
+		              "to touch it",
+		              path, h->inst_cap, STATE_INST_CAP_MAX);
 	state_layout_compute(h->inst_cap, &l);
 	if (state_check_field(path, "index_cap", h->index_cap, l.index_cap, err, errlen) ||
 	    state_check_field(path, "feed_cap", h->feed_cap, TRADE_FEED_MAX, err, errlen) ||
@@ -175,13 +155,13 @@ static int state_check_undo(const char *path, const struct state_header *h, char
 	     (u->inst_id >= count ||
 	      (u->dedup_slot != STATE_DEDUP_NONE && u->dedup_slot >= h->dedup_cap))) ||
 	    (u->kind != STATE_UNDO_TRADE && u->kind != STATE_UNDO_GAP))
-		return state_fail(err, errlen,
-		                  "state %s: undo record is inconsistent (kind %u, jseq %llu after "
-		                  "%llu, instrument %u of %u, feed %u, dedup slot %u); refusing "
-		                  "to touch it",
-		                  path, u->kind, (unsigned long long)jseq,
-		                  (unsigned long long)u->applied_jseq, u->inst_id, count,
-		                  u->feed_id, u->dedup_slot);
+		return errfmt(err, errlen,
+		              "state %s: undo record is inconsistent (kind %u, jseq %llu after "
+		              "%llu, instrument %u of %u, feed %u, dedup slot %u); refusing "
+		              "to touch it",
+		              path, u->kind, (unsigned long long)jseq,
+		              (unsigned long long)u->applied_jseq, u->inst_id, count, u->feed_id,
+		              u->dedup_slot);
 	return 0;
 }
 
@@ -191,38 +171,37 @@ static int state_check_header(const char *path, const struct state_header *h, ui
 	uint32_t crc;
 
 	if (memcmp(h->magic, STATE_MAGIC, sizeof(h->magic)) != 0)
-		return state_fail(err, errlen,
-		                  "state %s: bad magic (not a trades state file); refusing to "
-		                  "touch it",
-		                  path);
+		return errfmt(err, errlen,
+		              "state %s: bad magic (not a trades state file); refusing to "
+		              "touch it",
+		              path);
 	if (h->version != STATE_VERSION)
-		return state_fail(err, errlen,
-		                  "state %s: version %u, this build reads version %u; refusing "
-		                  "to touch it",
-		                  path, h->version, STATE_VERSION);
+		return errfmt(err, errlen,
+		              "state %s: version %u, this build reads version %u; refusing "
+		              "to touch it",
+		              path, h->version, STATE_VERSION);
 	if (h->header_size != STATE_HEADER_SIZE)
-		return state_fail(err, errlen,
-		                  "state %s: header size %u, expected %u; refusing to touch it",
-		                  path, h->header_size, STATE_HEADER_SIZE);
+		return errfmt(err, errlen,
+		              "state %s: header size %u, expected %u; refusing to touch it", path,
+		              h->header_size, STATE_HEADER_SIZE);
 	crc = state_layout_crc(h);
 	if (crc != h->layout_crc)
-		return state_fail(err, errlen,
-		                  "state %s: bad layout crc 0x%08x, the header hashes to 0x%08x "
-		                  "(corrupt header); refusing to touch it",
-		                  path, h->layout_crc, crc);
+		return errfmt(err, errlen,
+		              "state %s: bad layout crc 0x%08x, the header hashes to 0x%08x "
+		              "(corrupt header); refusing to touch it",
+		              path, h->layout_crc, crc);
 	if (state_check_layout(path, h, err, errlen))
 		return -1;
 	if (h->file_size != st_size)
-		return state_fail(err, errlen,
-		                  "state %s: header says %llu bytes but the file has %llu "
-		                  "(truncated or extended); refusing to touch it",
-		                  path, (unsigned long long)h->file_size,
-		                  (unsigned long long)st_size);
+		return errfmt(err, errlen,
+		              "state %s: header says %llu bytes but the file has %llu "
+		              "(truncated or extended); refusing to touch it",
+		              path, (unsigned long long)h->file_size, (unsigned long long)st_size);
 	if (atomic_load_explicit(&h->inst_count, memory_order_relaxed) > h->inst_cap)
-		return state_fail(err, errlen,
-		                  "state %s: %u instruments in use but capacity %u; refusing to "
-		                  "touch it",
-		                  path, atomic_load(&h->inst_count), h->inst_cap);
+		return errfmt(err, errlen,
+		              "state %s: %u instruments in use but capacity %u; refusing to "
+		              "touch it",
+		              path, atomic_load(&h->inst_count), h->inst_cap);
 	return 0;
 }
 
@@ -246,16 +225,16 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 	void *map;
 
 	if (fstat(s->fd, &st) != 0)
-		return state_fail(err, errlen, "state %s: fstat: %s", s->path, strerror(errno));
+		return errfmt(err, errlen, "state %s: fstat: %s", s->path, strerror(errno));
 	if ((uint64_t)st.st_size < STATE_HEADER_SIZE)
-		return state_fail(err, errlen,
-		                  "state %s: file is %lld bytes, smaller than its %u-byte header "
-		                  "(truncated?); refusing to touch it",
-		                  s->path, (long long)st.st_size, STATE_HEADER_SIZE);
+		return errfmt(err, errlen,
+		              "state %s: file is %lld bytes, smaller than its %u-byte header "
+		              "(truncated?); refusing to touch it",
+		              s->path, (long long)st.st_size, STATE_HEADER_SIZE);
 	map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, s->fd, 0);
 	if (map == MAP_FAILED)
-		return state_fail(err, errlen, "state %s: mmap %lld bytes: %s", s->path,
-		                  (long long)st.st_size, strerror(errno));
+		return errfmt(err, errlen, "state %s: mmap %lld bytes: %s", s->path,
+		              (long long)st.st_size, strerror(errno));
 	if (state_check_header(s->path, map, (uint64_t)st.st_size, err, errlen) ||
 	    (!s->readonly && state_check_undo(s->path, map, err, errlen))) {
 		munmap(map, (size_t)st.st_size);
@@ -288,13 +267,13 @@ static int state_lock(struct state *s, char *err, size_t errlen)
 	if (fcntl(s->fd, F_SETLK, &fl) == 0)
 		return 0;
 	if (errno != EACCES && errno != EAGAIN)
-		return state_fail(err, errlen, "state %s: fcntl(F_SETLK): %s", s->path,
-		                  strerror(errno));
+		return errfmt(err, errlen, "state %s: fcntl(F_SETLK): %s", s->path,
+		              strerror(errno));
 	holder = state_lock_holder(s->fd);
-	return state_fail(err, errlen,
-	                  "state %s: locked by pid %d (another writer is running); refusing to "
-	                  "open it",
-	                  s->path, (int)holder);
+	return errfmt(err, errlen,
+	              "state %s: locked by pid %d (another writer is running); refusing to "
+	              "open it",
+	              s->path, (int)holder);
 }
 
 /* ---- creation ---- */
@@ -314,7 +293,7 @@ static void state_fill_header(struct state_header *h, const struct state_layout 
 	h->off_feeds = l->off_feeds;
 	h->off_dedup = l->off_dedup;
 	h->layout_crc = state_layout_crc(h);
-	h->created_ns = (uint64_t)state_now_ns();
+	h->created_ns = (uint64_t)timefmt_now_ns();
 	atomic_store_explicit(&h->clean, 1, memory_order_relaxed);
 }
 
@@ -324,9 +303,9 @@ static int state_fsync_dir(const char *dir, char *err, size_t errlen)
 	int rc = 0;
 
 	if (dfd < 0)
-		return state_fail(err, errlen, "state dir %s: open: %s", dir, strerror(errno));
+		return errfmt(err, errlen, "state dir %s: open: %s", dir, strerror(errno));
 	if (fsync(dfd) != 0)
-		rc = state_fail(err, errlen, "state dir %s: fsync: %s", dir, strerror(errno));
+		rc = errfmt(err, errlen, "state dir %s: fsync: %s", dir, strerror(errno));
 	close(dfd);
 	return rc;
 }
@@ -344,11 +323,11 @@ static int state_publish(const char *tmp, const char *path, char *err, size_t er
 		return 0;
 	}
 	if (errno == EEXIST)
-		return state_fail(err, errlen,
-		                  "state %s: created by another process meanwhile; refusing to "
-		                  "replace it",
-		                  path);
-	return state_fail(err, errlen, "state %s: rename from %s: %s", path, tmp, strerror(errno));
+		return errfmt(err, errlen,
+		              "state %s: created by another process meanwhile; refusing to "
+		              "replace it",
+		              path);
+	return errfmt(err, errlen, "state %s: rename from %s: %s", path, tmp, strerror(errno));
 }
 
 /* Builds the file as path.tmp (locked, full size, header written and synced)
@@ -365,10 +344,10 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 	state_layout_compute(inst_cap, &l);
 	snprintf(tmp, sizeof(tmp), "%s%s", s->path, STATE_TMP_SUFFIX);
 	if (unlink(tmp) != 0 && errno != ENOENT)
-		return state_fail(err, errlen, "state %s: unlink stale: %s", tmp, strerror(errno));
+		return errfmt(err, errlen, "state %s: unlink stale: %s", tmp, strerror(errno));
 	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (s->fd < 0)
-		return state_fail(err, errlen, "state %s: create: %s", tmp, strerror(errno));
+		return errfmt(err, errlen, "state %s: create: %s", tmp, strerror(errno));
 	if (state_lock(s, err, errlen))
 		goto fail;
 	/* Every block allocated now (zeroed, like ftruncate's holes), so a
@@ -376,20 +355,20 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 	 * of a page -- in the writer or, on tmpfs, even in a reader. */
 	rc = posix_fallocate(s->fd, 0, (off_t)l.file_size);
 	if (rc != 0) {
-		state_fail(err, errlen, "state %s: posix_fallocate %llu bytes: %s", tmp,
-		           (unsigned long long)l.file_size, strerror(rc));
+		errfmt(err, errlen, "state %s: posix_fallocate %llu bytes: %s", tmp,
+		       (unsigned long long)l.file_size, strerror(rc));
 		goto fail;
 	}
 	map = mmap(NULL, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
 	if (map == MAP_FAILED) {
-		state_fail(err, errlen, "state %s: mmap %llu bytes: %s", tmp,
-		           (unsigned long long)l.file_size, strerror(errno));
+		errfmt(err, errlen, "state %s: mmap %llu bytes: %s", tmp,
+		       (unsigned long long)l.file_size, strerror(errno));
 		goto fail;
 	}
 	state_fill_header(map, &l);
 	state_set_tables(s, map, l.file_size);
 	if (msync(map, STATE_HEADER_SIZE, MS_SYNC) != 0 || fsync(s->fd) != 0) {
-		state_fail(err, errlen, "state %s: sync: %s", tmp, strerror(errno));
+		errfmt(err, errlen, "state %s: sync: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (state_publish(tmp, s->path, err, errlen) || state_fsync_dir(dir, err, errlen))
@@ -466,14 +445,14 @@ static int state_allocate(struct state *s, char *err, size_t errlen)
 {
 	if (fallocate(s->fd, 0, 0, (off_t)s->size) == 0 || errno == EOPNOTSUPP)
 		return 0;
-	return state_fail(err, errlen, "state %s: fallocate %zu bytes: %s", s->path, s->size,
-	                  strerror(errno));
+	return errfmt(err, errlen, "state %s: fallocate %zu bytes: %s", s->path, s->size,
+	              strerror(errno));
 }
 
 static int state_begin_write(struct state *s, char *err, size_t errlen)
 {
 	struct state_header *h = s->hdr;
-	int64_t now = state_now_ns();
+	int64_t now = timefmt_now_ns();
 
 	state_rollback(s);
 	atomic_store_explicit(&h->clean, 0, memory_order_release);
@@ -482,8 +461,7 @@ static int state_begin_write(struct state *s, char *err, size_t errlen)
 	h->open_count++;
 	atomic_store_explicit(&h->heartbeat_ns, now, memory_order_relaxed);
 	if (msync(s->map, STATE_HEADER_SIZE, MS_SYNC) != 0)
-		return state_fail(err, errlen, "state %s: msync header: %s", s->path,
-		                  strerror(errno));
+		return errfmt(err, errlen, "state %s: msync header: %s", s->path, strerror(errno));
 	return 0;
 }
 
@@ -491,13 +469,13 @@ static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap,
                             size_t errlen)
 {
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		return state_fail(err, errlen, "state dir %s: mkdir: %s", dir, strerror(errno));
+		return errfmt(err, errlen, "state dir %s: mkdir: %s", dir, strerror(errno));
 	s->fd = open(s->path, O_RDWR | O_CLOEXEC);
 	if (s->fd < 0 && errno == ENOENT) {
 		if (state_create(s, dir, inst_cap, err, errlen))
 			return -1;
 	} else if (s->fd < 0) {
-		return state_fail(err, errlen, "state %s: open: %s", s->path, strerror(errno));
+		return errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
 	} else if (state_lock(s, err, errlen) || state_map_existing(s, err, errlen) ||
 	           state_allocate(s, err, errlen)) {
 		goto fail;
@@ -525,17 +503,17 @@ int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint
 	if (inst_cap == 0)
 		inst_cap = STATE_INST_CAP_DEFAULT;
 	if (inst_cap > STATE_INST_CAP_MAX)
-		return state_fail(err, errlen,
-		                  "state %s: instrument capacity %u exceeds the maximum %u", dir,
-		                  inst_cap, STATE_INST_CAP_MAX);
+		return errfmt(err, errlen,
+		              "state %s: instrument capacity %u exceeds the maximum %u", dir,
+		              inst_cap, STATE_INST_CAP_MAX);
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", dir, STATE_FILE_NAME) >=
 	    sizeof(s->path))
-		return state_fail(err, errlen, "state dir %.64s...: path too long", dir);
+		return errfmt(err, errlen, "state dir %.64s...: path too long", dir);
 	if (!s->readonly)
 		return state_open_write(s, dir, inst_cap, err, errlen);
 	s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0)
-		return state_fail(err, errlen, "state %s: open: %s", s->path, strerror(errno));
+		return errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
 	if (state_map_existing(s, err, errlen)) {
 		close(s->fd);
 		s->fd = -1;
