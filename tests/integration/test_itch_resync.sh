@@ -41,4 +41,6 @@ assert d.get('stream_dropped') == int(sys.argv[2]), d
 assert d.get('unknown_type') == 2, d  # the 0x7f, and the 0xff the junk starts with
 assert 'length_mismatch' not in d, d  # zeroed prefixes are not mismatches
 PY
+[ "$rc" -eq 1 ] || fail "replay skipped bytes but exited $rc (want 1)"
+grep -q "ITCH decoder skipped" "$T/replay.err" || fail "replay did not say it skipped bytes"
 echo "PASS itch-resync"
