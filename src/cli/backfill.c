@@ -151,6 +151,7 @@ void kraken_rest_fill_gaps(struct kraken_rest *kr, struct kraken_feeds *kf)
 #endif /* HAVE_KRAKEN */
 
 struct backfill_opts {
+	struct cli_common co;
 	struct cli_store st;
 	struct kraken_list pairs;
 	const char *rest_url, *ca_file, *prefix;
@@ -223,12 +224,10 @@ static const struct option backfill_options[] = {
         {"rest-url", required_argument, 0, 'u'},
         {"tls-ca", required_argument, 0, 'c'},
         {"feed", required_argument, 0, 'F'},
-        {"state-dir", required_argument, 0, 'd'},
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
         {"rest-interval-ms", required_argument, 0, 'i'},
-        {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},
+        CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
 };
 
@@ -241,10 +240,20 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->since_ns = -1;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;
-	if (cli_store_env("backfill", &o->st) < 0)
+	if (cli_common_init("backfill", &o->co) < 0 || cli_store_env("backfill", &o->st) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", backfill_options, NULL)) != -1) {
+		int r = cli_common_opt("backfill", c, optarg, &o->co);
+
+		if (r < 0)
+			return -1;
+		if (o->co.help) {
+			backfill_usage(stdout);
+			exit(CLI_OK);
+		}
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'k':
 			if (kraken_list_parse(&o->pairs, "backfill", "--kraken", optarg) < 0)
@@ -263,9 +272,6 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 		case 'F':
 			o->prefix = optarg;
 			break;
-		case 'd':
-			o->st.state_dir = optarg;
-			break;
 		case 's':
 			o->st.sync = optarg;
 			break;
@@ -277,18 +283,6 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 			            &o->interval_ms) < 0)
 				return -1;
 			break;
-		case 'l':
-			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr,
-				        "trades backfill: --log-level '%s': use debug, info, "
-				        "warn or error\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h':
-			backfill_usage(stdout);
-			exit(CLI_OK);
 		default:
 			backfill_usage(stderr);
 			return -1;
@@ -298,6 +292,7 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 		fprintf(stderr, "trades backfill: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	o->st.state_dir = o->co.state_dir;
 	return backfill_env(o);
 }
 

@@ -231,6 +231,7 @@ static int replay_kraken_pairs(struct replay_kraken *r, const char *path)
 struct replay_kraken_opts {
 	bool rest, print, decode_only;
 	const char *prefix;
+	struct cli_common co;
 	struct cli_store st;
 };
 
@@ -241,18 +242,26 @@ static int replay_kraken_parse(int argc, char **argv, struct replay_kraken *r,
 	        {"format", required_argument, 0, 'f'},
 	        {"feed", required_argument, 0, 'F'},
 	        {"decode-only", no_argument, 0, 'D'},
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"sync", required_argument, 0, 's'},
 	        {"print", no_argument, 0, 'p'},
 	        {"asset-pairs", required_argument, 0, 'a'},
 	        {"pair", required_argument, 0, 'P'},
-	        {"help", no_argument, 0, 'h'},
+	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
-	int c;
+	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((rc = cli_common_opt("replay", c, optarg, &o->co)) != 0) {
+			if (rc < 0)
+				return -1;
+			if (o->co.help) {
+				replay_kraken_usage(stdout);
+				exit(CLI_OK);
+			}
+			continue;
+		}
 		switch (c) {
 		case 'f':
 			if (strcmp(optarg, "kraken-ws") && strcmp(optarg, "kraken-rest")) {
@@ -270,9 +279,6 @@ static int replay_kraken_parse(int argc, char **argv, struct replay_kraken *r,
 		case 'D':
 			o->decode_only = true;
 			break;
-		case 'd':
-			o->st.state_dir = optarg;
-			break;
 		case 's':
 			o->st.sync = optarg;
 			break;
@@ -286,9 +292,6 @@ static int replay_kraken_parse(int argc, char **argv, struct replay_kraken *r,
 			if (replay_kraken_pairs(r, optarg) < 0)
 				return -1;
 			break;
-		case 'h':
-			replay_kraken_usage(stdout);
-			exit(CLI_OK);
 		default:
 			replay_kraken_usage(stderr);
 			return -1;
@@ -306,13 +309,16 @@ int cmd_replay_kraken(int argc, char **argv)
 	static struct replay_kraken r;
 	struct replay_kraken_opts o = {.prefix = KRAKEN_DEFAULT_FEED};
 	struct pipeline_config pc;
-	const struct pipeline_stats *s = pipeline_stats(r.pipe);
+	const struct pipeline_stats *s;
 	char err[512];
 	int i, rc = CLI_OK;
 
 	memset(&r, 0, sizeof(r));
-	if (cli_store_env("replay", &o.st) < 0 || replay_kraken_parse(argc, argv, &r, &o) < 0 ||
-	    cli_store_config("replay", &o.st, &pc) < 0)
+	if (cli_common_init("replay", &o.co) < 0 || cli_store_env("replay", &o.st) < 0 ||
+	    replay_kraken_parse(argc, argv, &r, &o) < 0)
+		return CLI_USAGE;
+	o.st.state_dir = o.co.state_dir;
+	if (cli_store_config("replay", &o.st, &pc) < 0)
 		return CLI_USAGE;
 	pc.decode_only = o.decode_only;
 	if ((r.pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
@@ -336,6 +342,12 @@ int cmd_replay_kraken(int argc, char **argv)
 			rc = CLI_FAIL;
 	}
 	r.kf.peer = NULL;
+	s = pipeline_stats(r.pipe);
+	if (s->store_failed) {
+		log_error("replay: %llu trades could not be stored",
+		          (unsigned long long)s->store_failed);
+		rc = CLI_FAIL;
+	}
 	fprintf(stderr,
 	        "replay: %d file(s), %llu frames, %llu skipped lines, %llu messages, %llu "
 	        "accepted, %llu duplicates, %llu malformed\n",

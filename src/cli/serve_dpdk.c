@@ -76,6 +76,7 @@ struct sd_filter {
 };
 
 struct sd_opts {
+	struct cli_common co;
 	struct cli_store st;
 	struct source_dpdk_config dc;
 	const char *eal_args;
@@ -228,9 +229,6 @@ static int sd_parse_opt(int c, const char *arg, struct sd_opts *o)
 static int sd_parse_common(int c, const char *arg, struct sd_opts *o)
 {
 	switch (c) {
-	case 'd':
-		o->st.state_dir = arg;
-		return 0;
 	case 's':
 		o->st.sync = arg;
 		return 0;
@@ -246,12 +244,6 @@ static int sd_parse_common(int c, const char *arg, struct sd_opts *o)
 	case 'p':
 		o->print = true;
 		return 0;
-	case 'l':
-		if (cli_log_level(arg) == 0)
-			return 0;
-		fprintf(stderr, "trades serve: --log-level '%s': use debug, info, warn or error\n",
-		        arg);
-		return -1;
 	case 'X':
 		fprintf(stderr, "trades serve: --tcp, --udp, --mold and --io do not combine with "
 		                "--dpdk: use --dpdk-mold / --dpdk-jsonl\n");
@@ -271,19 +263,17 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 	        {"dpdk-mbufs", required_argument, 0, 'B'},
 	        {"dpdk-idle-us", required_argument, 0, 'I'},
 	        {"dpdk-csum", no_argument, 0, 'C'},
-	        {"state-dir", required_argument, 0, 'd'},
 	        {"sync", required_argument, 0, 's'},
 	        {"segment-size", required_argument, 0, 'g'},
 	        {"instruments", required_argument, 0, 'n'},
 	        {"mold-rerequest", required_argument, 0, 'R'},
 	        {"print", no_argument, 0, 'p'},
-	        {"log-level", required_argument, 0, 'l'},
-	        {"help", no_argument, 0, 'h'},
 	        {"tcp", required_argument, 0, 'X'},
 	        {"udp", required_argument, 0, 'X'},
 	        {"mold", required_argument, 0, 'X'},
 	        {"io", required_argument, 0, 'X'},
 	        CLI_ITCH_OPTIONS,
+	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
 	int c, r;
@@ -291,15 +281,17 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->dc.idle_us = SOURCE_DPDK_IDLE_US_DEFAULT;
 	cli_itch_defaults(&o->itch);
-	if (cli_store_env("serve", &o->st) < 0)
+	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
+		r = cli_common_opt("serve", c, optarg, &o->co);
+		if (o->co.help) {
 			sd_usage(stdout);
 			exit(CLI_OK);
 		}
-		r = cli_itch_opt("serve", c, optarg, &o->itch);
+		if (r == 0)
+			r = cli_itch_opt("serve", c, optarg, &o->itch);
 		if (r == 0) {
 			r = sd_parse_opt(c, optarg, o);
 			if (r > 0)
@@ -317,6 +309,7 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 		fprintf(stderr, "trades serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	o->st.state_dir = o->co.state_dir;
 	if (o->nf == 0) {
 		fprintf(stderr,
 		        "trades serve: --dpdk needs a --dpdk-mold or --dpdk-jsonl filter\n");

@@ -32,6 +32,7 @@
 #define SERVE_KRAKEN_PING_MS 5000u /* quiet time before an application ping */
 
 struct serve_kraken_opts {
+	struct cli_common co;
 	struct cli_store st;
 	struct kraken_list pairs;
 	const char *url, *rest_url, *ca_file, *prefix;
@@ -129,11 +130,9 @@ static const struct option serve_kraken_options[] = {
         {"backoff-max-ms", required_argument, 0, 'B'},
         {"max-sessions", required_argument, 0, 'M'},
         {"rest-interval-ms", required_argument, 0, 'i'},
-        {"state-dir", required_argument, 0, 'd'},
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
-        {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},
+        CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
 };
 
@@ -148,10 +147,19 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->ping_ms = SERVE_KRAKEN_PING_MS;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;
-	if (cli_store_env("serve", &o->st) < 0)
+	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_kraken_options, NULL)) != -1) {
+		if ((r = cli_common_opt("serve", c, optarg, &o->co)) != 0) {
+			if (r < 0)
+				return -1;
+			if (o->co.help) {
+				serve_kraken_usage(stdout);
+				exit(CLI_OK);
+			}
+			continue;
+		}
 		if ((r = serve_kraken_num(c, optarg, o)) <= 0) {
 			if (r < 0)
 				return -1;
@@ -177,27 +185,12 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 		case 'F':
 			o->prefix = optarg;
 			break;
-		case 'd':
-			o->st.state_dir = optarg;
-			break;
 		case 's':
 			o->st.sync = optarg;
 			break;
 		case 'p':
 			o->print = true;
 			break;
-		case 'l':
-			if (cli_log_level(optarg) < 0) {
-				fprintf(stderr,
-				        "trades serve: --log-level '%s': use debug, info, warn "
-				        "or error\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h':
-			serve_kraken_usage(stdout);
-			exit(CLI_OK);
 		default:
 			serve_kraken_usage(stderr);
 			return -1;
@@ -207,6 +200,7 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 		fprintf(stderr, "trades serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	o->st.state_dir = o->co.state_dir;
 	return serve_kraken_pairs(o, ids);
 }
 
