@@ -25,8 +25,8 @@ expect 1 "sink_jsonl_open(stdout)" env LD_PRELOAD="$FAIL_CALLOC" \
 	"$TRADES" serve --print --tcp 127.0.0.1:0 --state-dir "$T/c"
 
 # An ITCH file whose framing is lost: an unknown type with a length prefix
-# of 0, then bytes nothing can frame.  They are dropped, and replay says so.
+# of 0, then bytes nothing can frame.  They are skipped, and replay says so.
 printf '\000\000~0123456789abcdef0123456789abcdef' >"$T/lost.itch"
-expect 1 "dropped" "$TRADES" replay --format itch --itch-midnight 2025-01-02T00:00:00-05:00 \
+expect 1 "skipped" "$TRADES" replay --format itch --itch-midnight 2025-01-02T00:00:00-05:00 \
 	--book-orders 1Ki --state-dir "$T/d" "$T/lost.itch"
 echo "PASS cli-fail"
