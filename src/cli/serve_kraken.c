@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "config.h"
 #include "kraken_cli.h"
+#include "serve_kafka.h"
 #include "trades/log.h"
 #include "trades/sink.h"
 #include "trades/timefmt.h"
@@ -33,6 +34,7 @@
 
 struct serve_kraken_opts {
 	struct cli_common co;
+	struct cli_kafka kafka; /* --kafka: the trades topic, as the Python service fed it */
 	struct cli_store st;
 	struct kraken_list pairs;
 	const char *url, *rest_url, *ca_file, *prefix;
@@ -67,7 +69,7 @@ static void serve_kraken_usage(FILE *f)
 	        "  --ping-ms MS        application ping after MS quiet (5000)\n"
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
-	        "  --max-sessions N    stop after N sessions (0: never)\n"
+	        "  --max-sessions N    stop after N sessions (0: never)\n" CLI_KAFKA_HELP
 	        "Drop-in environment: PRODUCT_IDS for --kraken; "
 	        "LIVE_OR_HISTORICAL=live|historical\n"
 	        "(historical: `trades backfill` of the last LAST_N_DAYS days, then exit).\n\n"
@@ -132,6 +134,7 @@ static const struct option serve_kraken_options[] = {
         {"rest-interval-ms", required_argument, 0, 'i'},
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
+        CLI_KAFKA_OPTIONS,
         CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
 };
@@ -147,11 +150,15 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->ping_ms = SERVE_KRAKEN_PING_MS;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;
-	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0)
+	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
+	    cli_kafka_env(&o->kafka) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_kraken_options, NULL)) != -1) {
-		if ((r = cli_common_opt("serve", c, optarg, &o->co)) != 0) {
+		r = cli_common_opt("serve", c, optarg, &o->co);
+		if (r == 0)
+			r = cli_kafka_opt(c, optarg, &o->kafka);
+		if (r != 0) {
 			if (r < 0)
 				return -1;
 			if (o->co.help) {
@@ -442,6 +449,8 @@ int cmd_serve_kraken(int argc, char **argv)
 		return CLI_REFUSED;
 	}
 	rc = o.print && cli_print_sink("serve", sk.pipe) < 0 ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK)
+		rc = cli_kafka_start(&o.kafka, sk.pipe, o.st.state_dir);
 	if (rc == CLI_OK)
 		rc = serve_kraken_setup(&sk, &o);
 	if (rc == CLI_OK) {
