@@ -270,7 +270,7 @@ int main(void)
 	struct sink_kafka_status st, file;
 	struct sink_kafka *k;
 	struct sink *s;
-	char err[256], cmd[128];
+	char err[256], cmd[2 * sizeof(dir) + 32];
 	uint64_t end;
 
 	strcpy(dir, "/tmp/test-sink-kafka.XXXXXX");
