@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,4 +246,23 @@ void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_co
 		memcpy(cfg->mold_cfg.session, o->session, strlen(o->session));
 		cfg->mold_cfg.session_set = true;
 	}
+}
+
+void cli_stop_signals(void (*on_signal)(int))
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_log_stopped(const struct pipeline_stats *s)
+{
+	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed, "
+	         "%llu store_failed",
+	         (unsigned long long)s->received, (unsigned long long)s->accepted,
+	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
+	         (unsigned long long)s->store_failed);
 }

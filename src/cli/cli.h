@@ -109,6 +109,14 @@ void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_co
  * which call failed (an init failure: exit CLI_FAIL). */
 int cli_print_sink(const char *cmd, struct pipeline *p);
 
+/* The serve variants (sockets, DPDK, Kraken): SIGINT and SIGTERM call
+ * on_signal (which raises the variant's stop flag), SIGPIPE is ignored (a
+ * peer that went away is a counted write error, not a death). */
+void cli_stop_signals(void (*on_signal)(int));
+/* The one "stopped: ..." line a serve variant logs at exit, from the
+ * pipeline's totals copied before pipeline_close. */
+void cli_log_stopped(const struct pipeline_stats *s);
+
 /* Subcommands: each parses its own argv (argv[0] is the subcommand). */
 int cmd_serve(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -605,21 +605,11 @@ static void serve_log_state(const struct serve_opts *o, const struct pipeline *p
 	         (unsigned long long)pipeline_stats(p)->replayed);
 }
 
-static void serve_log_stopped(const struct pipeline_stats *s)
-{
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed, "
-	         "%llu store_failed",
-	         (unsigned long long)s->received, (unsigned long long)s->accepted,
-	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-	         (unsigned long long)s->store_failed);
-}
-
 int cmd_serve(int argc, char **argv)
 {
 	struct pipeline *pipe;
 	struct pipeline_stats ps;
 	static struct serve_wiring w; /* large: keep it off the stack */
-	struct sigaction sa = {.sa_handler = serve_on_signal};
 	struct pipeline_config pc;
 	struct serve_opts o;
 	char err[512];
@@ -645,10 +635,7 @@ int cmd_serve(int argc, char **argv)
 		source_close(w.src);
 		return CLI_USAGE;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_stop_signals(serve_on_signal);
 	pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!pipe) {
 		log_error("%s", err);
@@ -667,6 +654,6 @@ int cmd_serve(int argc, char **argv)
 	pipeline_close(pipe, rc == CLI_OK);
 	decoder_mold_free(&w.mold); /* after the pipeline: its tickers point here */
 	free(w.conn_dec);
-	serve_log_stopped(&ps);
+	cli_log_stopped(&ps);
 	return rc;
 }

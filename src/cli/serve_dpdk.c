@@ -565,7 +565,6 @@ int cmd_serve_dpdk(int argc, char **argv)
 	struct pipeline_stats ps;
 	static struct sd s;
 	static struct sd_opts o;
-	struct sigaction sa = {.sa_handler = sd_on_signal};
 	struct pipeline_config pc;
 	char err[512];
 	unsigned i;
@@ -579,10 +578,7 @@ int cmd_serve_dpdk(int argc, char **argv)
 		fprintf(stderr, "trades serve: --mold-rerequest needs a --dpdk-mold filter\n");
 		return CLI_USAGE;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_stop_signals(sd_on_signal);
 	pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!pipe) {
 		log_error("%s", err);
@@ -596,11 +592,7 @@ int cmd_serve_dpdk(int argc, char **argv)
 	sd_free(&s);
 	ps = *pipeline_stats(pipe);
 	pipeline_close(pipe, rc == CLI_OK);
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed, "
-	         "%llu store_failed",
-	         (unsigned long long)ps.received, (unsigned long long)ps.accepted,
-	         (unsigned long long)ps.duplicates, (unsigned long long)ps.malformed,
-	         (unsigned long long)ps.store_failed);
+	cli_log_stopped(&ps);
 	return rc;
 }
 

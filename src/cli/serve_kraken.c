@@ -418,16 +418,13 @@ static void serve_kraken_report(struct serve_kraken *sk)
 	         (unsigned long long)sk->acks, (unsigned long long)sk->sub_errors,
 	         (unsigned long long)sk->heartbeats, (unsigned long long)sk->pings,
 	         (unsigned long long)sk->pongs, (unsigned long long)sk->kf.filled);
-	log_info("stopped: %llu received, %llu accepted, %llu duplicates, %llu malformed",
-	         (unsigned long long)s->received, (unsigned long long)s->accepted,
-	         (unsigned long long)s->duplicates, (unsigned long long)s->malformed);
+	cli_log_stopped(s);
 }
 
 int cmd_serve_kraken(int argc, char **argv)
 {
 	static struct serve_kraken sk;
 	static struct serve_kraken_opts o;
-	struct sigaction sa = {.sa_handler = serve_kraken_on_signal};
 	struct pipeline_config pc;
 	char err[512];
 	int rc, mode = serve_kraken_mode();
@@ -440,10 +437,7 @@ int cmd_serve_kraken(int argc, char **argv)
 		return CLI_USAGE;
 	memset(&sk, 0, sizeof(sk));
 	sk.o = &o;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_stop_signals(serve_kraken_on_signal);
 	if ((sk.pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		return CLI_REFUSED;
