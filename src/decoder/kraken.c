@@ -252,10 +252,11 @@ static int kj_elem(struct kj *j, bool *first, struct kspan *val)
 	return kj_skip(j, val) < 0 ? 0 : 1;
 }
 
-/* A cursor over a container value's span (the brackets included). */
+/* A cursor over a container value's span (the brackets included).  An absent
+ * key's span is {NULL, 0}: an empty cursor, without NULL + 0 (UB; fuzz_kraken_*). */
 static struct kj kj_of(const struct kspan *sp)
 {
-	return (struct kj){sp->s, sp->s + sp->n};
+	return (struct kj){sp->s, sp->n ? sp->s + sp->n : sp->s};
 }
 
 static bool ks_is(const struct kspan *sp, const char *lit)
