@@ -69,12 +69,15 @@ mold_serve() { # mold_serve NAME SERVE-ARGS...: sets PA, PB (first two UDP ports
 	PA=$(awk '$1=="listening" {n=split($3,a,":"); print a[n]; exit}' "$T/$name.out")
 	PB=$(awk '$1=="listening" {n=split($3,a,":"); if (++k == 2) {print a[n]; exit}}' "$T/$name.out")
 }
+# ITCH_RATE, ITCH_LINGER_MS, ITCH_SETTLE: a slower receiver (the sanitized build of .ci/run)
+# gets a slower exchange, a re-request server that answers longer, and more time to settle.
+ITCH_RATE=${ITCH_RATE:-150000} ITCH_LINGER_MS=${ITCH_LINGER_MS:-300} ITCH_SETTLE=${ITCH_SETTLE:-0.5}
 mold_gen() { # mold_gen NAME GEN-ARGS...
 	local name=$1
 	shift
-	"${GEN_ITCH[@]}" --format moldudp64 --count 20000 --rate 150000 --totals "$T/$name.json" "$@" \
-		2>"$T/$name.gen" || fail "$name: gen: $(cat "$T/$name.gen")"
-	sleep 0.5 # the last holes' deadlines
+	"${GEN_ITCH[@]}" --format moldudp64 --count 20000 --rate "$ITCH_RATE" \
+		--totals "$T/$name.json" "$@" 2>"$T/$name.gen" || fail "$name: gen: $(cat "$T/$name.gen")"
+	sleep "$ITCH_SETTLE" # the last holes' deadlines
 	stop_serve
 	stat_json "$T/$name" "$T/$name.stat.json"
 }
@@ -92,7 +95,7 @@ mold_gen ab --udp "127.0.0.1:$PA" --udp-b "127.0.0.1:$PB" --drop-every 6 --drop-
 RR=$("$PY" -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mold_serve rr --mold 127.0.0.1:0,feed=rr --mold-rerequest "127.0.0.1:$RR"
 mold_gen rr --udp "127.0.0.1:$PA" --drop-every 5 --dup-every 11 --reorder-every 13 \
-	--rerequest "127.0.0.1:$RR" --linger-ms 300
+	--rerequest "127.0.0.1:$RR" --linger-ms "$ITCH_LINGER_MS"
 "$PY" "$HERE/compare.py" totals "$T/rr.json" "$T/rr.stat.json" --feed rr || fail "re-request totals"
 [ "$(stat_field "$T/rr.stat.json" rr "d.get('recovered', 0) > 0 and d.get('gaps_unrecovered', 0) == 0")" = True ] ||
 	fail "re-request: $(stat_field "$T/rr.stat.json" rr d)"
