@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "trades/candles.h"
 #include "trades/log.h"
 #include "trades/probe.h"
 #include "trades/sink.h"
@@ -49,6 +50,10 @@ struct pipeline {
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 	struct ratelimit store_rl[TRADE_FEED_MAX];
 };
+
+_Static_assert(sizeof(((struct pipeline_config *)0)->candle_ns) ==
+                       CANDLE_INTERVALS_MAX * sizeof(int64_t),
+               "pipeline_config holds every candle interval");
 
 /* Applies one journal entry to the state.  Used live, right after the append,
  * and at open for entries the state has not applied yet. */
@@ -158,7 +163,9 @@ static int pipeline_open_store(struct pipeline *p, const struct pipeline_config 
 		              strerror(errno));
 	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
 		return -1;
-	if (journal_open(&p->journal, &jc, err, errlen) < 0) {
+	if ((cfg->candles_set && state_candles_configure(&p->state, cfg->candle_ns, cfg->n_candles,
+	                                                 cfg->candle_grace_ns, err, errlen) < 0) ||
+	    journal_open(&p->journal, &jc, err, errlen) < 0) {
 		state_close(&p->state, false);
 		return -1;
 	}
