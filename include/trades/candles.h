@@ -165,6 +165,15 @@ int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, 
 bool state_candle_closed(const struct state *s, uint32_t interval, const struct candle *c,
                          int64_t watermark_ns);
 
+/* Writer side, for sinks: the ring's watermark (INT64_MIN when the instrument
+ * has no ring for interval k), and the candles that closed when it moved
+ * from `before` to now (end + grace in (before, now]), oldest first, into
+ * out[0..max).  Each candle closes exactly once: the watermark only grows.
+ * Returns the count (0 when none or no ring). */
+int64_t state_candles_watermark(const struct state *s, uint32_t inst, uint32_t k);
+int state_candles_closed_since(const struct state *s, uint32_t inst, uint32_t k, int64_t before,
+                               struct candle *out, uint32_t max);
+
 /* VWAP = notional / volume scaled TRADE_SCALE, rounded half to even
  * (dec128_div_round); 0 when volume is 0. */
 __int128 candle_vwap(const struct candle *c);

@@ -1,6 +1,7 @@
 /* candles.c -- `trades candles`: the candle ring of one pair and interval,
  * read from the state file like `trades stat` (live-safe), and the candle
  * options of serve and replay (candles_cli.h). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include "cli.h"
 #include "trades/candles.h"
 #include "trades/decimal.h"
+#include "trades/log.h"
+#include "trades/sink.h"
 #include "trades/state.h"
 #include "trades/timefmt.h"
 
@@ -36,6 +39,10 @@ int cli_candles_opt(const char *cmd, int c, const char *arg, struct cli_candles 
 		o->set = true;
 		return 1;
 	}
+	if (c == CLI_OPT_PRINT_CANDLES) {
+		o->print = true;
+		return 1;
+	}
 	if (c == CLI_OPT_CANDLE_GRACE) {
 		if (candle_parse_duration(arg, &o->grace_ns, err, sizeof(err)) < 0) {
 			fprintf(stderr, "trades %s: --candle-grace: %s\n", cmd, err);
@@ -53,6 +60,25 @@ void cli_candles_config(const struct cli_candles *o, struct pipeline_config *pc)
 	pc->n_candles = o->n;
 	memcpy(pc->candle_ns, o->ns, sizeof(o->ns));
 	pc->candle_grace_ns = o->grace_ns;
+}
+
+int cli_candles_start(const char *cmd, const struct cli_candles *o, struct pipeline *p)
+{
+	struct sink *s;
+
+	if (!o->print)
+		return 0;
+	s = sink_jsonl_candles_open(stdout);
+	if (!s) {
+		log_error("%s: sink_jsonl_candles_open: %s", cmd, strerror(ENOMEM));
+		return -1;
+	}
+	if (pipeline_add_sink(p, s) < 0) {
+		log_error("%s: pipeline_add_sink: sink table full", cmd);
+		s->close(s);
+		return -1;
+	}
+	return 0;
 }
 
 static void candles_usage(FILE *f)

@@ -262,6 +262,8 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 	}
 	if (o->print && cli_print_sink("replay", r->pipe) < 0)
 		return CLI_FAIL;
+	if (cli_candles_start("replay", &o->candles, r->pipe) < 0)
+		return CLI_FAIL;
 	if (o->fmt == DECODER_JSONL)
 		return CLI_OK;
 	cli_itch_config(&o->itch, o->pcap, &icfg);

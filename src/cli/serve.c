@@ -651,6 +651,8 @@ int cmd_serve(int argc, char **argv)
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);
 	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK && cli_candles_start("serve", &o.candles, pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
 	if (rc == CLI_OK)

@@ -460,6 +460,35 @@ got:
 	return (int)n;
 }
 
+int64_t state_candles_watermark(const struct state *s, uint32_t inst, uint32_t k)
+{
+	const struct candle_region *r = candle_region(s);
+	uint32_t of;
+
+	if (inst >= r->inst_cap || k >= state_candles_intervals(s))
+		return INT64_MIN;
+	of = candle_ring_of(s)[(uint64_t)inst * CANDLE_INTERVALS_MAX + k];
+	return of == 0 || of > r->ring_cap ? INT64_MIN : candle_rings(s)[of - 1].h.watermark_ns;
+}
+
+int state_candles_closed_since(const struct state *s, uint32_t inst, uint32_t k, int64_t before,
+                               struct candle *out, uint32_t max)
+{
+	struct candle all[CANDLE_RING_LEN];
+	struct candle_ring_hdr h;
+	int n = state_candles_read(s, inst, k, all, CANDLE_RING_LEN, &h);
+	uint32_t got = 0;
+
+	for (int i = 0; i < n && got < max; i++) {
+		struct candle_ring_hdr b = {.watermark_ns = before};
+
+		if (state_candle_closed(s, k, &all[i], h.watermark_ns) &&
+		    (before == INT64_MIN || !state_candle_closed(s, k, &all[i], b.watermark_ns)))
+			out[got++] = all[i];
+	}
+	return (int)got;
+}
+
 __int128 candle_vwap(const struct candle *c)
 {
 	if (c->volume <= 0)

@@ -70,6 +70,7 @@ def expect(path, grace_ns, iv_ns):
                          "close": price, "volume": Decimal(0), "notional": Decimal(0),
                          "trades": 0}
                     r["c"].append(c)
+                    r.setdefault("all", []).append(c)
                     r["c"] = r["c"][-RING:]
                 c["high"] = max(c["high"], price)
                 c["low"] = min(c["low"], price)
@@ -121,7 +122,50 @@ def check(trades, state, path, grace_s, ivs):
     return 0 if late > 0 else 1
 
 
+def sinkcheck(path, out, grace_s, ivs):
+    """Every candle closed by the end of the stream, exactly once, in the
+    downstream's schema, from the --print-candles lines in out."""
+    iv_ns = [int(x) * 10**9 for x in ivs]
+    grace_ns = int(Decimal(grace_s) * 10**9)
+    want = {}
+    for (pair, iv), r in expect(path, grace_ns, iv_ns).items():
+        for c in r.get("all", []):
+            if r["wm"] >= c["start"] + iv + grace_ns:
+                want[(pair, iv // 10**9, c["start"] // 10**6)] = c
+    got = {}
+    with open(out) as f:
+        for line in f:
+            d = json.loads(line)
+            if d.get("type") != "candle":
+                continue
+            k = (d["pair"], d["candle_seconds"], d["window_start_ms"])
+            if k in got:
+                print("FAIL: candle %s emitted twice" % (k,), file=sys.stderr)
+                return 1
+            got[k] = d
+            w = want.get(k)
+            if w is None or d["window_end_ms"] != k[2] + k[1] * 1000:
+                print("FAIL: candle %s not expected closed: %s" % (k, line), file=sys.stderr)
+                return 1
+            for f_ in ("open", "high", "low", "close", "volume"):
+                if Decimal(d[f_]) != w[f_]:
+                    print("FAIL: candle %s: %s %s, expected %s" % (k, f_, d[f_], w[f_]),
+                          file=sys.stderr)
+                    return 1
+            if d["trades"] != w["trades"]:
+                print("FAIL: candle %s: trades" % (k,), file=sys.stderr)
+                return 1
+    if set(got) != set(want):
+        print("FAIL: %d closed candles expected, %d emitted" % (len(want), len(got)),
+              file=sys.stderr)
+        return 1
+    print("sink: %d closed candles emitted once each, equal to the computation" % len(got))
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "sink":
+        sys.exit(sinkcheck(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]))
     if sys.argv[1] == "make":
         make(*sys.argv[2:5])
         sys.exit(0)

@@ -17,9 +17,11 @@ head -n $((N / 2)) "$T/trades.jsonl" >"$T/first.jsonl"
 tail -n +$((N / 2 + 1)) "$T/trades.jsonl" >"$T/second.jsonl"
 
 # replay: the same rule from a file
-"$TRADES" replay --state-dir "$T/replay" "${CANDLE_OPTS[@]}" "$T/trades.jsonl" 2>"$T/replay.err" ||
-	fail "replay: $(tail -n 3 "$T/replay.err")"
+"$TRADES" replay --state-dir "$T/replay" "${CANDLE_OPTS[@]}" --print-candles "$T/trades.jsonl" \
+	>"$T/replay.out" 2>"$T/replay.err" || fail "replay: $(tail -n 3 "$T/replay.err")"
 "$PY" "$CHECK" check "$TRADES" "$T/replay" "$T/trades.jsonl" 2 1 60 || fail "replay candles differ"
+# closed candles to the JSON-lines sink: each once, in the downstream's schema
+"$PY" "$CHECK" sink "$T/trades.jsonl" "$T/replay.out" 2 1 60 || fail "--print-candles output"
 
 # serve: first half, kill -9, restart (the file keeps its settings), second half
 start_serve serve --tcp 127.0.0.1:0,feed=exch --state-dir "$T/state" "${CANDLE_OPTS[@]}"
