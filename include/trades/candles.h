@@ -10,11 +10,11 @@
  *                          ring index + 1 for (instrument, interval), 0 = none
  *   rings                  struct candle_ring[ring_cap], allocated on demand
  *
- * Bound: ring_cap = min(inst_cap, CANDLE_INST_RINGS_MAX) * CANDLE_INTERVALS_MAX
- * rings of CANDLE_RING_LEN candles: a 65536-slot file holds rings for the
- * first 1024 instruments that trade, 4096 rings * 2624 bytes = 10.25 MiB plus
- * a 1 MiB ring_of table.  A trade of an instrument that finds the pool full
- * is counted (candle_region.pool_full) and gets no candle.
+ * Bound: ring_cap = min(inst_cap * CANDLE_INTERVALS_MAX, CANDLE_RINGS_MAX)
+ * rings of CANDLE_RING_LEN candles, handed out to the (instrument, interval)
+ * pairs that trade first: 1024 rings * 2624 bytes = 2.56 MiB plus a ring_of
+ * table of 16 bytes a slot (1 MiB for 65536 slots).  A trade of an instrument that finds the pool
+ * full is counted (candle_region.pool_full) and gets no candle.
  *
  * Buckets come from the exchange timestamp (ts_exch_ns, or ts_rx_ns when the
  * feed gave none): bucket = floor(ts / interval).  Each ring keeps a
@@ -44,7 +44,7 @@
 #define CANDLE_MAGIC            "TRDCNDL1"               /* 8 bytes, no NUL */
 #define CANDLE_INTERVALS_MAX    4u                       /* intervals per file (--candles) */
 #define CANDLE_RING_LEN         32u                      /* recent candles kept per ring */
-#define CANDLE_INST_RINGS_MAX   1024u                    /* instruments that get rings */
+#define CANDLE_RINGS_MAX        1024u                    /* rings in the pool, at most */
 #define CANDLE_REGION_HDR       4096u                    /* region header, one page */
 #define CANDLE_GRACE_DEFAULT_NS 2000000000LL             /* --candle-grace default 2s */
 #define CANDLE_INTERVAL_MAX_NS  (86400LL * 1000000000LL) /* 1 day */

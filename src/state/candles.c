@@ -17,7 +17,7 @@
 #define CANDLE_ALIGN 4096u
 
 _Static_assert(CANDLE_REGION_HDR % CANDLE_ALIGN == 0, "region header is whole pages");
-_Static_assert(CANDLE_INTERVALS_MAX *CANDLE_INST_RINGS_MAX <= (1u << 24), "ring index fits");
+_Static_assert(CANDLE_RINGS_MAX <= (1u << 24), "ring index fits");
 
 static uint64_t candle_align(uint64_t v)
 {
@@ -26,9 +26,9 @@ static uint64_t candle_align(uint64_t v)
 
 static uint32_t candle_ring_cap(uint32_t inst_cap)
 {
-	uint32_t n = inst_cap < CANDLE_INST_RINGS_MAX ? inst_cap : CANDLE_INST_RINGS_MAX;
+	uint64_t n = (uint64_t)inst_cap * CANDLE_INTERVALS_MAX;
 
-	return n * CANDLE_INTERVALS_MAX;
+	return n < CANDLE_RINGS_MAX ? (uint32_t)n : CANDLE_RINGS_MAX;
 }
 
 static uint64_t candle_off_rings(uint32_t inst_cap)
