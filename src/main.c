@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/candles_cli.h"
 #include "cli/cli.h"
 #include "cli/kraken_cli.h"
 #include "trades/log.h"
@@ -16,6 +17,7 @@ static const struct {
         {"replay", cmd_replay, "feed files (or stdin) through the same pipeline, then exit"},
         {"backfill", cmd_backfill, "Kraken REST trades from --since into state and journal"},
         {"stat", cmd_stat, "per-instrument and per-feed state (table or --json); live-safe"},
+        {"candles", cmd_candles, "recent OHLCV candles of one pair from the state; --json"},
         {"tail", cmd_tail, "journal records as JSON lines (the output contract); --follow"},
         {"health", cmd_health, "exit 0 if a live writer holds the state with a fresh heartbeat"},
         {"version", cmd_version, "version, allocator, features"},

@@ -36,7 +36,7 @@ HEADER_MODULE = {
     "trade.h": "record", "reason.h": "record", "decimal.h": "record",
     "timefmt.h": "record",
     "log.h": "util", "crc32c.h": "util", "addr.h": "util",
-    "state.h": "state", "journal.h": "journal", "mold.h": "sequencer",
+    "state.h": "state", "candles.h": "state", "journal.h": "journal", "mold.h": "sequencer",
     "jsonl.h": "parser", "itch.h": "parser", "book.h": "parser",
     "sink.h": "sink", "sink_kafka.h": "sink", "pipeline.h": "pipeline",
     "decoder.h": "decoder", "source.h": "source", "source_dpdk.h": "source",

@@ -58,6 +58,12 @@ struct pipeline_config {
 	enum journal_sync sync;
 	uint32_t sync_interval_ms;
 	bool decode_only; /* benchmark baseline: count, store nothing */
+	/* Candles (candles.h): when candles_set, the state is configured with
+	 * these before recovery (refused if it was kept otherwise). */
+	bool candles_set;
+	uint32_t n_candles;             /* intervals in candle_ns, 0 = off */
+	int64_t candle_ns[4];           /* CANDLE_INTERVALS_MAX, ascending */
+	int64_t candle_grace_ns;        /* --candle-grace */
 };
 
 /* Process-local totals (the state file holds the persistent ones).

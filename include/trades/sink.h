@@ -18,8 +18,22 @@
 
 #define SINK_JSON_MAX 512 /* a formatted trade always fits, with '\n' */
 
+/* A closed candle, as the pipeline hands it to a sink's candle() (issue 14):
+ * fixed point like struct trade; printed with the instrument's decimals. */
+struct sink_candle {
+	const char *pair;
+	int64_t start_ns, interval_ns;  /* window [start, start + interval) */
+	int64_t open, high, low, close; /* scaled 1e8 */
+	__int128 volume;                /* scaled 1e8 */
+	__int128 vwap;                  /* scaled 1e8, rounded half to even */
+	uint64_t trades;
+	uint8_t price_dp, qty_dp; /* decimals to print (the instrument's) */
+};
+
 struct sink {
 	const char *name;
+	/* Closed candles (NULL: the sink takes none).  0, or -1 counts an error. */
+	int (*candle)(struct sink *s, const struct sink_candle *c);
 	/* 0 on success; -1 counts an error (never stops the pipeline). */
 	int (*write)(struct sink *s, const struct trade *t, const char *pair, const char *feed);
 	void (*flush)(struct sink *s); /* end of a receive batch */
@@ -35,5 +49,12 @@ size_t sink_format_json(const struct trade *t, const char *pair, const char *fee
 
 /* A sink writing contract lines to f (buffered; flushed per batch). */
 struct sink *sink_jsonl_open(FILE *f);
+/* A sink writing only closed candles to f, one JSON object a line in the
+ * downstream's schema {pair, open, high, low, close, volume, window_start_ms,
+ * window_end_ms, candle_seconds} plus "type":"candle", trades and vwap.
+ * NULL on allocation failure. */
+struct sink *sink_jsonl_candles_open(FILE *f);
+/* Formats c as that line (with '\n'); returns its length (< cap). */
+size_t sink_format_candle(const struct sink_candle *c, char *buf, size_t cap);
 
 #endif

@@ -12,6 +12,7 @@
  *   instruments          struct state_instrument[inst_cap]
  *   feeds                struct state_feed[TRADE_FEED_MAX]
  *   dedup                struct state_dedup[dedup_cap]  (inst, feed) -> ids
+ *   candles              candle region (candles.h): rings of recent OHLCV
  *
  * Concurrency: one writer process (a classic POSIX fcntl F_SETLK write lock
  * on byte 0, so readers learn the holder's pid with F_GETLK), any number of
@@ -45,7 +46,8 @@
 #include "trades/trade.h"
 
 #define STATE_MAGIC            "TRDSTAT1" /* 8 bytes, no NUL stored */
-#define STATE_VERSION          2u         /* bump on any layout change (2: 32 decoder counters) */
+#define STATE_VERSION          3u         /* bump on any layout change (2: 32 decoder counters,
+                                             3: candle region) */
 #define STATE_FILE_NAME        "trades.state"
 #define STATE_HEADER_SIZE      4096u
 #define STATE_INST_CAP_DEFAULT 65536u
@@ -198,6 +200,12 @@ struct state_header {
 	uint64_t recoveries;          /* times an armed undo was rolled back */
 	_Atomic int64_t heartbeat_ns; /* writer's wall clock, refreshed >= 1/s */
 	struct state_undo undo __attribute__((aligned(64)));
+	/* Candle region (candles.h), appended after the undo record so the
+	 * fields above keep their offsets: immutable, checked against the
+	 * layout like the offsets above (not under layout_crc: the region
+	 * header carries its own). */
+	uint64_t off_candles;  /* region start, after the dedup table */
+	uint64_t candles_size; /* region bytes (state_candles_size) */
 };
 _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
 

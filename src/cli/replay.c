@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "candles_cli.h"
 #include "cli.h"
 #include "kraken_cli.h"
 #include "trades/decoder.h"
@@ -37,7 +38,7 @@ static void replay_usage(FILE *f)
 	        "  --decode-only     parse and count, store nothing (benchmark baseline)\n"
 	        "  --sync MODE       none, always, interval:MS  env TRADES_SYNC (none)\n"
 	        "  --print           write accepted trades to stdout as contract JSON "
-	        "lines\n" CLI_ITCH_HELP CLI_COMMON_HELP "\n"
+	        "lines\n" CLI_ITCH_HELP CLI_CANDLE_HELP CLI_COMMON_HELP "\n"
 	        "exit codes: 0 done (malformed lines are counted, not fatal), 1 a file could not\n"
 	        "be read, a trade could not be stored or ITCH bytes were dropped, 2 usage,\n"
 	        "3 state/journal refused\n");
@@ -129,6 +130,7 @@ struct replay_opts {
 	struct cli_common co;
 	struct cli_store st;
 	struct cli_itch itch;
+	struct cli_candles candles; /* --candles, --candle-grace */
 	enum decoder_format fmt;
 	bool pcap;
 	const char *feed_name;
@@ -153,6 +155,8 @@ static int replay_option(struct replay_opts *o, int c, const char *arg)
 
 	if (r == 0)
 		r = cli_itch_opt("replay", c, arg, &o->itch);
+	if (r == 0)
+		r = cli_candles_opt("replay", c, arg, &o->candles);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	switch (c) {
@@ -187,6 +191,7 @@ static int replay_parse(int argc, char **argv, struct replay_opts *o)
 	        {"print", no_argument, 0, 'p'},
 	        CLI_COMMON_OPTIONS,
 	        CLI_ITCH_OPTIONS,
+	        CLI_CANDLE_OPTIONS,
 	        {0, 0, 0, 0},
 	};
 	int c;
@@ -197,6 +202,7 @@ static int replay_parse(int argc, char **argv, struct replay_opts *o)
 	if (cli_common_init("replay", &o->co) < 0 || cli_store_env("replay", &o->st) < 0)
 		return -1;
 	cli_itch_defaults(&o->itch);
+	cli_candles_defaults(&o->candles);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (replay_option(o, c, optarg) < 0)
@@ -236,6 +242,7 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 	if (cli_store_config("replay", &o->st, &pc) < 0)
 		return CLI_USAGE;
 	pc.decode_only = o->decode_only;
+	cli_candles_config(&o->candles, &pc);
 	r->pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!r->pipe) {
 		log_error("%s", err);
@@ -254,6 +261,8 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 		return CLI_FAIL;
 	}
 	if (o->print && cli_print_sink("replay", r->pipe) < 0)
+		return CLI_FAIL;
+	if (cli_candles_start("replay", &o->candles, r->pipe) < 0)
 		return CLI_FAIL;
 	if (o->fmt == DECODER_JSONL)
 		return CLI_OK;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "candles_cli.h"
 #include "cli.h"
 #include "kraken_cli.h"
 #include "serve_dpdk.h"
@@ -80,7 +81,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP CLI_CANDLE_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n"
 	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
@@ -118,6 +119,7 @@ struct serve_opts {
 	socklen_t rr_len;
 	struct cli_itch itch;
 	struct cli_kafka kafka;
+	struct cli_candles candles; /* --candles, --candle-grace */
 };
 
 static const char *const serve_list_flag[SERVE_LISTS] = {"--tcp", "--udp", "--mold"};
@@ -260,7 +262,7 @@ static const struct serve_flag {
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
 static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
-                                             CLI_KAFKA_OPTIONS};
+                                             CLI_KAFKA_OPTIONS, CLI_CANDLE_OPTIONS};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -271,6 +273,7 @@ static int serve_defaults(struct serve_opts *o)
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
 	cli_itch_defaults(&o->itch);
+	cli_candles_defaults(&o->candles);
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
 	    cli_kafka_env(&o->kafka) < 0 || serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
 	    serve_env_list(&o->list[SERVE_UDP], "TRADES_UDP") < 0 ||
@@ -294,6 +297,8 @@ static int serve_option(struct serve_opts *o, int c, const char *arg)
 		r = cli_itch_opt("serve", c, arg, &o->itch);
 	if (r == 0)
 		r = cli_kafka_opt(c, arg, &o->kafka);
+	if (r == 0)
+		r = cli_candles_opt("serve", c, arg, &o->candles);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	for (i = 0; i < SERVE_NFLAGS; i++)
@@ -625,6 +630,7 @@ int cmd_serve(int argc, char **argv)
 		return rc > 0 ? CLI_OK : CLI_USAGE;
 	if (cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
+	cli_candles_config(&o.candles, &pc);
 	memset(&w, 0, sizeof(w));
 	w.src = source_new();
 	if (!w.src) {
@@ -645,6 +651,8 @@ int cmd_serve(int argc, char **argv)
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);
 	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK && cli_candles_start("serve", &o.candles, pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
 	if (rc == CLI_OK)

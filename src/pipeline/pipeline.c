@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "trades/candles.h"
 #include "trades/log.h"
 #include "trades/probe.h"
 #include "trades/sink.h"
@@ -48,7 +49,13 @@ struct pipeline {
 	uint64_t store_down_failed; /* store_failed since the journal went down */
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 	struct ratelimit store_rl[TRADE_FEED_MAX];
+	unsigned candle_sinks;                   /* sinks with a candle() */
+	int64_t candle_wm[CANDLE_INTERVALS_MAX]; /* watermarks before an apply */
 };
+
+_Static_assert(sizeof(((struct pipeline_config *)0)->candle_ns) ==
+                       CANDLE_INTERVALS_MAX * sizeof(int64_t),
+               "pipeline_config holds every candle interval");
 
 /* Applies one journal entry to the state.  Used live, right after the append,
  * and at open for entries the state has not applied yet. */
@@ -158,7 +165,9 @@ static int pipeline_open_store(struct pipeline *p, const struct pipeline_config 
 		              strerror(errno));
 	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
 		return -1;
-	if (journal_open(&p->journal, &jc, err, errlen) < 0) {
+	if ((cfg->candles_set && state_candles_configure(&p->state, cfg->candle_ns, cfg->n_candles,
+	                                                 cfg->candle_grace_ns, err, errlen) < 0) ||
+	    journal_open(&p->journal, &jc, err, errlen) < 0) {
 		state_close(&p->state, false);
 		return -1;
 	}
@@ -212,6 +221,7 @@ int pipeline_add_sink(struct pipeline *p, struct sink *s)
 	if (p->nsinks >= PIPELINE_SINKS_MAX)
 		return -1;
 	p->sinks[p->nsinks++] = s;
+	p->candle_sinks += s->candle != NULL;
 	return 0;
 }
 
@@ -362,6 +372,54 @@ void pipeline_store_failed(struct pipeline *p, uint16_t feed)
 	          (unsigned long long)suppressed);
 }
 
+/* Closed candles to the sinks that take them (issue 14): the watermarks
+ * before the apply, then every candle the apply closed. */
+static void pipeline_candles_before(struct pipeline *p, const struct trade *t)
+{
+	for (uint32_t k = 0; k < CANDLE_INTERVALS_MAX; k++)
+		p->candle_wm[k] = state_candles_watermark(&p->state, t->instrument, k);
+}
+
+static void pipeline_candle_out(struct pipeline *p, const struct trade *t, uint32_t k,
+                                const struct candle *c)
+{
+	struct state_instrument *in = &p->state.inst[t->instrument];
+	struct sink_candle sc = {
+	        .pair = pipeline_symbol(p, t->instrument),
+	        .start_ns = c->start_ns,
+	        .interval_ns = state_candles_interval_ns(&p->state, k),
+	        .open = c->open,
+	        .high = c->high,
+	        .low = c->low,
+	        .close = c->close,
+	        .volume = c->volume,
+	        .vwap = candle_vwap(c),
+	        .trades = c->trades,
+	        .price_dp = in->price_dp,
+	        .qty_dp = in->qty_dp,
+	};
+
+	for (unsigned i = 0; i < p->nsinks; i++) {
+		struct sink *s = p->sinks[i];
+
+		if (s->candle && s->candle(s, &sc) < 0)
+			s->errors++;
+	}
+}
+
+static void pipeline_candles_closed(struct pipeline *p, const struct trade *t)
+{
+	struct candle c[CANDLE_RING_LEN];
+
+	for (uint32_t k = 0; k < state_candles_intervals(&p->state); k++) {
+		int n = state_candles_closed_since(&p->state, t->instrument, k, p->candle_wm[k], c,
+		                                   CANDLE_RING_LEN);
+
+		for (int i = 0; i < n; i++)
+			pipeline_candle_out(p, t, k, &c[i]);
+	}
+}
+
 static void pipeline_to_sinks(struct pipeline *p, const struct trade *t)
 {
 	unsigned i;
@@ -396,7 +454,11 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 		pipeline_store_failed(p, t->feed);
 		return PIPELINE_FAILED;
 	}
+	if (p->candle_sinks)
+		pipeline_candles_before(p, t);
 	state_apply_trade(&p->state, t, f.jseq);
+	if (p->candle_sinks)
+		pipeline_candles_closed(p, t);
 	p->stats.accepted++;
 	TRADES_PROBE_TRADE(t);
 	pipeline_to_sinks(p, t);

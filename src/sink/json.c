@@ -202,3 +202,56 @@ struct sink *sink_jsonl_open(FILE *f)
 	j->sink.ctx = j;
 	return &j->sink;
 }
+
+/* ---- closed candles (issue 14) ---- */
+
+size_t sink_format_candle(const struct sink_candle *c, char *buf, size_t cap)
+{
+	char o[DEC_FMT_MAX], h[DEC_FMT_MAX], l[DEC_FMT_MAX], cl[DEC_FMT_MAX], v[DEC_FMT_MAX],
+	        w[DEC_FMT_MAX];
+	int n;
+
+	dec_format(c->open, TRADE_SCALE_DIGITS, c->price_dp, o);
+	dec_format(c->high, TRADE_SCALE_DIGITS, c->price_dp, h);
+	dec_format(c->low, TRADE_SCALE_DIGITS, c->price_dp, l);
+	dec_format(c->close, TRADE_SCALE_DIGITS, c->price_dp, cl);
+	dec128_format(c->volume, TRADE_SCALE_DIGITS, c->qty_dp, v);
+	dec128_format(c->vwap, TRADE_SCALE_DIGITS, c->price_dp, w);
+	/* pair: interned symbols are printable, no quote or backslash */
+	n = snprintf(buf, cap,
+	             "{\"type\":\"candle\",\"pair\":\"%.31s\",\"open\":\"%s\",\"high\":\"%s\","
+	             "\"low\":\"%s\",\"close\":\"%s\",\"volume\":\"%s\",\"window_start_ms\":%lld,"
+	             "\"window_end_ms\":%lld,\"candle_seconds\":%lld,\"trades\":%llu,"
+	             "\"vwap\":\"%s\"}\n",
+	             c->pair, o, h, l, cl, v, (long long)(c->start_ns / 1000000),
+	             (long long)((c->start_ns + c->interval_ns) / 1000000),
+	             (long long)(c->interval_ns / 1000000000), (unsigned long long)c->trades, w);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static int sink_jsonl_no_trades(struct sink *s, const struct trade *t, const char *pair,
+                                const char *feed)
+{
+	(void)s, (void)t, (void)pair, (void)feed;
+	return 0;
+}
+
+static int sink_jsonl_candle(struct sink *s, const struct sink_candle *c)
+{
+	struct sink_jsonl *j = s->ctx;
+	size_t n = sink_format_candle(c, j->line, sizeof(j->line));
+
+	return n > 0 && fwrite(j->line, 1, n, j->f) == n ? 0 : -1;
+}
+
+struct sink *sink_jsonl_candles_open(FILE *f)
+{
+	struct sink *s = sink_jsonl_open(f);
+
+	if (!s)
+		return NULL;
+	s->name = "jsonl-candles";
+	s->write = sink_jsonl_no_trades;
+	s->candle = sink_jsonl_candle;
+	return s;
+}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "src/state/dedup.h"
+#include "trades/candles.h"
 #include "trades/crc32c.h"
 #include "trades/log.h"
 #include "trades/state.h"
@@ -60,7 +61,7 @@ static inline void state_point(enum state_point where)
 
 struct state_layout {
 	uint32_t inst_cap, index_cap, dedup_cap;
-	uint64_t off_index, off_inst, off_feeds, off_dedup, file_size;
+	uint64_t off_index, off_inst, off_feeds, off_dedup, off_candles, candles_size, file_size;
 };
 
 static uint64_t state_align(uint64_t v)
@@ -92,8 +93,10 @@ static void state_layout_compute(uint32_t inst_cap, struct state_layout *l)
 	        state_align(l->off_inst + (uint64_t)inst_cap * sizeof(struct state_instrument));
 	l->off_dedup =
 	        state_align(l->off_feeds + (uint64_t)TRADE_FEED_MAX * sizeof(struct state_feed));
-	l->file_size =
+	l->off_candles =
 	        state_align(l->off_dedup + (uint64_t)l->dedup_cap * sizeof(struct state_dedup));
+	l->candles_size = state_candles_size(inst_cap);
+	l->file_size = l->off_candles + l->candles_size;
 	ENSURE(l->index_cap >= 2 * inst_cap && (l->index_cap & (l->index_cap - 1)) == 0);
 }
 
@@ -134,6 +137,9 @@ static int state_check_layout(const char *path, const struct state_header *h, ch
 	    state_check_field(path, "off_inst", h->off_inst, l.off_inst, err, errlen) ||
 	    state_check_field(path, "off_feeds", h->off_feeds, l.off_feeds, err, errlen) ||
 	    state_check_field(path, "off_dedup", h->off_dedup, l.off_dedup, err, errlen) ||
+	    state_check_field(path, "off_candles", h->off_candles, l.off_candles, err, errlen) ||
+	    state_check_field(path, "candles_size", h->candles_size, l.candles_size, err,
+	                      errlen) ||
 	    state_check_field(path, "file_size", h->file_size, l.file_size, err, errlen))
 		return -1;
 	return 0;
@@ -241,6 +247,11 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 		return -1;
 	}
 	state_set_tables(s, map, (size_t)st.st_size);
+	if (state_candles_check(s, err, errlen)) {
+		munmap(map, (size_t)st.st_size);
+		s->map = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -293,6 +304,8 @@ static void state_fill_header(struct state_header *h, const struct state_layout 
 	h->off_feeds = l->off_feeds;
 	h->off_dedup = l->off_dedup;
 	h->layout_crc = state_layout_crc(h);
+	h->off_candles = l->off_candles;
+	h->candles_size = l->candles_size;
 	h->created_ns = (uint64_t)timefmt_now_ns();
 	atomic_store_explicit(&h->clean, 1, memory_order_relaxed);
 }
@@ -367,6 +380,7 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 	}
 	state_fill_header(map, &l);
 	state_set_tables(s, map, l.file_size);
+	state_candles_init(s);
 	if (msync(map, STATE_HEADER_SIZE, MS_SYNC) != 0 || fsync(s->fd) != 0) {
 		errfmt(err, errlen, "state %s: sync: %s", tmp, strerror(errno));
 		goto fail;
@@ -455,6 +469,7 @@ static int state_begin_write(struct state *s, char *err, size_t errlen)
 	int64_t now = timefmt_now_ns();
 
 	state_rollback(s);
+	state_candles_recover(s);
 	atomic_store_explicit(&h->clean, 0, memory_order_release);
 	h->writer_pid = (uint32_t)getpid();
 	h->opened_ns = (uint64_t)now;
@@ -862,7 +877,9 @@ void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 	if (slot != STATE_DEDUP_NONE)
 		state_dedup_mark(&s->dedup[slot], t->trade_id);
 	state_feed_apply(&s->feeds[t->feed], t, dedup, slot);
+	state_candles_apply(s, t, jseq);
 	state_apply_finish(s, jseq);
+	state_candles_disarm(s);
 }
 
 void state_apply_gap(struct state *s, uint16_t feed, uint64_t first, uint64_t last, uint64_t jseq)
