@@ -18,6 +18,7 @@ static const struct {
         {"backfill", cmd_backfill, "Kraken REST trades from --since into state and journal"},
         {"stat", cmd_stat, "per-instrument and per-feed state (table or --json); live-safe"},
         {"candles", cmd_candles, "recent OHLCV candles of one pair from the state; --json"},
+        {"check", cmd_check, "verify state and journal offline, read-only (exit 1 on damage)"},
         {"tail", cmd_tail, "journal records as JSON lines (the output contract); --follow"},
         {"health", cmd_health, "exit 0 if a live writer holds the state with a fresh heartbeat"},
         {"version", cmd_version, "version, allocator, features"},

@@ -33,6 +33,7 @@
 #define JOURNAL_MAGIC           "TRDJRNL1"
 #define JOURNAL_VERSION         1u
 #define JOURNAL_DIR_NAME        "journal"
+#define JOURNAL_LOCK_NAME       "journal.lock" /* in STATE_DIR: writer exclusion, 0600 */
 #define JOURNAL_SEG_HEADER      64u
 #define JOURNAL_SEGMENT_DEFAULT (64ull << 20) /* 64 MiB */
 #define JOURNAL_SEGMENT_MIN     (64ull << 10) /* 64 KiB */
@@ -96,6 +97,7 @@ struct journal {
 	struct journal_config cfg;
 	char dir[4096];
 	int dirfd;
+	int lockfd; /* STATE_DIR/journal.lock, flock(LOCK_EX) while open */
 	int fd; /* current segment */
 	uint8_t *map;
 	uint64_t map_size;

@@ -14,11 +14,12 @@
  *   dedup                struct state_dedup[dedup_cap]  (inst, feed) -> ids
  *   candles              candle region (candles.h): rings of recent OHLCV
  *
- * Concurrency: one writer process (a classic POSIX fcntl F_SETLK write lock
- * on byte 0, so readers learn the holder's pid with F_GETLK), any number of
- * readers in other processes.  Classic locks belong to the process and drop
- * when it closes ANY fd of the file: a process holding the writer must not
- * open (and close) a reader on the same file.  Each instrument has a
+ * Concurrency: one writer process (an OFD write lock, F_OFD_SETLK, on
+ * STATE_DIR/trades.lock, a 0600 file holding the writer's pid; readers never
+ * lock anything, so no reader can keep the writer from starting), any number
+ * of readers in other processes.  Files are created 0600 in a 0700
+ * directory whatever the umask; the writer refuses a state file that is a
+ * symbolic link or is owned by another user.  Each instrument has a
  * seqlock: the writer makes it odd, writes, makes it even; readers copy and
  * retry while it is odd or changed (state_read_instrument).  Feed counters are single 64-bit words,
  * read individually.
@@ -49,6 +50,7 @@
 #define STATE_VERSION          3u         /* bump on any layout change (2: 32 decoder counters,
                                              3: candle region) */
 #define STATE_FILE_NAME        "trades.state"
+#define STATE_LOCK_NAME        "trades.lock" /* writer exclusion, 0600, holds the pid */
 #define STATE_HEADER_SIZE      4096u
 #define STATE_INST_CAP_DEFAULT 65536u
 #define STATE_INST_CAP_MAX     (1u << 24)
@@ -212,7 +214,8 @@ _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits it
 /* An open state file.  The table pointers are for reading; only
  * src/state/ writes through them. */
 struct state {
-	int fd;                        /* the file; holds the writer lock */
+	int fd;                        /* the file */
+	int lock_fd;                   /* trades.lock, OFD-locked (writer), else -1 */
 	bool readonly;                 /* opened STATE_OPEN_READ */
 	size_t size;                   /* bytes mapped (= hdr->file_size) */
 	uint8_t *map;                  /* the whole file, MAP_SHARED */
@@ -236,6 +239,9 @@ enum state_open_mode {
  * Returns 0, or -1 with a message naming the path and cause in err. */
 int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint32_t inst_cap,
                char *err, size_t errlen);
+/* Creates dir mode 0700 (whatever the umask) if it does not exist; an
+ * existing directory is left as it is.  0, or -1 with err set. */
+int state_mkdir(const char *dir, char *err, size_t errlen);
 /* Syncs the map when clean, sets the clean flag (only once the sync
  * succeeded), unlocks, unmaps. */
 void state_close(struct state *s, bool clean);

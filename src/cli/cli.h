@@ -121,6 +121,7 @@ void cli_log_stopped(const struct pipeline_stats *s);
 int cmd_serve(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_check(int argc, char **argv); /* check.c: offline verification */
 int cmd_tail(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -290,8 +290,11 @@ static int journal_seg_create(struct journal *j, uint64_t first_jseq, char *err,
 	if (unlinkat(j->dirfd, tmp, 0) != 0 && errno != ENOENT)
 		goto fail;
 	step = "create";
-	fd = openat(j->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = openat(j->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
+		goto fail;
+	step = "fchmod"; /* 0600 whatever the umask */
+	if (fchmod(fd, 0600) != 0)
 		goto fail;
 	map = journal_seg_build(fd, first_jseq, size, &step);
 	if (!map)
@@ -323,34 +326,62 @@ fail:
 	return -1;
 }
 
-/* Creates STATE_DIR and STATE_DIR/journal as needed, opens the latter and
- * takes its lock: two writers appending to one journal would interleave
- * jseqs. */
+/* mkdir path 0700, chmod'ed whatever the umask; an existing one is kept. */
+static int journal_mkdir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) == 0 && chmod(path, 0700) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 0;
+	errfmt(err, errlen, "journal %s: mkdir: %s", path, strerror(errno));
+	return -1;
+}
+
+/* The writers' exclusion: flock(LOCK_EX) on STATE_DIR/journal.lock (0600,
+ * never opened by readers), not on the journal directory, which any user
+ * who can list it could flock(LOCK_SH) to keep the writer from starting.
+ * Two writers appending to one journal would interleave jseqs. */
+static int journal_lock(struct journal *j, char *err, size_t errlen)
+{
+	char path[sizeof(j->dir)];
+	struct stat st;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", j->cfg.dir, JOURNAL_LOCK_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return errfmt(err, errlen, "journal %s: path too long", j->cfg.dir);
+	j->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (j->lockfd < 0)
+		return errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno));
+	if (fstat(j->lockfd, &st) != 0 || fchmod(j->lockfd, 0600) != 0)
+		return errfmt(err, errlen, "journal %s: fstat/fchmod: %s", path, strerror(errno));
+	if (st.st_uid != geteuid())
+		return errfmt(err, errlen, "journal %s: refused: owned by uid %u, not this user",
+		              path, (unsigned)st.st_uid);
+	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0)
+		return errfmt(err, errlen, "journal %s: lock: %s%s", path, strerror(errno),
+		              errno == EWOULDBLOCK ? " (another writer has it open)" : "");
+	return 0;
+}
+
+/* Creates STATE_DIR and STATE_DIR/journal as needed (0700), takes the lock,
+ * opens the journal directory. */
 static int journal_dir_open(struct journal *j, char *err, size_t errlen)
 {
 	int n;
 
-	if (mkdir(j->cfg.dir, 0755) != 0 && errno != EEXIST) {
-		errfmt(err, errlen, "journal %s: mkdir: %s", j->cfg.dir, strerror(errno));
+	if (journal_mkdir(j->cfg.dir, err, errlen) != 0 || journal_lock(j, err, errlen) != 0)
 		return -1;
-	}
 	n = snprintf(j->dir, sizeof(j->dir), "%s/%s", j->cfg.dir, JOURNAL_DIR_NAME);
 	if (n < 0 || (size_t)n >= sizeof(j->dir)) {
 		errfmt(err, errlen, "journal %s: path too long", j->cfg.dir);
 		return -1;
 	}
-	if (mkdir(j->dir, 0755) != 0 && errno != EEXIST) {
-		errfmt(err, errlen, "journal %s: mkdir: %s", j->dir, strerror(errno));
+	if (journal_mkdir(j->dir, err, errlen) != 0)
 		return -1;
-	}
-	j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (j->dirfd < 0) {
 		errfmt(err, errlen, "journal %s: open: %s", j->dir, strerror(errno));
-		return -1;
-	}
-	if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
-		errfmt(err, errlen, "journal %s: lock: %s%s", j->dir, strerror(errno),
-		       errno == EWOULDBLOCK ? " (another writer has it open)" : "");
 		return -1;
 	}
 	return 0;
@@ -366,13 +397,22 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 	ssize_t got;
 	int fd;
 
-	fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(j->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		errfmt(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
+		errfmt(err, errlen, "journal %s/%s: %s: %s", j->dir, name,
+		       errno == ELOOP ? "refused: is a symbolic link" : "open", strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0) {
 		errfmt(err, errlen, "journal %s/%s: fstat: %s", j->dir, name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+		errfmt(err, errlen,
+		       "journal %s/%s: refused: owned by uid %u (this user is %u) or not a "
+		       "regular file",
+		       j->dir, name, (unsigned)st.st_uid, (unsigned)geteuid());
 		close(fd);
 		return -1;
 	}
@@ -610,7 +650,7 @@ static int journal_seg_open_last(struct journal *j, uint64_t first_jseq, char *e
 	void *map;
 
 	journal_seg_name(name, sizeof(name), first_jseq);
-	j->fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
+	j->fd = openat(j->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
 		errfmt(err, errlen, "journal %s/%s: open: %s", j->dir, name, strerror(errno));
 		return -1;
@@ -660,6 +700,7 @@ int journal_open(struct journal *j, const struct journal_config *cfg, char *err,
 	assert(j && cfg && cfg->dir);
 	memset(j, 0, sizeof(*j));
 	j->dirfd = -1;
+	j->lockfd = -1;
 	j->fd = -1;
 	j->cfg = *cfg;
 	if (j->cfg.segment_bytes == 0)
@@ -684,6 +725,9 @@ fail:
 	if (j->dirfd >= 0)
 		close(j->dirfd);
 	j->dirfd = -1;
+	if (j->lockfd >= 0)
+		close(j->lockfd); /* drops the lock */
+	j->lockfd = -1;
 	return -1;
 }
 
@@ -819,4 +863,7 @@ void journal_close(struct journal *j)
 	if (j->dirfd >= 0)
 		close(j->dirfd);
 	j->dirfd = -1;
+	if (j->lockfd >= 0)
+		close(j->lockfd); /* drops the lock */
+	j->lockfd = -1;
 }

@@ -160,9 +160,6 @@ static int pipeline_open_store(struct pipeline *p, const struct pipeline_config 
 	        .sync_interval_ms = cfg->sync_interval_ms,
 	};
 
-	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
-		return errfmt(err, errlen, "state dir %s: mkdir: %s", cfg->state_dir,
-		              strerror(errno));
 	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
 		return -1;
 	if ((cfg->candles_set && state_candles_configure(&p->state, cfg->candle_ns, cfg->n_candles,

@@ -56,10 +56,10 @@ int sink_kafka_status_write(const char *state_dir, const struct sink_kafka_statu
 		return errfmt(err, errlen, "kafka cursor in %s: path or content too long",
 		              state_dir);
 	*strrchr(tmp, '/') = '\0'; /* STATE_DIR/sinks */
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
 		return errfmt(err, errlen, "kafka cursor %s: mkdir: %s", tmp, strerror(errno));
 	tmp[strlen(tmp)] = '/';
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errfmt(err, errlen, "kafka cursor %s: open: %s", tmp, strerror(errno));
 	w = write(fd, buf, (size_t)n);

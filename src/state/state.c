@@ -11,9 +11,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -255,36 +257,85 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- writer lock ---- */
+/* ---- file checks ---- */
 
-static pid_t state_lock_holder(int fd)
+/* Refuses a file owned by another user (err set, -1): a writer must not
+ * trust, nor write through, a file someone else can swap or has made. */
+static int state_check_owner(int fd, const char *path, char *err, size_t errlen)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	struct stat st;
 
-	if (fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
-		return 0;
-	return fl.l_pid;
+	if (fstat(fd, &st) != 0)
+		return errfmt(err, errlen, "state %s: fstat: %s", path, strerror(errno));
+	if (st.st_uid != geteuid())
+		return errfmt(err, errlen,
+		              "state %s: refused: owned by uid %u, not by this user (uid %u)", path,
+		              (unsigned)st.st_uid, (unsigned)geteuid());
+	if (!S_ISREG(st.st_mode))
+		return errfmt(err, errlen, "state %s: refused: not a regular file", path);
+	return 0;
 }
 
-/* A classic POSIX record lock on byte 0, not flock() and not an OFD lock:
- * only classic locks tell F_GETLK the holder's pid, which readers and the
- * refusal message below report.  The price: the process loses the lock when
- * it closes ANY fd of this file, so the writer never opens a second one. */
-static int state_lock(struct state *s, char *err, size_t errlen)
-{
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	pid_t holder;
+/* ---- writer lock ---- */
 
-	if (fcntl(s->fd, F_SETLK, &fl) == 0)
+/* The writer's exclusion is an open-file-description (OFD) write lock on
+ * DIR/trades.lock, a 0600 file readers never open for writing.  Locking the
+ * state file itself (as before) let any user who could read it take a read
+ * lock and stop the service from starting.  OFD locks are not dropped when
+ * the process closes another fd of the file, and they report no pid, so the
+ * writer writes its pid into the lock file for the refusal message. */
+static int state_lock_path(char *buf, size_t len, const char *dir)
+{
+	return (size_t)snprintf(buf, len, "%s/%s", dir, STATE_LOCK_NAME) >= len ? -1 : 0;
+}
+
+static pid_t state_lock_file_pid(int fd)
+{
+	char buf[24] = {0};
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
 		return 0;
-	if (errno != EACCES && errno != EAGAIN)
-		return errfmt(err, errlen, "state %s: fcntl(F_SETLK): %s", s->path,
-		              strerror(errno));
-	holder = state_lock_holder(s->fd);
-	return errfmt(err, errlen,
-	              "state %s: locked by pid %d (another writer is running); refusing to "
-	              "open it",
-	              s->path, (int)holder);
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+static int state_lock(struct state *s, const char *dir, char *err, size_t errlen)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+	char path[sizeof(s->path)], pid[24];
+	int fd, n;
+
+	if (state_lock_path(path, sizeof(path), dir) != 0)
+		return errfmt(err, errlen, "state dir %.64s...: path too long", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errfmt(err, errlen, "state lock %s: open: %s", path, strerror(errno));
+	if (state_check_owner(fd, path, err, errlen) ||
+	    (fchmod(fd, 0600) != 0 &&
+	     errfmt(err, errlen, "state lock %s: fchmod: %s", path, strerror(errno)))) {
+		close(fd);
+		return -1;
+	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		int e = errno;
+		pid_t holder = state_lock_file_pid(fd);
+
+		close(fd);
+		if (e != EACCES && e != EAGAIN)
+			return errfmt(err, errlen, "state lock %s: fcntl(F_OFD_SETLK): %s", path,
+			              strerror(e));
+		return errfmt(err, errlen,
+		              "state %s: locked by pid %d (another writer is running); refusing "
+		              "to open it",
+		              s->path, (int)holder);
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		errfmt(err, errlen, "state lock %s: write pid: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	s->lock_fd = fd;
+	return 0;
 }
 
 /* ---- creation ---- */
@@ -358,11 +409,13 @@ static int state_create(struct state *s, const char *dir, uint32_t inst_cap, cha
 	snprintf(tmp, sizeof(tmp), "%s%s", s->path, STATE_TMP_SUFFIX);
 	if (unlink(tmp) != 0 && errno != ENOENT)
 		return errfmt(err, errlen, "state %s: unlink stale: %s", tmp, strerror(errno));
-	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return errfmt(err, errlen, "state %s: create: %s", tmp, strerror(errno));
-	if (state_lock(s, err, errlen))
+	if (fchmod(s->fd, 0600) != 0) { /* whatever the umask */
+		errfmt(err, errlen, "state %s: fchmod: %s", tmp, strerror(errno));
 		goto fail;
+	}
 	/* Every block allocated now (zeroed, like ftruncate's holes), so a
 	 * full disk fails here, named, instead of SIGBUS at a later first touch
 	 * of a page -- in the writer or, on tmpfs, even in a reader. */
@@ -480,19 +533,46 @@ static int state_begin_write(struct state *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* mkdir DIR 0700 (chmod'ed, whatever the umask) if missing.  An existing
+ * directory keeps its mode: the operator chose it. */
+int state_mkdir(const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) == 0) {
+		if (chmod(dir, 0700) != 0)
+			return errfmt(err, errlen, "state dir %s: chmod: %s", dir, strerror(errno));
+		return 0;
+	}
+	if (errno != EEXIST)
+		return errfmt(err, errlen, "state dir %s: mkdir: %s", dir, strerror(errno));
+	return 0;
+}
+
+static int state_open_existing_fd(struct state *s, int flags, char *err, size_t errlen)
+{
+	s->fd = open(s->path, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (s->fd < 0 && errno == ELOOP)
+		return errfmt(err, errlen,
+		              "state %s: refused: is a symbolic link (move it away to rebuild the "
+		              "state from the journal)",
+		              s->path);
+	return 0;
+}
+
 static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap, char *err,
                             size_t errlen)
 {
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		return errfmt(err, errlen, "state dir %s: mkdir: %s", dir, strerror(errno));
-	s->fd = open(s->path, O_RDWR | O_CLOEXEC);
+	if (state_mkdir(dir, err, errlen) || state_lock(s, dir, err, errlen))
+		return -1;
+	if (state_open_existing_fd(s, O_RDWR, err, errlen))
+		goto fail;
 	if (s->fd < 0 && errno == ENOENT) {
 		if (state_create(s, dir, inst_cap, err, errlen))
-			return -1;
+			goto fail;
 	} else if (s->fd < 0) {
-		return errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
-	} else if (state_lock(s, err, errlen) || state_map_existing(s, err, errlen) ||
-	           state_allocate(s, err, errlen)) {
+		errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
+		goto fail;
+	} else if (state_check_owner(s->fd, s->path, err, errlen) ||
+	           state_map_existing(s, err, errlen) || state_allocate(s, err, errlen)) {
 		goto fail;
 	}
 	if (state_begin_write(s, err, errlen))
@@ -502,8 +582,11 @@ fail:
 	if (s->map)
 		munmap(s->map, s->size);
 	s->map = NULL;
-	close(s->fd); /* also drops the lock */
+	if (s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
+	close(s->lock_fd); /* drops the lock */
+	s->lock_fd = -1;
 	return -1;
 }
 
@@ -514,6 +597,7 @@ int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint
 	ENSURE(mode == STATE_OPEN_WRITE || mode == STATE_OPEN_READ);
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
+	s->lock_fd = -1;
 	s->readonly = mode == STATE_OPEN_READ;
 	if (inst_cap == 0)
 		inst_cap = STATE_INST_CAP_DEFAULT;
@@ -526,7 +610,8 @@ int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint
 		return errfmt(err, errlen, "state dir %.64s...: path too long", dir);
 	if (!s->readonly)
 		return state_open_write(s, dir, inst_cap, err, errlen);
-	s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	if (state_open_existing_fd(s, O_RDONLY, err, errlen))
+		return -1;
 	if (s->fd < 0)
 		return errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
 	if (state_map_existing(s, err, errlen)) {
@@ -545,7 +630,6 @@ int state_sync(struct state *s)
 
 void state_close(struct state *s, bool clean)
 {
-	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	struct state_header *h = s->hdr;
 
 	ENSURE(s->map && s->fd >= 0);
@@ -561,10 +645,11 @@ void state_close(struct state *s, bool clean)
 			          strerror(errno));
 		}
 	}
-	if (!s->readonly && fcntl(s->fd, F_SETLK, &fl) != 0)
-		log_warn("state %s: unlock: %s", s->path, strerror(errno));
 	munmap(s->map, s->size);
 	close(s->fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* drops the writer lock */
+	s->lock_fd = -1;
 	s->map = NULL;
 	s->hdr = NULL;
 	s->fd = -1;
@@ -578,11 +663,32 @@ void state_heartbeat(struct state *s, int64_t now_ns)
 
 int state_writer_pid(const struct state *s)
 {
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+	char path[sizeof(s->path) + sizeof(STATE_LOCK_NAME)];
+	const char *slash;
+	pid_t pid = 0;
+	int fd;
+
 	ENSURE(s->fd >= 0);
-	/* F_GETLK never reports the caller's own lock */
 	if (!s->readonly)
 		return (int)getpid();
-	return (int)state_lock_holder(s->fd);
+	slash = strrchr(s->path, '/');
+	snprintf(path, sizeof(path), "%.*s/%s", slash ? (int)(slash - s->path) : 1,
+	         slash ? s->path : ".", STATE_LOCK_NAME);
+	/* Read-only and only for F_OFD_GETLK: a reader never takes a lock. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		/* not ours to read (0600): trust the header if that pid lives */
+		pid = (pid_t)s->hdr->writer_pid;
+		if (errno == ENOENT || atomic_load(&s->hdr->clean) || pid <= 0 ||
+		    (kill(pid, 0) != 0 && errno != EPERM))
+			return 0;
+		return (int)pid;
+	}
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		pid = state_lock_file_pid(fd);
+	close(fd);
+	return (int)pid;
 }
 
 /* ---- instruments ---- */

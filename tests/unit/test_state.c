@@ -49,6 +49,8 @@ static void remove_dir(const char *dir)
 	unlink(p);
 	strncat(p, ".tmp", sizeof(p) - strlen(p) - 1);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/%s", dir, STATE_LOCK_NAME);
+	unlink(p);
 	rmdir(dir);
 }
 
