@@ -46,6 +46,7 @@ struct pipeline {
 	int store_errno;            /* its cause */
 	int64_t store_retry_ns;     /* monotonic: no append is tried before this */
 	uint64_t store_down_failed; /* store_failed since the journal went down */
+	uint64_t durable_jseq;      /* journal entries <= this are durable under --sync */
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 	struct ratelimit store_rl[TRADE_FEED_MAX];
 };
@@ -456,6 +457,10 @@ void pipeline_commit(struct pipeline *p)
 	if (p->decode_only)
 		return;
 	journal_commit(&p->journal);
+	/* a roll msyncs the old segment (unless none), so a synced current
+	 * segment means everything written is durable */
+	if (p->journal.cfg.sync == JOURNAL_SYNC_NONE || p->journal.synced_off >= p->journal.off)
+		p->durable_jseq = p->journal.next_jseq - 1;
 	state_heartbeat(&p->state, timefmt_now_ns());
 }
 
@@ -491,4 +496,9 @@ const struct state *pipeline_state(const struct pipeline *p)
 uint64_t pipeline_journal_last(const struct pipeline *p)
 {
 	return p->decode_only ? 0 : p->journal.next_jseq - 1;
+}
+
+uint64_t pipeline_journal_durable(const struct pipeline *p)
+{
+	return p->decode_only ? 0 : p->durable_jseq;
 }
