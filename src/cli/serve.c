@@ -423,8 +423,11 @@ static void serve_closed(void *ctx, const struct source_chan *ch)
 {
 	struct serve_wiring *w = ctx;
 
-	decoder_end(serve_conn_dec(w, ch));
-	w->acks[ch->conn].on = false; /* a final unterminated line is never acked */
+	/* ,ack: a line counts only with its newline; an unterminated tail is
+	 * dropped (never acked: the reliable client sends it again) */
+	if (!w->acks[ch->conn].on)
+		decoder_end(serve_conn_dec(w, ch));
+	w->acks[ch->conn].on = false;
 }
 
 /* Counts what one read of an ,ack connection handled. */
