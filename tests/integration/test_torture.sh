@@ -33,8 +33,8 @@ serve_at() { # PORT
 }
 serve_at 0
 PORT=$TCP_PORT
-# paced so that the stream outlasts the rounds (each ~0.1-0.5 s plus a restart)
-RATE=$((N / (ROUNDS / 2 + 4)))
+# paced so that the stream outlasts the rounds (each ~0.1-0.5 s plus two restarts)
+RATE=$((N / (ROUNDS * 2 + 4)))
 "$TRADES_GEN" --count "$N" --instruments 64 --seed 11 --connections "$CONNS" --reliable \
 	--rate "$RATE" --tcp "127.0.0.1:$PORT" --totals "$T/totals.json" >/dev/null 2>"$T/gen.err" &
 GEN_PID=$!
