@@ -152,5 +152,9 @@ bool pipeline_decode_only(const struct pipeline *p);
 const struct state *pipeline_state(const struct pipeline *p);
 /* jseq of the last journal entry (0: empty journal or decode-only). */
 uint64_t pipeline_journal_last(const struct pipeline *p);
+/* jseq up to which the journal is durable under the --sync policy, as of
+ * the last pipeline_commit: written (none), or written and msynced
+ * (always, interval:MS).  <= pipeline_journal_last; 0 when decode-only. */
+uint64_t pipeline_journal_durable(const struct pipeline *p);
 
 #endif

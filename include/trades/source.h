@@ -37,9 +37,12 @@
 #define SOURCE_WAIT_MS        50          /* longest sleep before checking stop */
 #define SOURCE_SPEC_MAX       128         /* longest listener spec, with its NUL */
 #define SOURCE_FEED_NAME_MAX  64          /* longest feed name, with its NUL */
+#define SOURCE_ACK_LINE_MAX   32          /* "ack N\n": 4 + 20 digits + 1, rounded up */
 
 _Static_assert(SOURCE_CONNS_DEFAULT <= SOURCE_CONNS_MAX, "default table fits the maximum");
 _Static_assert(SOURCE_LISTEN_MAX <= UINT16_MAX, "listener index is 16 bits");
+_Static_assert(SOURCE_ACK_LINE_MAX >= 4 + 20 + 1, "an ack line with any 64-bit count fits");
+_Static_assert(SOURCE_ACK_LINE_MAX <= UINT8_MAX, "ack buffer offsets are 8 bits");
 
 /* ---- The handler: how every source backend delivers what it receives ----
  *
@@ -114,6 +117,8 @@ struct source_stats {
 	uint64_t nobufs;         /* buffer ring ran dry (back-pressure) */
 	uint64_t errors;         /* socket errors, counted */
 	uint64_t batches;        /* loop turns that handled at least one event */
+	uint64_t acks_sent;      /* "ack N" lines written whole (,ack listeners) */
+	uint64_t acks_dropped;   /* acks not written: the client does not read (socket full) */
 };
 
 struct source_config {
@@ -122,16 +127,19 @@ struct source_config {
 	uint32_t rcvbuf_bytes;         /* UDP receive buffer; 0: SOURCE_RCVBUF_DEFAULT */
 	volatile sig_atomic_t *stop;   /* set by the signal handler; required */
 	struct source_handler handler; /* where everything received goes */
+	unsigned wait_ms; /* longest sleep between batch_end calls; 0: SOURCE_WAIT_MS */
 };
 
 struct source;
 
 /* A new, empty source (no sockets yet).  NULL when out of memory. */
 struct source *source_new(void);
-/* Parses "HOST:PORT[,feed=NAME][,iface=IPV4]" (addr.h grammar; port 0 lets
- * the kernel pick) and adds a listener of kind.  feed= names the feed the
- * wiring counts it under (default "tcp:HOST:PORT" / "udp:HOST:PORT");
- * iface= is the local interface a multicast group is joined on.  Returns
+/* Parses "HOST:PORT[,feed=NAME][,iface=IPV4][,ack]" (addr.h grammar; port 0
+ * lets the kernel pick) and adds a listener of kind.  feed= names the feed
+ * the wiring counts it under (default "tcp:HOST:PORT" / "udp:HOST:PORT");
+ * iface= is the local interface a multicast group is joined on; ack (TCP
+ * only) marks a listener whose connections get "ack N" lines written back
+ * (source_ack; README "Acknowledged TCP ingest").  Returns
  * the listener index (0, 1, ... in the order added, < SOURCE_LISTEN_MAX),
  * or -1 with err naming the flag and the spec. */
 int source_add(struct source *s, enum source_kind kind, const char *spec, char *err, size_t errlen);
@@ -163,6 +171,29 @@ int source_listen_fd(const struct source *s, unsigned i);
 enum source_io source_backend(const struct source *s);
 const char *source_fallback_why(const struct source *s);
 const struct source_stats *source_stats(const struct source *s);
+
+/* ---- Acknowledged ingest (,ack listeners; source_ack.c) ----
+ *
+ * The source only writes what the wiring tells it: it knows nothing of
+ * durability.  Each connection has one bounded line buffer
+ * (SOURCE_ACK_LINE_MAX bytes); acks are cumulative, so an ack that cannot be
+ * written because the client does not read (its socket buffer is full) is
+ * dropped, counted in acks_dropped and logged rate-limited: a later ack
+ * carries a larger count.  A partly written line is finished before the
+ * next one starts, so the client never sees a torn line.  Nothing blocks. */
+
+/* Whether listener i was given with ,ack. */
+bool source_listen_ack(const struct source *s, unsigned i);
+/* Writes "ack n\n" to connection conn if it is still the use gen of the
+ * slot (as in struct source_chan) and n is above the last count written.
+ * 1 written (or its tail queued), 0 nothing to do (stale slot, not an ack
+ * listener, n not above the last), -1 dropped (client not reading; counted). */
+int source_ack(struct source *s, uint32_t conn, uint32_t gen, uint64_t n);
+/* Shuts connection conn (use gen) down for reading and writing; the backend
+ * then sees the end of the stream and closes it as usual (closed() runs).
+ * The wiring uses it to make a reliable client reconnect and resend after a
+ * storage failure.  true if it was open. */
+bool source_conn_shutdown(struct source *s, uint32_t conn, uint32_t gen);
 
 /* Whether backend io can run here (io_uring: the kernel and any seccomp
  * profile allow the opcodes the backend needs); why says why not, or

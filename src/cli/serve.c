@@ -27,11 +27,15 @@
 #include "trades/log.h"
 #include "trades/probe.h"
 #include "trades/source.h"
+#include "trades/timefmt.h"
 
 _Static_assert(DECODER_MOLD_CHANS_MAX >= SOURCE_LISTEN_MAX, "every listener can be a Mold line");
 _Static_assert(PIPELINE_TICKERS_MAX >= SOURCE_LISTEN_MAX,
                "a ticker for every feed the listeners can carry");
 _Static_assert(DECODER_PEER_MAX >= ADDR_STR_MAX, "a peer address fits a decoder's label");
+
+#define SERVE_ACK_INTERVAL_DEFAULT 10    /* ms: --ack-interval */
+#define SERVE_ACK_INTERVAL_MAX     60000 /* ms */
 
 static volatile sig_atomic_t serve_stop;
 
@@ -44,7 +48,7 @@ static void serve_on_signal(int sig)
 static void serve_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: trades serve [--tcp HOST:PORT[,feed=NAME]]... [--udp "
+	        "usage: trades serve [--tcp HOST:PORT[,feed=NAME][,ack]]... [--udp "
 	        "HOST:PORT[,feed=NAME]]...\n"
 	        "                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
 	        "                    [--segment-size BYTES] [--instruments N] [--max-conns N]\n"
@@ -59,6 +63,9 @@ static void serve_usage(FILE *f)
 	        "bound ports are printed as 'listening tcp IP:PORT feed=NAME', then 'ready'.\n\n"
 	        "  --tcp SPEC         TCP listener (repeatable)      env TRADES_TCP "
 	        "(space-separated)\n"
+	        "                     ,ack: write 'ack N' lines back once N lines of the\n"
+	        "                     connection are durable (README: Acknowledged TCP ingest)\n"
+	        "  --ack-interval MS  acks at least this often while some are due (10)\n"
 	        "  --udp SPEC         UDP listener (repeatable)      env TRADES_UDP\n"
 	        "                     default without any: --tcp 127.0.0.1:7001 --udp "
 	        "127.0.0.1:7002\n"
@@ -112,6 +119,7 @@ struct serve_opts {
 	const char *io;
 	uint64_t max_conns;
 	uint64_t rcvbuf;
+	uint64_t ack_interval_ms; /* --ack-interval */
 	bool print;
 	struct serve_list list[SERVE_LISTS];
 	bool rerequest;
@@ -222,6 +230,12 @@ static int serve_opt_rcvbuf(struct serve_opts *o, const char *arg)
 	return cli_u64("serve", "--rcvbuf", arg, 4096, 1u << 30, true, &o->rcvbuf);
 }
 
+static int serve_opt_ack_interval(struct serve_opts *o, const char *arg)
+{
+	return cli_u64("serve", "--ack-interval", arg, 1, SERVE_ACK_INTERVAL_MAX, false,
+	               &o->ack_interval_ms);
+}
+
 static int serve_opt_print(struct serve_opts *o, const char *arg)
 {
 	(void)arg;
@@ -257,6 +271,7 @@ static const struct serve_flag {
         {{"max-conns", required_argument, 0, 'c'}, serve_opt_conns},
         {{"rcvbuf", required_argument, 0, 'r'}, serve_opt_rcvbuf},
         {{"print", no_argument, 0, 'p'}, serve_opt_print},
+        {{"ack-interval", required_argument, 0, 'A'}, serve_opt_ack_interval},
         {{"trace-sample", required_argument, 0, 'T'}, serve_opt_trace_sample},
 };
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
@@ -272,6 +287,7 @@ static int serve_defaults(struct serve_opts *o)
 	o->io = cli_env("TRADES_IO", "auto");
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
+	o->ack_interval_ms = SERVE_ACK_INTERVAL_DEFAULT;
 	cli_itch_defaults(&o->itch);
 	cli_candles_defaults(&o->candles);
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
@@ -357,6 +373,20 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 
 /* -------------------------------------------------------------- wiring */
 
+/* One ,ack connection's count (by slot): what was handled, what is durable
+ * once the journal is durable up to jseq, what was acked. */
+struct serve_ack {
+	bool on;            /* an ,ack connection is in the slot */
+	bool pending;       /* in serve_wiring.ack_pending */
+	bool failed;        /* a line could not be stored: acks stop at ackable */
+	uint32_t gen;       /* source_chan.gen of the connection */
+	uint64_t lines;     /* lines handled (received) on the connection */
+	uint64_t ackable;   /* lines handled before any store failure */
+	uint64_t jseq;      /* journal_last after the ackable-th line */
+	uint64_t fail_jseq; /* journal_last when the store failed */
+	uint64_t acked;     /* the count last acknowledged */
+};
+
 struct serve_wiring {
 	struct pipeline *pipe;
 	struct source *src;
@@ -367,6 +397,11 @@ struct serve_wiring {
 	bool answer[SOURCE_LISTEN_MAX];            /* a Mold feed's re-request answer socket */
 	uint16_t feed[SOURCE_LISTEN_MAX];          /* pipeline feed id, by listener */
 	struct decoder_mold_feeds mold;            /* its tickers live as long as the pipeline */
+	struct serve_ack *acks;                    /* nconns, by slot */
+	uint32_t *ack_pending;                     /* slots with acks due, each at most once */
+	unsigned npending;
+	int64_t ack_interval_ns; /* --ack-interval */
+	int64_t ack_next_ns;     /* monotonic: next ack round */
 };
 
 static struct decoder *serve_conn_dec(struct serve_wiring *w, const struct source_chan *ch)
@@ -383,18 +418,96 @@ static int serve_opened(void *ctx, const struct source_chan *ch)
 	addr_str(ch->peer, peer, sizeof(peer));
 	decoder_init(serve_conn_dec(w, ch), w->pipe, (enum decoder_format)w->format[ch->listen],
 	             false, w->feed[ch->listen], peer);
+	w->acks[ch->conn] = (struct serve_ack){.on = source_listen_ack(w->src, ch->listen),
+	                                       .gen = ch->gen,
+	                                       .pending = w->acks[ch->conn].pending};
 	return 0;
 }
 
 static void serve_closed(void *ctx, const struct source_chan *ch)
 {
-	decoder_end(serve_conn_dec(ctx, ch));
+	struct serve_wiring *w = ctx;
+
+	/* ,ack: a line counts only with its newline; an unterminated tail is
+	 * dropped (never acked: the reliable client sends it again) */
+	if (!w->acks[ch->conn].on)
+		decoder_end(serve_conn_dec(w, ch));
+	w->acks[ch->conn].on = false;
+}
+
+/* Counts what one read of an ,ack connection handled. */
+static void serve_ack_count(struct serve_wiring *w, uint32_t conn, uint64_t received,
+                            uint64_t failed)
+{
+	const struct pipeline_stats *ps = pipeline_stats(w->pipe);
+	struct serve_ack *a = &w->acks[conn];
+
+	a->lines += ps->received - received;
+	if (ps->store_failed != failed && !a->failed) {
+		a->failed = true;
+		a->fail_jseq = pipeline_journal_last(w->pipe);
+	}
+	if (!a->failed) {
+		a->ackable = a->lines;
+		a->jseq = pipeline_journal_last(w->pipe);
+	}
+	if (!a->pending && (a->ackable > a->acked || a->failed)) {
+		ENSURE(w->npending < w->nconns);
+		a->pending = true;
+		w->ack_pending[w->npending++] = conn;
+	}
 }
 
 static void serve_stream(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
                          int64_t rx_ns)
 {
-	decoder_input(serve_conn_dec(ctx, ch), buf, len, rx_ns, false, NULL);
+	struct serve_wiring *w = ctx;
+	const struct pipeline_stats *ps = pipeline_stats(w->pipe);
+	uint64_t received = ps->received, failed = ps->store_failed;
+
+	decoder_input(serve_conn_dec(w, ch), buf, len, rx_ns, false, NULL);
+	if (w->acks[ch->conn].on)
+		serve_ack_count(w, ch->conn, received, failed);
+}
+
+/* One slot's acks: true while it stays pending.  After a store failure the
+ * count stops at the last line before it; once the journal stores again
+ * the connection is shut down, so the client reconnects and resends. */
+static bool serve_ack_one(struct serve_wiring *w, uint32_t conn, uint64_t durable)
+{
+	struct serve_ack *a = &w->acks[conn];
+
+	if (!a->on)
+		return false;
+	if (a->ackable > a->acked && a->jseq <= durable &&
+	    source_ack(w->src, conn, a->gen, a->ackable) >= 0)
+		a->acked = a->ackable;
+	if (a->failed && pipeline_journal_last(w->pipe) > a->fail_jseq && a->acked == a->ackable) {
+		source_conn_shutdown(w->src, conn, a->gen);
+		return false;
+	}
+	return a->failed || a->acked < a->ackable;
+}
+
+/* At most once per --ack-interval: every connection with acks due. */
+static void serve_ack_round(struct serve_wiring *w)
+{
+	uint64_t durable = pipeline_journal_durable(w->pipe);
+	int64_t now = timefmt_mono_ns();
+	unsigned i, kept = 0;
+
+	if (w->npending == 0 || now < w->ack_next_ns)
+		return;
+	w->ack_next_ns = now + w->ack_interval_ns;
+	for (i = 0; i < w->npending; i++) {
+		uint32_t conn = w->ack_pending[i];
+
+		if (serve_ack_one(w, conn, durable))
+			w->ack_pending[kept++] = conn;
+		else
+			w->acks[conn].pending = false;
+	}
+	w->npending = kept;
 }
 
 static void serve_datagram(void *ctx, const struct source_chan *ch, const void *buf, size_t len,
@@ -413,6 +526,7 @@ static void serve_batch_end(void *ctx, const struct source_batch *b)
 	(void)b;
 	/* also when idle: tickers (Mold deadlines, counters) and the sync policy */
 	pipeline_commit(w->pipe);
+	serve_ack_round(w); /* after the commit: its sync decides what is durable */
 }
 
 /* Adds one listener; -1 after printing the error (usage). */
@@ -502,7 +616,9 @@ static int serve_decoders(struct serve_wiring *w, unsigned max_conns)
 	}
 	w->nconns = max_conns;
 	w->conn_dec = calloc(max_conns, sizeof(*w->conn_dec));
-	if (!w->conn_dec) {
+	w->acks = calloc(max_conns, sizeof(*w->acks));
+	w->ack_pending = calloc(max_conns, sizeof(*w->ack_pending));
+	if (!w->conn_dec || !w->acks || !w->ack_pending) {
 		log_error("serve: %u connection decoders: %s", max_conns, strerror(ENOMEM));
 		return -1;
 	}
@@ -578,8 +694,13 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 	};
 	const struct source_stats *st;
 	char err[512];
+	unsigned i;
 	int rc;
 
+	w->ack_interval_ns = (int64_t)o->ack_interval_ms * 1000000LL;
+	for (i = 0; i < source_listeners(w->src); i++)
+		if (source_listen_kind(w->src, i) == SOURCE_TCP && source_listen_ack(w->src, i))
+			sc.wait_ms = (unsigned)o->ack_interval_ms; /* the source caps it */
 	if (source_io_parse(o->io, &sc.io) < 0) {
 		fprintf(stderr, "trades serve: --io '%s': use auto, uring or epoll\n", o->io);
 		return CLI_USAGE;
@@ -596,9 +717,11 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 	serve_announce(w->src);
 	rc = source_run(w->src);
 	st = source_stats(w->src);
-	log_info("stopping: %llu connections, %llu datagrams, %llu bytes received",
+	log_info("stopping: %llu connections, %llu datagrams, %llu bytes received, %llu acks sent, "
+	         "%llu acks dropped",
 	         (unsigned long long)st->conns_accepted, (unsigned long long)st->datagrams,
-	         (unsigned long long)st->bytes);
+	         (unsigned long long)st->bytes, (unsigned long long)st->acks_sent,
+	         (unsigned long long)st->acks_dropped);
 	return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
@@ -662,6 +785,8 @@ int cmd_serve(int argc, char **argv)
 	pipeline_close(pipe, rc == CLI_OK);
 	decoder_mold_free(&w.mold); /* after the pipeline: its tickers point here */
 	free(w.conn_dec);
+	free(w.acks);
+	free(w.ack_pending);
 	cli_log_stopped(&ps);
 	return rc;
 }

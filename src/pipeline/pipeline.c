@@ -47,6 +47,11 @@ struct pipeline {
 	int store_errno;            /* its cause */
 	int64_t store_retry_ns;     /* monotonic: no append is tried before this */
 	uint64_t store_down_failed; /* store_failed since the journal went down */
+	/* received, not yet in the state: a message reaches the state's
+	 * received counter together with its outcome (accepted: inside the
+	 * journaled apply), so a kill -9 mid-message over-counts nothing */
+	uint64_t rx_pending[TRADE_FEED_MAX];
+	uint64_t durable_jseq; /* journal entries <= this are durable under --sync */
 	struct ratelimit malformed_rl[TRADE_FEED_MAX]; /* logs per feed */
 	struct ratelimit store_rl[TRADE_FEED_MAX];
 	unsigned candle_sinks;                   /* sinks with a candle() */
@@ -330,7 +335,29 @@ void pipeline_received(struct pipeline *p, uint16_t feed, uint64_t n)
 	ENSURE(feed < TRADE_FEED_MAX);
 	p->stats.received += n;
 	if (!p->decode_only)
-		state_feed_count(&p->state, feed, STATE_CNT_RECEIVED, n);
+		p->rx_pending[feed] += n;
+}
+
+/* One received message of feed got its outcome (duplicate, malformed,
+ * store_failed): it enters the state's received counter now, next to the
+ * outcome's.  Accepted ones are counted by state_apply_trade. */
+static void pipeline_rx_settle(struct pipeline *p, uint16_t feed)
+{
+	if (p->decode_only || p->rx_pending[feed] == 0)
+		return;
+	p->rx_pending[feed]--;
+	state_feed_count(&p->state, feed, STATE_CNT_RECEIVED, 1);
+}
+
+/* Messages with no outcome of their own (control messages) at batch end. */
+static void pipeline_rx_flush(struct pipeline *p)
+{
+	for (unsigned i = 0; i < TRADE_FEED_MAX; i++)
+		if (p->rx_pending[i]) {
+			state_feed_count(&p->state, (uint16_t)i, STATE_CNT_RECEIVED,
+			                 p->rx_pending[i]);
+			p->rx_pending[i] = 0;
+		}
 }
 
 void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, const char *peer,
@@ -344,6 +371,7 @@ void pipeline_malformed(struct pipeline *p, uint16_t feed, enum malformed why, c
 	TRADES_PROBE_DROP(feed, malformed_name(why));
 	if (!p->decode_only)
 		state_feed_malformed(&p->state, feed, why);
+	pipeline_rx_settle(p, feed);
 	if (!ratelimit_allow(&p->malformed_rl[feed], timefmt_mono_ns(), &suppressed))
 		return;
 	log_warn("feed %s: malformed (%s) from %s: %s%s", pipeline_feed_name(p, feed),
@@ -360,6 +388,7 @@ void pipeline_store_failed(struct pipeline *p, uint16_t feed)
 	p->stats.store_failed++;
 	p->store_down_failed++;
 	state_feed_count(&p->state, feed, STATE_CNT_STORE_FAILED, 1);
+	pipeline_rx_settle(p, feed);
 	if (!ratelimit_allow(&p->store_rl[feed], timefmt_mono_ns(), &suppressed))
 		return;
 	log_error("feed %s: trade not stored: journal %s: %s; retrying every %d ms (%llu not "
@@ -443,6 +472,7 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	ENSURE(t->instrument < p->state.hdr->inst_cap && t->feed < TRADE_FEED_MAX);
 	if (state_is_duplicate(&p->state, t->instrument, state_dedup_key(t), t->trade_id)) {
 		state_feed_count(&p->state, t->feed, STATE_CNT_DUPLICATES, 1);
+		pipeline_rx_settle(p, t->feed);
 		p->stats.duplicates++;
 		return PIPELINE_DUPLICATE;
 	}
@@ -453,7 +483,9 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	}
 	if (p->candle_sinks)
 		pipeline_candles_before(p, t);
-	state_apply_trade(&p->state, t, f.jseq);
+	state_apply_trade(&p->state, t, f.jseq); /* counts it received too */
+	if (p->rx_pending[t->feed])
+		p->rx_pending[t->feed]--;
 	if (p->candle_sinks)
 		pipeline_candles_closed(p, t);
 	p->stats.accepted++;
@@ -514,7 +546,12 @@ void pipeline_commit(struct pipeline *p)
 	TRADES_PROBE_COMMITTED(p->stats.accepted);
 	if (p->decode_only)
 		return;
+	pipeline_rx_flush(p);
 	journal_commit(&p->journal);
+	/* a roll msyncs the old segment (unless none), so a synced current
+	 * segment means everything written is durable */
+	if (p->journal.cfg.sync == JOURNAL_SYNC_NONE || p->journal.synced_off >= p->journal.off)
+		p->durable_jseq = p->journal.next_jseq - 1;
 	state_heartbeat(&p->state, timefmt_now_ns());
 }
 
@@ -550,4 +587,9 @@ const struct state *pipeline_state(const struct pipeline *p)
 uint64_t pipeline_journal_last(const struct pipeline *p)
 {
 	return p->decode_only ? 0 : p->journal.next_jseq - 1;
+}
+
+uint64_t pipeline_journal_durable(const struct pipeline *p)
+{
+	return p->decode_only ? 0 : p->durable_jseq;
 }

@@ -29,8 +29,9 @@ static const char *kind_flag(enum source_kind kind)
 	return kind == SOURCE_TCP ? "--tcp" : "--udp";
 }
 
-/* The ",opt" parts after the address: feed=NAME, and iface=IPV4 (the local
- * interface address a multicast group is joined on). */
+/* The ",opt" parts after the address: feed=NAME, iface=IPV4 (the local
+ * interface address a multicast group is joined on) and ack (TCP: write
+ * "ack N" lines back, source_ack.c). */
 static const char *parse_opts(char *opts, struct source_listen *l)
 {
 	unsigned i;
@@ -46,8 +47,13 @@ static const char *parse_opts(char *opts, struct source_listen *l)
 			opts = next;
 			continue;
 		}
+		if (strcmp(opts, "ack") == 0) {
+			l->ack = true;
+			opts = next;
+			continue;
+		}
 		if (strncmp(opts, "feed=", 5) != 0)
-			return "unknown option (feed=NAME, iface=IPV4)";
+			return "unknown option (feed=NAME, iface=IPV4, ack)";
 		if (opts[5] == '\0')
 			return "empty feed name";
 		if (strlen(opts + 5) >= sizeof(l->feed_name))
@@ -111,6 +117,8 @@ int source_add(struct source *s, enum source_kind kind, const char *spec, char *
 	    snprintf(l->feed_name, sizeof(l->feed_name), "%s:%s",
 	             kind == SOURCE_TCP ? "tcp" : "udp", buf) >= (int)sizeof(l->feed_name))
 		why = "address too long for a feed name (give feed=NAME)";
+	if (!why && l->ack && kind != SOURCE_TCP)
+		why = "ack is for TCP listeners only";
 	if (why)
 		return errfmt(err, errlen, "bad %s '%s': %s", kind_flag(kind), spec, why);
 	if (addr_parse(buf, strlen(buf), true, &l->addr, &l->addrlen, aerr, sizeof(aerr)) != 0)
@@ -244,11 +252,14 @@ int source_open(struct source *s, const struct source_config *cfg, char *err, si
 		s->cfg.max_conns = SOURCE_CONNS_DEFAULT;
 	if (s->cfg.rcvbuf_bytes == 0)
 		s->cfg.rcvbuf_bytes = SOURCE_RCVBUF_DEFAULT;
+	if (s->cfg.wait_ms == 0 || s->cfg.wait_ms > SOURCE_WAIT_MS)
+		s->cfg.wait_ms = SOURCE_WAIT_MS;
 	if (s->cfg.max_conns > SOURCE_CONNS_MAX)
 		return errfmt(err, errlen, "max connections %u: more than %d", s->cfg.max_conns,
 		              SOURCE_CONNS_MAX);
 	s->reject_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	s->error_rl = (struct ratelimit)RATELIMIT_INIT(10, 10);
+	s->ack_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	memset(&s->stats, 0, sizeof(s->stats));
 	memset(&s->batch, 0, sizeof(s->batch));
 	if (alloc_tables(s, err, errlen) != 0)
@@ -429,6 +440,7 @@ struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
 	c->fd = fd;
 	c->gen++;
 	c->listen = listen;
+	memset(&c->ack, 0, sizeof(c->ack));
 	ch = conn_chan(s, c);
 	ch.peer = peer;
 	ch.peerlen = peer ? (peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

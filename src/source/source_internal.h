@@ -36,13 +36,23 @@ struct source_listen {
 	int fd;                     /* -1 before open */
 	uint16_t port;              /* bound port (resolves port 0) */
 	struct in_addr mcast_iface; /* iface=: interface to join a multicast group on */
+	bool ack;                   /* ,ack: connections get "ack N" lines (source_ack.c) */
+};
+
+/* A connection's ack writer (source_ack.c): the one line being written. */
+struct source_conn_ack {
+	uint64_t sent;                  /* highest count put on the wire (or queued) */
+	uint8_t len;                    /* bytes of line in use */
+	uint8_t off;                    /* bytes of line already written */
+	char line[SOURCE_ACK_LINE_MAX]; /* "ack N\n" */
 };
 
 struct source_conn {
-	int fd;                  /* -1 = free slot */
-	uint32_t gen;            /* bumps on reuse (stale completions) */
-	uint16_t listen;         /* index of the listener it came from */
-	char peer[ADDR_STR_MAX]; /* "ip:port" for logs */
+	int fd;                     /* -1 = free slot */
+	uint32_t gen;               /* bumps on reuse (stale completions) */
+	uint16_t listen;            /* index of the listener it came from */
+	char peer[ADDR_STR_MAX];    /* "ip:port" for logs */
+	struct source_conn_ack ack; /* reset when the slot is taken */
 };
 
 struct source {
@@ -55,6 +65,7 @@ struct source {
 	uint8_t *rxbuf;             /* SOURCE_BUF_SIZE bytes: epoll reads and the drain */
 	struct ratelimit reject_rl; /* "connection table full" warnings */
 	struct ratelimit error_rl;  /* socket error warnings */
+	struct ratelimit ack_rl;    /* "client does not read its acks" warnings */
 	enum source_io active;      /* backend in use after open */
 	char fallback_why[160];     /* why io_uring was not used */
 	struct source_stats stats;

@@ -436,11 +436,12 @@ static int uring_cqe(struct source *s, struct uring *u, const struct io_uring_cq
 	return 0;
 }
 
-/* Submits what is queued and waits for one completion or SOURCE_WAIT_MS.
- * -1 only on an error that makes the ring unusable. */
-static int uring_wait(struct uring *u)
+/* Submits what is queued and waits for one completion or wait_ms
+ * (source_config.wait_ms, <= SOURCE_WAIT_MS).  -1 only on an error that
+ * makes the ring unusable. */
+static int uring_wait(struct uring *u, unsigned wait_ms)
 {
-	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = SOURCE_WAIT_MS * 1000000LL};
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = wait_ms * 1000000LL};
 	struct io_uring_cqe *cqe;
 	int ret;
 
@@ -478,7 +479,8 @@ static int uring_loop(struct source *s, struct uring *u)
 	for (;;) { /* the service's main loop: unbounded by design, ends when *stop is set */
 		if (*s->cfg.stop)
 			return 0;
-		if (arm_accepts_due(s, u) != 0 || uring_wait(u) != 0 || uring_batch(s, u) != 0)
+		if (arm_accepts_due(s, u) != 0 || uring_wait(u, s->cfg.wait_ms) != 0 ||
+		    uring_batch(s, u) != 0)
 			return -1;
 	}
 }
@@ -498,7 +500,7 @@ static void uring_stop(struct source *s, struct uring *u)
 	io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
 	u->cancel_pending = true;
 	for (round = 0; round < SOURCE_STOP_ROUNDS && (u->armed || u->cancel_pending); round++) {
-		if (uring_wait(u) != 0 || uring_batch(s, u) != 0)
+		if (uring_wait(u, s->cfg.wait_ms) != 0 || uring_batch(s, u) != 0)
 			break;
 	}
 	if (u->armed || u->cancel_pending)

@@ -932,6 +932,7 @@ static void state_inst_apply(struct state_instrument *in, const struct trade *t,
 static void state_feed_apply(struct state_feed *f, const struct trade *t, bool deduped,
                              uint32_t slot)
 {
+	f->received++; /* under the undo record: a kill -9 never counts it twice or not at all */
 	f->accepted++;
 	/* A message-level sequence (MoldUDP64) skips the numbers of messages
 	 * that are not trades: the decoder's sequencer counts its gaps. */

@@ -25,6 +25,7 @@
 #include "trades/timefmt.h"
 
 #include "gen.h"
+#include "gen_reliable.h"
 
 #define PROG       "trades-gen"
 #define EXIT_USAGE 2
@@ -39,10 +40,12 @@
 #define RATE_MAX        1000000000ull
 #define PACE_CHUNK_MAX  4096u /* trades between two clock reads */
 
+_Static_assert(GEN_STREAMS_MAX <= REL_CONNS_MAX, "every --connections can be reliable");
+_Static_assert(GEN_LINE_MAX <= 4096, "a line fits rel_line");
 _Static_assert(UDP_MTU_DEFAULT >= GEN_LINE_LIMIT, "a line fits the default datagram");
 _Static_assert(FILE_BUF_BYTES > GEN_LINE_MAX && TCP_CHUNK_BYTES > GEN_LINE_MAX, "buffers");
 
-enum out_kind { OUT_FILE, OUT_TCP, OUT_UDP };
+enum out_kind { OUT_FILE, OUT_TCP, OUT_UDP, OUT_REL };
 
 struct opts {
 	uint64_t count;
@@ -53,7 +56,8 @@ struct opts {
 	uint32_t connections;
 	uint32_t mtu;
 	uint64_t dup_every, malformed_every;
-	int seq; /* -1: default (on with one stream) */
+	int seq;       /* -1: default (on with one stream) */
+	bool reliable; /* --reliable: keep, resend, wait for acks (gen_reliable.c) */
 };
 
 /* One output stream: the file, or one TCP connection. */
@@ -78,6 +82,8 @@ struct out {
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	uint64_t bytes, datagrams;
+	struct rel *rel;             /* OUT_REL */
+	uint64_t reconnects, stalls; /* OUT_REL, for the summary */
 };
 
 /* The help text is laid out as it prints. */
@@ -96,6 +102,10 @@ static void usage(FILE *f)
 "  --out FILE           write to FILE ('-' = stdout)\n"
 "  --tcp HOST:PORT      stream over TCP (writes of >= 256 KiB)\n"
 "  --udp HOST:PORT      send UDP datagrams of whole lines\n"
+"  --reliable         TCP: keep each line until the receiver acks it (a trades serve\n"
+"                     --tcp HOST:PORT,ack listener), reconnect with backoff after a\n"
+"                     drop, resend everything after the last ack, exit 0 only after\n"
+"                     the final ack of every connection\n"
 "  --connections C      TCP: C connections, 1..256 (default 1); pair i always uses\n"
 "                       connection i %% C so each pair stays in order\n"
 "  --mtu BYTES          UDP: datagram payload limit, %u..%u (default %u)\n"
@@ -167,6 +177,7 @@ enum opt_id {
 	O_SEQ,
 	O_NO_SEQ,
 	O_FORMAT,
+	O_RELIABLE,
 };
 
 static const struct option long_opts[] = {
@@ -185,6 +196,7 @@ static const struct option long_opts[] = {
         {"seq", no_argument, NULL, O_SEQ},
         {"no-seq", no_argument, NULL, O_NO_SEQ},
         {"format", required_argument, NULL, O_FORMAT},
+        {"reliable", no_argument, NULL, O_RELIABLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -221,6 +233,9 @@ static int parse_one(int c, const char *arg, struct opts *o)
 		return gen_parse_u64("dup-every", arg, 0, GEN_COUNT_MAX, &o->dup_every);
 	case O_MALFORMED_EVERY:
 		return gen_parse_u64("malformed-every", arg, 0, GEN_COUNT_MAX, &o->malformed_every);
+	case O_RELIABLE:
+		o->reliable = true;
+		return 0;
 	case O_SEQ:
 	case O_NO_SEQ:
 		o->seq = c == O_SEQ;
@@ -275,6 +290,10 @@ static int check_opts(const struct opts *o, bool have_conn, bool have_mtu)
 		return -1;
 	if (have_conn && !o->tcp) {
 		fprintf(stderr, PROG ": --connections applies to --tcp only\n");
+		return -1;
+	}
+	if (o->reliable && !o->tcp) {
+		fprintf(stderr, PROG ": --reliable applies to --tcp only\n");
 		return -1;
 	}
 	if (have_mtu && !o->udp) {
@@ -520,6 +539,8 @@ static int out_line(struct out *o, const struct gen_line *l)
 {
 	struct conn *c;
 
+	if (o->kind == OUT_REL)
+		return rel_line(o->rel, l->stream, l->text, l->len);
 	if (o->kind == OUT_UDP) {
 		/* whole lines only: a line that does not fit starts a datagram */
 		if (o->cur + l->len > o->mtu && udp_close_dgram(o) < 0)
@@ -539,6 +560,8 @@ static int out_flush(struct out *o)
 {
 	if (o->kind == OUT_UDP)
 		return udp_close_dgram(o) < 0 || udp_send(o) < 0 ? -1 : 0;
+	if (o->kind == OUT_REL)
+		return rel_flush(o->rel);
 	for (unsigned i = 0; i < o->nconn; i++)
 		if (conn_flush(o, &o->conn[i]) < 0)
 			return -1;
@@ -551,6 +574,15 @@ static int out_close(struct out *o, bool ok)
 {
 	int rc = ok ? out_flush(o) : 0;
 
+	if (o->kind == OUT_REL) {
+		if (rc == 0 && ok)
+			rc = rel_finish(o->rel);
+		o->bytes = rel_stats(o->rel)->bytes;
+		o->reconnects = rel_stats(o->rel)->reconnects;
+		o->stalls = rel_stats(o->rel)->stalls;
+		rel_close(o->rel);
+		return rc;
+	}
 	for (unsigned i = 0; i < o->nconn; i++) {
 		struct conn *c = &o->conn[i];
 
@@ -650,6 +682,10 @@ static void summary(const struct gen_model *m, const struct out *o, int64_t ns)
 	        (unsigned long long)o->bytes);
 	if (o->kind == OUT_UDP)
 		fprintf(stderr, ", %llu datagrams", (unsigned long long)o->datagrams);
+	if (o->kind == OUT_REL)
+		fprintf(stderr, ", all acked, %llu reconnects (%llu after no ack for %d ms)",
+		        (unsigned long long)o->reconnects, (unsigned long long)o->stalls,
+		        REL_STALL_MS);
 	fprintf(stderr, " in %.3f s: %.0f trades/s, %.1f MB/s\n", s,
 	        s > 0 ? (double)c.trades / s : 0.0, s > 0 ? (double)o->bytes / s / 1e6 : 0.0);
 }
@@ -679,7 +715,12 @@ static int run(const struct opts *op)
 	o.ufd = -1;
 	if (op->out)
 		rc = out_open_file(&o, op->out);
-	else if (op->tcp)
+	else if (op->tcp && op->reliable) {
+		o.kind = OUT_REL;
+		o.target = op->tcp;
+		o.rel = rel_open(op->tcp, op->connections);
+		rc = o.rel ? 0 : -1;
+	} else if (op->tcp)
 		rc = out_open_tcp(&o, op->tcp, op->connections);
 	else
 		rc = out_open_udp(&o, op->udp, op->mtu);

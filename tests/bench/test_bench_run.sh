@@ -43,7 +43,7 @@ for s in want:
 ratios = {
     "replay-jsonl": ["trades vs decode-only", "trades vs memcpy"],
     "replay-itch": ["trades vs decode-only", "trades vs memcpy"],
-    "tcp": ["trades vs read()-only"],
+    "tcp": ["trades vs read()-only", "trades-ack vs read()-only"],
     "udp-mold": ["trades-uring vs recvmmsg", "trades-epoll vs recvmmsg", "trades-uring vs trades-epoll"],
     "peers": ["trades vs redis-streams", "trades vs nats-jetstream"],
     "scale": ["trades 100000 instruments vs trades 10 instruments"],

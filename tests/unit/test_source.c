@@ -898,8 +898,9 @@ static void test_specs(void)
 	check_add_err(SOURCE_TCP, "::1:80",
 	              "bad --tcp '::1:80': an IPv6 address needs brackets: [::1]:PORT");
 	check_add_err(SOURCE_TCP, "[::g]:80", "bad --tcp '[::g]:80': bad IPv6 address");
-	check_add_err(SOURCE_TCP, "127.0.0.1:1,bogus=1",
-	              "bad --tcp '127.0.0.1:1,bogus=1': unknown option (feed=NAME, iface=IPV4)");
+	check_add_err(
+	        SOURCE_TCP, "127.0.0.1:1,bogus=1",
+	        "bad --tcp '127.0.0.1:1,bogus=1': unknown option (feed=NAME, iface=IPV4, ack)");
 	check_add_err(SOURCE_UDP, "239.1.2.3:5000,iface=eth0",
 	              "bad --udp '239.1.2.3:5000,iface=eth0': iface= takes the IPv4 address of a "
 	              "local interface");
