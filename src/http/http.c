@@ -2,6 +2,7 @@
  * The daemon's own thread answers; each request maps the state read-only
  * (no lock, seqlock reads) and unmaps it, as `trades stat` does. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ struct http {
 	_Atomic uint64_t requests;                 /* answered */
 	_Atomic uint64_t bucket[HTTP_BUCKETS + 1]; /* request seconds <= le; last = +Inf */
 	_Atomic uint64_t dur_us;                   /* sum of request durations */
+	_Atomic uint64_t mhd_errors;               /* libmicrohttpd's error messages */
+	struct ratelimit rl;                       /* of their log lines (daemon thread only) */
 };
 
 static const double http_le[HTTP_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0};
@@ -187,6 +190,10 @@ static void http_self(FILE *f, struct http *h)
 	fprintf(f, "trades_http_request_duration_seconds_sum %.6f\n",
 	        (double)atomic_load(&h->dur_us) / 1e6);
 	fprintf(f, "trades_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+	http_help(f, "trades_http_errors_total", "counter",
+	          "Connection errors the HTTP server reported (bad, slow or closed clients).");
+	fprintf(f, "trades_http_errors_total %llu\n",
+	        (unsigned long long)atomic_load(&h->mhd_errors));
 }
 
 static void http_observe(struct http *h, int64_t t0)
@@ -199,6 +206,25 @@ static void http_observe(struct http *h, int64_t t0)
 	atomic_fetch_add(&h->bucket[i], 1);
 	atomic_fetch_add(&h->dur_us, (uint64_t)(sec * 1e6));
 	atomic_fetch_add(&h->requests, 1);
+}
+
+/* libmicrohttpd's error messages (clients that closed mid-request, refused
+ * oversized headers, ...): counted, logged at most 5 per 10 s. */
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http *h = cls;
+	uint64_t dropped = 0;
+	char msg[256];
+	size_t n;
+
+	atomic_fetch_add(&h->mhd_errors, 1);
+	if (!ratelimit_allow(&h->rl, timefmt_mono_ns(), &dropped))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n') /* bounded by n */
+		msg[--n] = '\0';
+	log_warn("http: %s (%llu more suppressed)", msg, (unsigned long long)dropped);
 }
 
 static enum MHD_Result http_send(struct MHD_Connection *c, unsigned status, const char *type,
@@ -299,13 +325,15 @@ struct http *http_start(const struct http_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	h->cfg = *cfg;
+	h->rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	if (state_open(&h->st, cfg->state_dir, STATE_OPEN_READ, 0, err, errlen) < 0) {
 		free(h);
 		return NULL;
 	}
 	h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	                                (cfg->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	                        0, NULL, NULL, http_answer, h, MHD_OPTION_SOCK_ADDR,
+	                        0, NULL, NULL, http_answer, h, MHD_OPTION_EXTERNAL_LOGGER,
+	                        http_mhd_log, h, MHD_OPTION_SOCK_ADDR,
 	                        (struct sockaddr *)&h->cfg.addr, MHD_OPTION_CONNECTION_LIMIT,
 	                        (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	                        (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
