@@ -25,7 +25,7 @@ RUN --mount=type=cache,id=trades-apt-cache,target=/var/cache/apt,sharing=locked 
     apt-get update \
  && apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config file \
-      liburing-dev libjemalloc-dev libpcap-dev \
+      liburing-dev libjemalloc-dev libpcap-dev libmicrohttpd-dev \
       libbpf-dev libelf-dev zlib1g-dev bpftool clang llvm \
       libdpdk-dev systemtap-sdt-dev
 
@@ -34,7 +34,7 @@ COPY . /src
 # Release build with every feature required; installed under /app into /staging.  Tests are not
 # run here (they run in CI against the host build).
 RUN meson setup /build /src --prefix=/app --buildtype=release \
-      -Ddpdk=enabled -Dbpf=enabled -Djemalloc=enabled \
+      -Ddpdk=enabled -Dbpf=enabled -Djemalloc=enabled -Dhttp=enabled \
  && meson compile -C /build \
  && meson install -C /build --destdir /staging --no-rebuild \
  && ls -l /staging/app/bin

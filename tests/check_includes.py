@@ -28,7 +28,8 @@ RANK = {
     "pipeline": 4,   # dedup -> journal -> state -> sinks, recovery
     "decoder": 5,    # per-channel framing, parsers wired to the pipeline
     "source": 6,     # sockets, io_uring/epoll/pcap backends
-    "cli": 7,
+    "http": 7,       # serve --http: reads the state (libmicrohttpd thread)
+    "cli": 8,
     "tools": 7,
 }
 
@@ -41,13 +42,14 @@ HEADER_MODULE = {
     "sink.h": "sink", "sink_kafka.h": "sink", "pipeline.h": "pipeline",
     "decoder.h": "decoder", "source.h": "source", "source_dpdk.h": "source",
     "source_ws.h": "source", "source_rest.h": "source", "kraken.h": "parser", "probe.h": "util",
+    "http.h": "http",
 }
 
 SRC_MODULE = {  # directory (or file) under src/ -> module
     "record": "record", "util": "util", "state": "state",
     "journal": "journal", "sequencer": "sequencer", "sink": "sink",
     "pipeline": "pipeline", "source": "source", "cli": "cli",
-    "tools": "tools", "main.c": "cli",
+    "tools": "tools", "main.c": "cli", "http": "http",
     "decoder/jsonl.c": "parser", "decoder/itch.c": "parser",
     "decoder/book.c": "parser", "decoder/decoder.c": "decoder",
     "decoder/itch_feed.c": "decoder", "decoder/feeds.c": "decoder",

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "trades/decoder.h"
 #include "trades/journal.h"
@@ -116,6 +117,19 @@ void cli_stop_signals(void (*on_signal)(int));
 /* The one "stopped: ..." line a serve variant logs at exit, from the
  * pipeline's totals copied before pipeline_close. */
 void cli_log_stopped(const struct pipeline_stats *s);
+
+struct state;
+/* The JSON of `trades stat --json` for the open state s of directory
+ * state_dir, written to f (also /stat of serve --http).  0, or -1 when an
+ * instrument could not be read consistently (the rest is written). */
+int cli_stat_json(const struct state *s, const char *state_dir, FILE *f);
+/* The verdict of `trades health` for the open state s, one line to f.
+ * CLI_OK when a live writer refreshed its heartbeat within max_age_s, else
+ * CLI_FAIL. */
+int cli_health_state(const struct state *s, const char *dir, uint64_t max_age_s, FILE *f);
+/* The pid of the process holding the state's writer lock, also when that is
+ * the caller itself (state_writer_pid cannot see its own lock); 0 = none. */
+int cli_writer_pid(const struct state *s);
 
 /* Subcommands: each parses its own argv (argv[0] is the subcommand). */
 int cmd_serve(int argc, char **argv);

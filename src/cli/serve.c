@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "kraken_cli.h"
 #include "serve_dpdk.h"
+#include "serve_http.h"
 #include "serve_kafka.h"
 #include "trades/addr.h"
 #include "trades/decoder.h"
@@ -88,7 +89,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP CLI_CANDLE_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP CLI_CANDLE_HELP CLI_HTTP_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n"
 	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
@@ -128,6 +129,7 @@ struct serve_opts {
 	struct cli_itch itch;
 	struct cli_kafka kafka;
 	struct cli_candles candles; /* --candles, --candle-grace */
+	struct cli_http http;
 };
 
 static const char *const serve_list_flag[SERVE_LISTS] = {"--tcp", "--udp", "--mold"};
@@ -277,7 +279,8 @@ static const struct serve_flag {
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
 static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
-                                             CLI_KAFKA_OPTIONS, CLI_CANDLE_OPTIONS};
+                                             CLI_KAFKA_OPTIONS, CLI_CANDLE_OPTIONS,
+                                             CLI_HTTP_OPTIONS};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -291,7 +294,8 @@ static int serve_defaults(struct serve_opts *o)
 	cli_itch_defaults(&o->itch);
 	cli_candles_defaults(&o->candles);
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
-	    cli_kafka_env(&o->kafka) < 0 || serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
+	    cli_kafka_env(&o->kafka) < 0 || cli_http_env(&o->http) < 0 ||
+	    serve_env_list(&o->list[SERVE_TCP], "TRADES_TCP") < 0 ||
 	    serve_env_list(&o->list[SERVE_UDP], "TRADES_UDP") < 0 ||
 	    serve_env_list(&o->list[SERVE_MOLD], "TRADES_MOLD") < 0)
 		return -1;
@@ -315,6 +319,8 @@ static int serve_option(struct serve_opts *o, int c, const char *arg)
 		r = cli_kafka_opt(c, arg, &o->kafka);
 	if (r == 0)
 		r = cli_candles_opt("serve", c, arg, &o->candles);
+	if (r == 0)
+		r = cli_http_opt(c, arg, &o->http);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	for (i = 0; i < SERVE_NFLAGS; i++)
@@ -779,10 +785,13 @@ int cmd_serve(int argc, char **argv)
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
 	if (rc == CLI_OK)
+		rc = cli_http_start(&o.http, o.st.state_dir);
+	if (rc == CLI_OK)
 		rc = serve_run(&o, &w);
 	source_close(w.src);
 	ps = *pipeline_stats(pipe);
 	pipeline_close(pipe, rc == CLI_OK);
+	cli_http_stop(&o.http);     /* after the state's writer: see serve_http.h */
 	decoder_mold_free(&w.mold); /* after the pipeline: its tickers point here */
 	free(w.conn_dec);
 	free(w.acks);

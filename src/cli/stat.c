@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "trades/decimal.h"
@@ -84,33 +85,33 @@ static size_t stat_utf8_len(const unsigned char *s)
  * UTF-8 is copied, and a byte that is not part of valid UTF-8 is printed as
  * \u00XX (the code point of the same value), so the output is always valid
  * JSON and the bytes can be told apart. */
-static void stat_json_str(const char *s, size_t max)
+static void stat_json_str(FILE *f, const char *s, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, n;
 
-	putchar('"');
+	fputc('"', f);
 	while (i < max && p[i] != '\0') { /* bounded by max */
 		unsigned char c = p[i];
 
 		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
+			fprintf(f, "\\%c", c);
 			i++;
 		} else if (c < 0x20 || c == 0x7f) {
-			printf("\\u%04x", c);
+			fprintf(f, "\\u%04x", c);
 			i++;
 		} else if (c < 0x80) {
-			putchar(c);
+			fputc(c, f);
 			i++;
 		} else if ((n = stat_utf8_len(p + i)) > 0 && i + n <= max) {
-			fwrite(p + i, 1, n, stdout);
+			fwrite(p + i, 1, n, f);
 			i += n;
 		} else {
-			printf("\\u%04x", c);
+			fprintf(f, "\\u%04x", c);
 			i++;
 		}
 	}
-	putchar('"');
+	fputc('"', f);
 }
 
 static int stat_cmp(const void *a, const void *b)
@@ -119,77 +120,79 @@ static int stat_cmp(const void *a, const void *b)
 	              ((const struct stat_row *)b)->in.symbol);
 }
 
-static void stat_json_feeds(const struct state *s)
+static void stat_json_feeds(FILE *f, const struct state *s)
 {
 	const char *sep = "";
-	unsigned f, m;
+	unsigned fi, m;
 
-	printf("\"feeds\":[");
-	for (f = 0; f < TRADE_FEED_MAX; f++) {
-		const struct state_feed *fd = &s->feeds[f];
+	fprintf(f, "\"feeds\":[");
+	for (fi = 0; fi < TRADE_FEED_MAX; fi++) {
+		const struct state_feed *fd = &s->feeds[fi];
 
 		if (!fd->name[0])
 			continue;
-		printf("%s{\"feed\":", sep);
-		stat_json_str(fd->name, sizeof(fd->name));
-		printf(",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
-		       "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,"
-		       "\"gap_missing\":%llu,\"out_of_order\":%llu,"
-		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
-		       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
-		       (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
-		       (unsigned long long)fd->store_failed,
-		       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing,
-		       (unsigned long long)fd->out_of_order, (unsigned long long)fd->no_trade_id,
-		       (unsigned long long)fd->dedup_overflow);
+		fprintf(f, "%s{\"feed\":", sep);
+		stat_json_str(f, fd->name, sizeof(fd->name));
+		fprintf(f,
+		        ",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
+		        "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,"
+		        "\"gap_missing\":%llu,\"out_of_order\":%llu,"
+		        "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
+		        (unsigned long long)fd->received, (unsigned long long)fd->accepted,
+		        (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
+		        (unsigned long long)fd->store_failed, (unsigned long long)fd->gaps,
+		        (unsigned long long)fd->gap_missing, (unsigned long long)fd->out_of_order,
+		        (unsigned long long)fd->no_trade_id,
+		        (unsigned long long)fd->dedup_overflow);
 		const char *msep = "";
 		for (m = 1; m < MALFORMED_COUNT; m++) {
 			if (!fd->malformed_by[m])
 				continue;
-			printf("%s\"%s\":%llu", msep, malformed_name((enum malformed)m),
-			       (unsigned long long)fd->malformed_by[m]);
+			fprintf(f, "%s\"%s\":%llu", msep, malformed_name((enum malformed)m),
+			        (unsigned long long)fd->malformed_by[m]);
 			msep = ",";
 		}
-		printf("},\"decoder\":{");
+		fprintf(f, "},\"decoder\":{");
 		msep = "";
 		for (m = 0; m < STATE_EXT_COUNT; m++) {
 			if (!fd->ext[m])
 				continue;
-			printf("%s\"%s\":%llu", msep, state_ext_name((enum state_ext)m),
-			       (unsigned long long)fd->ext[m]);
+			fprintf(f, "%s\"%s\":%llu", msep, state_ext_name((enum state_ext)m),
+			        (unsigned long long)fd->ext[m]);
 			msep = ",";
 		}
-		printf("}}");
+		fprintf(f, "}}");
 		sep = ",";
 	}
-	printf("]");
+	fprintf(f, "]");
 }
 
-static void stat_json(const struct state *s, struct stat_row *rows, uint32_t n, const char *dir)
+static void stat_json(FILE *f, const struct state *s, struct stat_row *rows, uint32_t n,
+                      const char *dir)
 {
 	uint32_t i;
 
-	printf("{\"applied_jseq\":%llu,\"clean\":%s,\"writer_pid\":%d,\"instruments\":[",
-	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
-	       atomic_load(&s->hdr->clean) ? "true" : "false", state_writer_pid(s));
+	fprintf(f, "{\"applied_jseq\":%llu,\"clean\":%s,\"writer_pid\":%d,\"instruments\":[",
+	        (unsigned long long)atomic_load(&s->hdr->applied_jseq),
+	        atomic_load(&s->hdr->clean) ? "true" : "false", cli_writer_pid(s));
 	for (i = 0; i < n; i++) {
 		const struct stat_row *r = &rows[i];
 
-		printf("%s{\"pair\":", i ? "," : "");
-		stat_json_str(r->in.symbol, sizeof(r->in.symbol));
-		printf(",\"trades\":%llu,\"volume\":\"%s\",\"notional\":\"%s\","
-		       "\"vwap\":\"%s\",\"first\":\"%s\",\"last\":\"%s\",\"high\":\"%s\",\"low\":"
-		       "\"%s\","
-		       "\"corrections\":%llu,\"last_trade_id\":%llu,\"last_ts_ns\":%lld}",
-		       (unsigned long long)r->in.trades, r->volume, r->notional, r->vwap, r->first,
-		       r->last, r->high, r->low, (unsigned long long)r->in.corrections,
-		       (unsigned long long)r->in.last_trade_id, (long long)r->in.last_ts_exch_ns);
+		fprintf(f, "%s{\"pair\":", i ? "," : "");
+		stat_json_str(f, r->in.symbol, sizeof(r->in.symbol));
+		fprintf(f,
+		        ",\"trades\":%llu,\"volume\":\"%s\",\"notional\":\"%s\","
+		        "\"vwap\":\"%s\",\"first\":\"%s\",\"last\":\"%s\",\"high\":\"%s\",\"low\":"
+		        "\"%s\","
+		        "\"corrections\":%llu,\"last_trade_id\":%llu,\"last_ts_ns\":%lld}",
+		        (unsigned long long)r->in.trades, r->volume, r->notional, r->vwap, r->first,
+		        r->last, r->high, r->low, (unsigned long long)r->in.corrections,
+		        (unsigned long long)r->in.last_trade_id, (long long)r->in.last_ts_exch_ns);
 	}
-	printf("],");
-	stat_json_feeds(s);
-	sink_kafka_stat_print(dir, atomic_load(&s->hdr->applied_jseq), true,
-	                      stdout); /* Kafka sink */
-	printf("}\n");
+	fprintf(f, "],");
+	stat_json_feeds(f, s);
+	sink_kafka_stat_print(dir, atomic_load(&s->hdr->applied_jseq), true, f); /* Kafka sink */
+	fprintf(f, "}\n");
 }
 
 /* DPDK port statistics (serve --dpdk), on the feeds that have them. */
@@ -238,6 +241,54 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 	       atomic_load(&s->hdr->clean) ? "yes" : "no", state_writer_pid(s));
 }
 
+/* Reads every instrument of the open state s (of directory dir) and writes
+ * the table or the JSON to f; who prefixes errors on stderr (NULL: none).
+ * A CLI exit code. */
+static int stat_write(const struct state *s, const char *dir, bool json, FILE *f, const char *who)
+{
+	struct stat_row *rows;
+	uint32_t n, i, got = 0;
+
+	n = atomic_load(&s->hdr->inst_count);
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows)
+		return CLI_FAIL;
+	for (i = 0; i < n; i++) {
+		if (state_read_instrument(s, i, &rows[got].in) < 0) {
+			if (who)
+				fprintf(stderr, "%s: instrument %u: writer holds it too long\n",
+				        who, i);
+			continue;
+		}
+		stat_format(&rows[got++]);
+	}
+	qsort(rows, got, sizeof(*rows), stat_cmp);
+	if (json)
+		stat_json(f, s, rows, got, dir);
+	else
+		stat_table(s, rows, got);
+	if (!json) /* Kafka sink block, when one ever ran on this state dir */
+		sink_kafka_stat_print(dir, atomic_load(&s->hdr->applied_jseq), false, f);
+	free(rows);
+	return got == n ? CLI_OK : CLI_FAIL;
+}
+
+int cli_stat_json(const struct state *s, const char *state_dir, FILE *f)
+{
+	return stat_write(s, state_dir, true, f, NULL) == CLI_OK ? 0 : -1;
+}
+
+int cli_writer_pid(const struct state *s)
+{
+	int pid = state_writer_pid(s);
+
+	/* F_GETLK never reports the caller's own lock: serve --http reads its
+	 * own state, and the header names the process that opened it */
+	if (pid <= 0 && s->hdr->writer_pid == (uint32_t)getpid() && !atomic_load(&s->hdr->clean))
+		pid = (int)getpid();
+	return pid;
+}
+
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -247,10 +298,8 @@ int cmd_stat(int argc, char **argv)
 	};
 	struct cli_common co;
 	const char *dir;
-	struct stat_row *rows;
 	struct state s;
 	bool json = false;
-	uint32_t n, i, got = 0;
 	char err[512];
 	int c, r;
 
@@ -280,28 +329,7 @@ int cmd_stat(int argc, char **argv)
 		fprintf(stderr, "trades stat: %s\n", err);
 		return CLI_REFUSED;
 	}
-	n = atomic_load(&s.hdr->inst_count);
-	rows = calloc(n ? n : 1, sizeof(*rows));
-	if (!rows) {
-		state_close(&s, false);
-		return CLI_FAIL;
-	}
-	for (i = 0; i < n; i++) {
-		if (state_read_instrument(&s, i, &rows[got].in) < 0) {
-			fprintf(stderr, "trades stat: instrument %u: writer holds it too long\n",
-			        i);
-			continue;
-		}
-		stat_format(&rows[got++]);
-	}
-	qsort(rows, got, sizeof(*rows), stat_cmp);
-	if (json)
-		stat_json(&s, rows, got, dir);
-	else
-		stat_table(&s, rows, got);
-	if (!json) /* Kafka sink block, when one ever ran on this state dir */
-		sink_kafka_stat_print(dir, atomic_load(&s.hdr->applied_jseq), false, stdout);
-	free(rows);
+	c = stat_write(&s, dir, json, stdout, "trades stat");
 	state_close(&s, false);
-	return got == n ? CLI_OK : CLI_FAIL;
+	return c;
 }

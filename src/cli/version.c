@@ -57,6 +57,39 @@ int cmd_version(int argc, char **argv)
 	return CLI_OK;
 }
 
+int cli_health_state(const struct state *s, const char *dir, uint64_t max_age_s, FILE *f)
+{
+	int pid = cli_writer_pid(s);
+	int64_t age_ms = (timefmt_now_ns() - atomic_load(&s->hdr->heartbeat_ns)) / 1000000;
+
+	if (pid <= 0) {
+		fprintf(f, "unhealthy: no process is serving %s\n", dir);
+		return CLI_FAIL;
+	}
+	if (age_ms > (int64_t)max_age_s * 1000) {
+		fprintf(f, "unhealthy: writer pid %d heartbeat %lld ms old\n", pid,
+		        (long long)age_ms);
+		return CLI_FAIL;
+	}
+	fprintf(f, "healthy: writer pid %d, heartbeat %lld ms ago\n", pid, (long long)age_ms);
+	return CLI_OK;
+}
+
+static int health_verdict(const char *dir, uint64_t max_age_s, FILE *f)
+{
+	struct state s;
+	char err[512];
+	int rc;
+
+	if (state_open(&s, dir, STATE_OPEN_READ, 0, err, sizeof(err)) < 0) {
+		fprintf(f, "unhealthy: %s\n", err);
+		return CLI_FAIL;
+	}
+	rc = cli_health_state(&s, dir, max_age_s, f);
+	state_close(&s, false);
+	return rc;
+}
+
 int cmd_health(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -65,12 +98,8 @@ int cmd_health(int argc, char **argv)
 	        {0, 0, 0, 0},
 	};
 	struct cli_common co;
-	const char *dir;
 	uint64_t max_age_s = 10;
-	struct state s;
-	char err[512];
-	int64_t age_ms;
-	int c, pid, r;
+	int c, r;
 
 	if (cli_common_init("health", &co) < 0)
 		return CLI_USAGE;
@@ -91,22 +120,5 @@ int cmd_health(int argc, char **argv)
 			return CLI_OK;
 		}
 	}
-	dir = co.state_dir;
-	if (state_open(&s, dir, STATE_OPEN_READ, 0, err, sizeof(err)) < 0) {
-		printf("unhealthy: %s\n", err);
-		return CLI_FAIL;
-	}
-	pid = state_writer_pid(&s);
-	age_ms = (timefmt_now_ns() - atomic_load(&s.hdr->heartbeat_ns)) / 1000000;
-	state_close(&s, false);
-	if (pid <= 0) {
-		printf("unhealthy: no process is serving %s\n", dir);
-		return CLI_FAIL;
-	}
-	if (age_ms > (int64_t)max_age_s * 1000) {
-		printf("unhealthy: writer pid %d heartbeat %lld ms old\n", pid, (long long)age_ms);
-		return CLI_FAIL;
-	}
-	printf("healthy: writer pid %d, heartbeat %lld ms ago\n", pid, (long long)age_ms);
-	return CLI_OK;
+	return health_verdict(co.state_dir, max_age_s, stdout);
 }

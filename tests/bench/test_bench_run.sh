@@ -36,7 +36,8 @@ for s, st in meta["scenarios"].items():
         continue
     if not (st.startswith("skipped") and s in built and not built[s]):
         bad.append(f"scenario {s}: {st}")
-want = ["replay-jsonl", "replay-itch", "tcp", "udp-mold", "peers", "scale", "latency", "dpdk"]
+want = ["replay-jsonl", "replay-itch", "tcp", "udp-mold", "peers", "scale", "latency", "dpdk",
+        "http"]
 for s in want:
     if s not in meta["scenarios"]:
         bad.append(f"scenario {s} not run")
@@ -48,6 +49,7 @@ ratios = {
     "peers": ["trades vs redis-streams", "trades vs nats-jetstream"],
     "scale": ["trades 100000 instruments vs trades 10 instruments"],
     "dpdk": ["trades vs free-only"],
+    "http": ["trades+http vs trades"],
 }
 for s, names in ratios.items():
     if meta["scenarios"].get(s) != "ok":
