@@ -20,11 +20,11 @@ int cli_http_env(struct cli_http *o)
 
 int cli_http_opt(int c, const char *arg, struct cli_http *o)
 {
-	if (c == 1401) {
+	if (c == CLI_OPT_HTTP) {
 		o->spec = arg;
 		return 1;
 	}
-	if (c == 1402)
+	if (c == CLI_OPT_HTTP_INSTRUMENTS)
 		return cli_u64("serve", "--http-instruments", arg, 0, 65536, false,
 		               &o->instruments) < 0
 		               ? -1

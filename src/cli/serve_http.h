@@ -19,10 +19,13 @@ struct cli_http {
 	struct http *h;       /* running daemon, NULL when none */
 };
 
+/* getopt ids: 145x, clear of the candle options' 140x (candles_cli.h) */
+enum { CLI_OPT_HTTP = 1451, CLI_OPT_HTTP_INSTRUMENTS = 1452 };
+
 #define CLI_HTTP_OPTIONS                                                                           \
-	{"http", required_argument, 0, 1401},                                                      \
+	{"http", required_argument, 0, CLI_OPT_HTTP},                                              \
 	{                                                                                          \
-		"http-instruments", required_argument, 0, 1402                                     \
+		"http-instruments", required_argument, 0, CLI_OPT_HTTP_INSTRUMENTS                 \
 	}
 #define CLI_HTTP_HELP                                                                              \
 	"  --http HOST:PORT   /metrics, /stat, /healthz and a status page at /   env "             \
