@@ -49,6 +49,8 @@ ratios = {
     "scale": ["trades 100000 instruments vs trades 10 instruments"],
     "dpdk": ["trades vs free-only"],
 }
+if os.access(os.path.join(build, "bench", "bench_simdjson"), os.X_OK):  # issue 13 goal 1
+    ratios["replay-jsonl"].append("decode-only (vs simdjson) vs simdjson-ondemand")
 for s, names in ratios.items():
     if meta["scenarios"].get(s) != "ok":
         continue
