@@ -197,8 +197,10 @@ int BPF_USDT(batch_committed, long long now_ns, __u64 accepted)
 		count(TT_UNBATCHED, n);
 		return 0;
 	}
-	if (p->oldest_kernel_ns)
+	if (p->oldest_kernel_ns) {
 		hist_add(TT_KERNEL_TO_USER, p->rx_ns - p->oldest_kernel_ns, n);
+		hist_add(TT_KERNEL_TO_COMMITTED, now_ns - p->oldest_kernel_ns, n);
+	}
 	hist_add(TT_USER_TO_DECODED, p->decoded_ns - p->rx_ns, n);
 	hist_add(TT_DECODED_TO_COMMITTED, now_ns - p->decoded_ns, n);
 	pending_push(p, now_ns, n);

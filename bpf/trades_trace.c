@@ -49,6 +49,7 @@ static const char *const stage_names[TT_STAGES] = {
         [TT_USER_TO_DECODED] = "user_to_decoded",
         [TT_DECODED_TO_COMMITTED] = "decoded_to_committed",
         [TT_COMMITTED_TO_SYNCED] = "committed_to_synced",
+        [TT_KERNEL_TO_COMMITTED] = "kernel_to_committed",
 };
 
 /* USDT probe -> program, in the order they are attached. */

@@ -22,6 +22,7 @@ enum tt_stage {
 	TT_USER_TO_DECODED,      /* backend took the batch -> every message decoded+submitted */
 	TT_DECODED_TO_COMMITTED, /* -> tickers, sinks flushed: ready to sync */
 	TT_COMMITTED_TO_SYNCED,  /* -> msync of the journal returned */
+	TT_KERNEL_TO_COMMITTED,  /* oldest kernel rx stamp -> committed: end to end, UDP only */
 	TT_STAGES,
 };
 

@@ -51,6 +51,8 @@ ratios = {
     "dpdk": ["trades vs free-only"],
     "http": ["trades+http vs trades"],
 }
+if os.access(os.path.join(build, "bench", "bench_simdjson"), os.X_OK):  # issue 13 goal 1
+    ratios["replay-jsonl"].append("decode-only (vs simdjson) vs simdjson-ondemand")
 for s, names in ratios.items():
     if meta["scenarios"].get(s) != "ok":
         continue
@@ -64,6 +66,11 @@ if meta["scenarios"].get("latency") == "ok":
     for pct in (10, 50, 90):
         if f"latency-{pct}" not in meta["pictures"]:
             bad.append(f"latency: no picture at {pct}%")
+        # issue 12: end to end, the kernel's receive stamp to journal commit
+        if not any(r["scenario"] == "latency" and r["system"] == f"trades-uring at {pct}%"
+                   and r["metric"] == f"kernel_to_committed {q}"
+                   for q in ("p50_ns", "p99_ns", "p999_ns", "max_ns") for r in rows):
+            bad.append(f"latency: no kernel_to_committed rows at {pct}%")
 for r in rows:
     for k in ("scenario", "system", "metric", "value", "unit", "runs", "min", "median", "max"):
         if k not in r:

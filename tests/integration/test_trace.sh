@@ -122,13 +122,19 @@ for name, h in st.items():
             break
     check((1 << slot) - 1 <= h["p50_ns"] < (2 << slot), f"{name}: p50 {h['p50_ns']} not in slot {slot}")
 check(st["kernel_to_user"]["p50_ns"] > 0, "kernel_to_user p50 is 0")
+# end to end: the same UDP trades, each at least as late as its kernel_to_user part
+k2c, k2u = st["kernel_to_committed"], st["kernel_to_user"]
+check(k2c["count"] == 40000, f"kernel_to_committed counted {k2c['count']}, want the 40000 UDP trades")
+for q in ("p50_ns", "p99_ns", "p999_ns"):
+    check(k2c[q] >= k2u[q], f"kernel_to_committed {q} {k2c[q]} < kernel_to_user's {k2u[q]}")
+check(list(st)[-1] == "kernel_to_committed", f"stage order {list(st)}")
 check(final["batches"] > 0 and final["batches"] <= 70030, f"batches {final['batches']}")
 check(final["drops"] == tcp["malformed_by"], f"drops {final['drops']} != {tcp['malformed_by']}")
 check(final["gaps"] == 0, "gaps")
 check(final["kernel_drops"] == 0, f"kernel_drops {final['kernel_drops']}: B's drops counted for A")
 if errs:
     print("\n".join(errs)); sys.exit(1)
-print(f"window 1: {want} trades, k2u p50 {st['kernel_to_user']['p50_ns']} ns")
+print(f"window 1: {want} trades, k2u p50 {k2u['p50_ns']} ns, k2c p50 {k2c['p50_ns']} ns")
 PY
 
 # ---- 2: the traced socket overflows ----
@@ -166,6 +172,9 @@ n=$(($(accepted "$T/a") - before))
 grep -q "^user_to_decoded: $n trades  p50 " "$T/t3.out" ||
 	fail "text: no 'user_to_decoded: $n trades' line: $(head -20 "$T/t3.out")"
 grep -q '^ *[0-9]* -> [0-9]* *: [0-9]* *|\** *|$' "$T/t3.out" || fail "text: no log2 histogram rows"
+# TCP reads carry no kernel stamp: the end-to-end stage prints, with no trades
+grep -q '^kernel_to_committed: no trades$' "$T/t3.out" ||
+	fail "text: no 'kernel_to_committed: no trades' line for TCP: $(grep kernel_ "$T/t3.out")"
 samples=$(awk '/TOTAL/ {t=1} t && $1=="feed" {s+=$3} END {print s+0}' "$T/t3.out")
 [ "$samples" -ge $((n / 100)) ] && [ "$samples" -le $((n / 100 + 1)) ] ||
 	fail "sampled $samples trades of $n at 1 in 100"
