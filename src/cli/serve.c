@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "kraken_cli.h"
+#include "privdrop.h"
 #include "serve_dpdk.h"
 #include "serve_kafka.h"
 #include "trades/addr.h"
@@ -80,7 +81,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP PRIVDROP_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n"
 	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
@@ -260,7 +261,7 @@ static const struct serve_flag {
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
 static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
-                                             CLI_KAFKA_OPTIONS};
+                                             CLI_KAFKA_OPTIONS, PRIVDROP_OPTION};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -294,6 +295,8 @@ static int serve_option(struct serve_opts *o, int c, const char *arg)
 		r = cli_itch_opt("serve", c, arg, &o->itch);
 	if (r == 0)
 		r = cli_kafka_opt(c, arg, &o->kafka);
+	if (r == 0)
+		r = privdrop_opt(c, arg);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	for (i = 0; i < SERVE_NFLAGS; i++)
@@ -644,7 +647,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);
-	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	rc = privdrop_apply("serve", o.st.state_dir, 0); /* sockets are bound: no capability */
+	if (rc == CLI_OK && o.print && cli_print_sink("serve", pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
 	if (rc == CLI_OK)
