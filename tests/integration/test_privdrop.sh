@@ -120,4 +120,34 @@ PY
 	rm -rf "/var/run/dpdk/trades-$SERVE_PID_D"
 	owned_check "$T/st-dpdk"
 fi
-echo "PASS privdrop: user $U, no capabilities (sockets and dpdk)"
+# 6. --kraken (TLS WebSocket + REST on loopback, the servers of test_kraken.sh): no capability.
+if ! "$TRADES" serve --kraken BTC/USD --help 2>&1 | grep -q 'needs a build'; then
+	need_tool openssl openssl
+	TOOLS="$SRCDIR/tests/tools"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/key.pem" \
+		-out "$T/cert.pem" -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req"
+	chmod 0644 "$T/cert.pem"
+	"$PY" "$TOOLS/kraken_fixtures.py" "$T"
+	"$PY" "$TOOLS/kraken_ws_server.py" --cert "$T/cert.pem" --key "$T/key.pem" \
+		--scenario "$T/restart.scenario" --timeout 30 >"$T/ws.out" 2>"$T/ws.err" &
+	WS_PID=$!
+	for i in $(seq 1 100); do grep -q '^port ' "$T/ws.out" && break; sleep 0.05; done
+	WS_PORT=$(awk '$1=="port" {print $2; exit}' "$T/ws.out")
+	[ -n "$WS_PORT" ] || fail "kraken_ws_server.py did not start: $(cat "$T/ws.err")"
+	start_serve k --kraken BTC/USD --kraken-url "wss://localhost:$WS_PORT/v2" \
+		--tls-ca "$T/cert.pem" --state-dir "$T/st-k" --user "$U"
+	st=
+	for i in $(seq 1 150); do # 15 s
+		st=$("$TRADES" stat --state-dir "$T/st-k" --json 2>/dev/null || true)
+		[[ "$st" =~ \"feed\":\"kraken:BTC/USD\",\"received\":[1-9] ]] && break
+		sleep 0.1
+	done
+	[[ "$st" =~ \"feed\":\"kraken:BTC/USD\",\"received\":[1-9] ]] || fail "kraken: nothing received"
+	status_check "$SERVE_PID"
+	stop_serve
+	kill "$WS_PID" 2>/dev/null || true
+	wait "$WS_PID" 2>/dev/null || true
+	owned_check "$T/st-k"
+fi
+echo "PASS privdrop: user $U, no capabilities (sockets, dpdk, kraken)"
