@@ -9,13 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "config.h"
 #include "kraken_cli.h"
+#include "serve_kafka.h"
 #include "trades/log.h"
 #include "trades/sink.h"
+#include "trades/sink_kafka.h"
 #include "trades/timefmt.h"
+
+#define BACKFILL_KAFKA_WAIT_MS 60000 /* default bound on the wait for delivery */
+#define BACKFILL_KAFKA_POLL_MS 100   /* cursor file polls while waiting */
 
 #if HAVE_KRAKEN
 #include "trades/source_rest.h"
@@ -158,6 +164,8 @@ struct backfill_opts {
 	int64_t since_ns; /* -1 = not given */
 	uint64_t interval_ms;
 	bool print;
+	struct cli_kafka kafka; /* --kafka: produce what the journal holds, then exit */
+	uint64_t kafka_wait_ms; /* --kafka-wait-ms: bound on the wait for delivery */
 };
 
 static void backfill_usage(FILE *f)
@@ -173,6 +181,9 @@ static void backfill_usage(FILE *f)
 	           "  --rest-url URL        https://api.kraken.com\n"
 	           "  --tls-ca FILE         PEM CA bundle instead of the system store\n"
 	           "  --rest-interval-ms MS least time between requests (1000)\n"
+	           "  --kafka-wait-ms MS    with --kafka: wait at most MS for every journal\n"
+	           "                        trade to be delivered, else exit 1 "
+	           "(60000)\n" CLI_KAFKA_HELP
 	           "Drop-in environment: PRODUCT_IDS (JSON list or A,B) stands for --kraken,\n"
 	           "LAST_N_DAYS=N for --since now-N days.\n\n"
 	           "exit codes: 0 done, 1 REST failed, 2 usage, 3 state/journal refused\n");
@@ -227,6 +238,8 @@ static const struct option backfill_options[] = {
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
         {"rest-interval-ms", required_argument, 0, 'i'},
+        {"kafka-wait-ms", required_argument, 0, 'W'},
+        CLI_KAFKA_OPTIONS,
         CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
 };
@@ -240,12 +253,16 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->since_ns = -1;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;
-	if (cli_common_init("backfill", &o->co) < 0 || cli_store_env("backfill", &o->st) < 0)
+	o->kafka_wait_ms = BACKFILL_KAFKA_WAIT_MS;
+	if (cli_common_init("backfill", &o->co) < 0 || cli_store_env("backfill", &o->st) < 0 ||
+	    cli_kafka_env(&o->kafka) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", backfill_options, NULL)) != -1) {
 		int r = cli_common_opt("backfill", c, optarg, &o->co);
 
+		if (r == 0)
+			r = cli_kafka_opt(c, optarg, &o->kafka);
 		if (r < 0)
 			return -1;
 		if (o->co.help) {
@@ -277,6 +294,11 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 			break;
 		case 'p':
 			o->print = true;
+			break;
+		case 'W':
+			if (cli_u64("backfill", "--kafka-wait-ms", optarg, 1, 3600000, false,
+			            &o->kafka_wait_ms) < 0)
+				return -1;
 			break;
 		case 'i':
 			if (cli_u64("backfill", "--rest-interval-ms", optarg, 0, 600000, false,
@@ -323,6 +345,38 @@ static int backfill_run(struct backfill_opts *o, struct kraken_feeds *kf, struct
 	return rc;
 }
 
+/* With --kafka: until the sink's cursor file says every journal entry is
+ * delivered, at most o->kafka_wait_ms.  CLI_OK, or CLI_FAIL (logged). */
+static int backfill_kafka_wait(const struct backfill_opts *o, const struct pipeline *p)
+{
+	const struct timespec nap = {0, BACKFILL_KAFKA_POLL_MS * 1000000L};
+	int64_t deadline = timefmt_mono_ns() + (int64_t)o->kafka_wait_ms * 1000000LL;
+	uint64_t last = pipeline_journal_last(p);
+	struct sink_kafka_status st;
+	char err[512];
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	for (;;) { /* bounded by the deadline */
+		r = sink_kafka_status_read(o->st.state_dir, &st, err, sizeof(err));
+		if (r < 0)
+			log_warn("backfill: %s", err);
+		if (r > 0 && st.delivered >= last) {
+			log_info("backfill: kafka: all %llu journal entries delivered to %s",
+			         (unsigned long long)last, st.topic);
+			return CLI_OK;
+		}
+		if (timefmt_mono_ns() >= deadline)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	log_error("backfill: kafka: %llu of %llu journal entries delivered to %s within %llu ms "
+	          "(--kafka-wait-ms); the rest stays in the journal for the next run",
+	          (unsigned long long)st.delivered, (unsigned long long)last, o->kafka.brokers,
+	          (unsigned long long)o->kafka_wait_ms);
+	return CLI_FAIL;
+}
+
 int cmd_backfill(int argc, char **argv)
 {
 	struct pipeline *pipe;
@@ -345,9 +399,12 @@ int cmd_backfill(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	kf.peer = o.rest_url;
-	if (o.print && cli_print_sink("backfill", pipe) < 0) {
+	rc = o.print && cli_print_sink("backfill", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK)
+		rc = cli_kafka_start(&o.kafka, pipe, o.st.state_dir);
+	if (rc != CLI_OK) {
 		pipeline_close(pipe, true);
-		return CLI_FAIL;
+		return rc;
 	}
 	if (kraken_rest_open(&kr, o.rest_url, o.ca_file, (uint32_t)o.interval_ms, NULL, err,
 	                     sizeof(err)) < 0) {
@@ -364,6 +421,8 @@ int cmd_backfill(int argc, char **argv)
 	        (unsigned long long)s->accepted, (unsigned long long)s->duplicates,
 	        (unsigned long long)s->malformed);
 	kraken_rest_close(&kr);
+	if (rc == CLI_OK && o.kafka.brokers)
+		rc = backfill_kafka_wait(&o, pipe);
 	pipeline_close(pipe, true);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include "candles_cli.h"
 #include "cli.h"
 #include "kraken_cli.h"
+#include "privdrop.h"
 #include "serve_dpdk.h"
 #include "serve_http.h"
 #include "serve_kafka.h"
@@ -89,7 +90,7 @@ static void serve_usage(FILE *f)
 	        "  --mold-rerequest HOST:PORT  MoldUDP64 re-request server: missing ranges are "
 	        "asked\n"
 	        "                     for, later packets buffered and applied in "
-	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP CLI_CANDLE_HELP CLI_HTTP_HELP
+	        "order\n" CLI_ITCH_HELP CLI_KAFKA_HELP CLI_CANDLE_HELP CLI_HTTP_HELP PRIVDROP_HELP
 	        "  --print            also write accepted trades to stdout as contract JSON "
 	        "lines\n"
 	        "  --dpdk \"EAL ARGS\"  kernel-bypass UDP ingest instead of sockets (--dpdk-mold,\n"
@@ -280,7 +281,7 @@ static const struct serve_flag {
 
 static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
                                              CLI_KAFKA_OPTIONS, CLI_CANDLE_OPTIONS,
-                                             CLI_HTTP_OPTIONS};
+                                             CLI_HTTP_OPTIONS, PRIVDROP_OPTION};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -321,6 +322,8 @@ static int serve_option(struct serve_opts *o, int c, const char *arg)
 		r = cli_candles_opt("serve", c, arg, &o->candles);
 	if (r == 0)
 		r = cli_http_opt(c, arg, &o->http);
+	if (r == 0)
+		r = privdrop_opt(c, arg);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	for (i = 0; i < SERVE_NFLAGS; i++)
@@ -779,7 +782,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);
-	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : CLI_OK;
+	rc = privdrop_apply("serve", o.st.state_dir, 0); /* sockets are bound: no capability */
+	if (rc == CLI_OK && o.print && cli_print_sink("serve", pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK && cli_candles_start("serve", &o.candles, pipe) < 0)
 		rc = CLI_FAIL;
 	if (rc == CLI_OK)

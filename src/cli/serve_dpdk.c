@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "privdrop.h"
 #include "serve_dpdk.h"
 #include "trades/addr.h"
 #include "trades/log.h"
@@ -89,6 +90,10 @@ struct sd_opts {
 
 /* Port statistics into the state: enum state_ext order from PORT_IPACKETS. */
 #define SD_PUBLISHED    5
+/* Capabilities kept after --user: none.  Measured with net_pcap, net_af_packet
+ * and --no-huge / hugepages (tests/integration/test_privdrop.sh): once the EAL
+ * and the port are up, the receive loop needs no capability. */
+#define SD_KEEP_CAPS    0
 
 struct sd {
 	struct pipeline *pipe;
@@ -133,7 +138,7 @@ static void sd_usage(FILE *f)
 	        "cores)\n"
 	        "  --mold-rerequest HOST:PORT  gap re-requests, sent through a kernel UDP "
 	        "socket\n" CLI_ITCH_HELP "  --state-dir, --sync, --segment-size, --instruments, "
-	        "--print, --log-level: as without --dpdk\n\n"
+	        "--print, --log-level, --user: as without --dpdk\n\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
 	        "refused\n",
 	        SOURCE_DPDK_RXD_DEFAULT, SOURCE_DPDK_MBUFS_MIN_POOL, SOURCE_DPDK_IDLE_POLLS,
@@ -244,6 +249,8 @@ static int sd_parse_common(int c, const char *arg, struct sd_opts *o)
 	case 'p':
 		o->print = true;
 		return 0;
+	case PRIVDROP_OPT_USER:
+		return privdrop_opt(c, arg) > 0 ? 0 : -1;
 	case 'X':
 		fprintf(stderr, "trades serve: --tcp, --udp, --mold and --io do not combine with "
 		                "--dpdk: use --dpdk-mold / --dpdk-jsonl\n");
@@ -272,6 +279,7 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 	        {"udp", required_argument, 0, 'X'},
 	        {"mold", required_argument, 0, 'X'},
 	        {"io", required_argument, 0, 'X'},
+	        PRIVDROP_OPTION,
 	        CLI_ITCH_OPTIONS,
 	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
@@ -532,6 +540,12 @@ static int sd_run(struct sd *s, struct sd_opts *o)
 	if (!s->src) {
 		log_error("%s", err);
 		return CLI_FAIL;
+	}
+	rc = privdrop_apply("serve", o->st.state_dir, SD_KEEP_CAPS); /* after EAL init */
+	if (rc != CLI_OK) {
+		source_dpdk_close(s->src);
+		s->src = NULL;
+		return rc;
 	}
 	if (pipeline_add_ticker(s->pipe, sd_tick, s) < 0) {
 		log_error("dpdk: pipeline_add_ticker: more than %d tickers", PIPELINE_TICKERS_MAX);

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "config.h"
 #include "kraken_cli.h"
+#include "privdrop.h"
 #include "serve_kafka.h"
 #include "trades/log.h"
 #include "trades/sink.h"
@@ -70,7 +71,7 @@ static void serve_kraken_usage(FILE *f)
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
 	        "  --max-sessions N    stop after N sessions (0: never)\n" CLI_KAFKA_HELP
-	        "Drop-in environment: PRODUCT_IDS for --kraken; "
+	                PRIVDROP_HELP "Drop-in environment: PRODUCT_IDS for --kraken; "
 	        "LIVE_OR_HISTORICAL=live|historical\n"
 	        "(historical: `trades backfill` of the last LAST_N_DAYS days, then exit).\n\n"
 	        "exit codes: 0 stopped, 1 runtime error, 2 usage, 3 state/journal refused\n");
@@ -135,6 +136,7 @@ static const struct option serve_kraken_options[] = {
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
         CLI_KAFKA_OPTIONS,
+        PRIVDROP_OPTION,
         CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
 };
@@ -158,6 +160,8 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 		r = cli_common_opt("serve", c, optarg, &o->co);
 		if (r == 0)
 			r = cli_kafka_opt(c, optarg, &o->kafka);
+		if (r == 0)
+			r = privdrop_opt(c, optarg);
 		if (r != 0) {
 			if (r < 0)
 				return -1;
@@ -442,7 +446,9 @@ int cmd_serve_kraken(int argc, char **argv)
 		log_error("%s", err);
 		return CLI_REFUSED;
 	}
-	rc = o.print && cli_print_sink("serve", sk.pipe) < 0 ? CLI_FAIL : CLI_OK;
+	rc = privdrop_apply("serve", o.st.state_dir, 0); /* TLS client sockets: no capability */
+	if (rc == CLI_OK && o.print && cli_print_sink("serve", sk.pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, sk.pipe, o.st.state_dir);
 	if (rc == CLI_OK)

@@ -76,8 +76,25 @@ f = [x for x in json.load(sys.stdin)["feeds"] if x["feed"] == "dpdk:port0"]
 print(f[0]["decoder"].get("port_ipackets", 0) if f else 0)' 2>/dev/null || echo 0
 }
 
+# privdrop_check NAME: the service (PID 1 of the running container) runs as app (10001) with no
+# capability permitted, effective or in its bounding set, and no_new_privs; its state is app's.
+privdrop_check() {
+	local st
+	st=$(podman exec "$C" cat /proc/1/status 2>&1)
+	if awk '/^Uid:/{u=($2==10001&&$3==10001&&$4==10001)} /^Cap(Eff|Prm|Bnd|Amb):/{if($2!="0000000000000000")c=1}
+		/^NoNewPrivs:/{n=($2==1)} END{exit !(u&&!c&&n)}' <<<"$st"; then
+		pass "$1-privdrop" "uid 10001, no capabilities"
+	else
+		fail "$1-privdrop" "$(grep -E '^(Uid|Cap|NoNew)' <<<"$st" | tr '\n' ' ')"
+	fi
+	if [ "$(stat -c %u "$WORK/$1")" = 10001 ]; then pass "$1-state-owned"; else
+		fail "$1-state-owned" "$(stat -c %u "$WORK/$1")"
+	fi
+}
+
 # run_mode NAME "EAL ARGS" [podman run options...]: serve --dpdk in the privileged container
-# (as root inside: DPDK maps memory and opens devices), state on the host in $WORK/NAME.
+# (started as root inside: DPDK maps memory and opens devices; then --user app: uid 10001 and no
+# capability left once the EAL and the port are up), state on the host in $WORK/NAME.
 run_mode() {
 	local name=$1 eal=$2 i got=0 rc hp hp_min
 	shift 2
@@ -86,7 +103,7 @@ run_mode() {
 	if ! podman run -d --name "$C" --no-healthcheck --privileged --user root -v "$WORK:/data" "$@" \
 		"$IMAGE" trades serve --dpdk "$eal --no-pci --vdev=net_pcap0,rx_pcap=/data/m.pcap" \
 		--dpdk-mold 26477,feed=c --dpdk-idle-us 500 --itch-midnight 2025-01-02T00:00:00-05:00 \
-		--book-orders 1Mi --state-dir "/data/$name" >/dev/null 2>"$WORK/$name.run.err"; then
+		--book-orders 1Mi --state-dir "/data/$name" --user app >/dev/null 2>"$WORK/$name.run.err"; then
 		fail "$name-start" "$(cat "$WORK/$name.run.err")"
 		return
 	fi
@@ -99,6 +116,7 @@ run_mode() {
 		sleep 0.2
 	done
 	HP_MIN=$hp_min
+	privdrop_check "$name"
 	if [ "$got" -ge "$FRAMES" ]; then pass "$name-frames" "$got of $FRAMES"; else
 		fail "$name-frames" "$got of $FRAMES; $(podman logs "$C" 2>&1 | tail -n 5)"
 	fi

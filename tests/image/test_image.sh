@@ -353,6 +353,8 @@ if start_mode plain trades-service trades-data "$P1" -p "127.0.0.1:$U1:7002/udp"
 	feed_and_verify plain trades-service "$P1" "$COUNT" 7
 	check plain-uid-10001     test "$(podman exec trades-service id -u 2>/dev/null)" = 10001
 	check plain-pid1-nonroot  bash -c "podman exec trades-service cat /proc/1/status | awk '/^Uid:/{exit !(\$2==10001 && \$3==10001 && \$4==10001)}'"
+	# Least privilege (README): non-root, so nothing permitted or effective, and no_new_privs.
+	check plain-pid1-no-caps  bash -c "podman exec trades-service cat /proc/1/status | awk '/^Cap(Eff|Prm|Amb):/{if (\$2 != \"0000000000000000\") c=1} /^NoNewPrivs:/{n=(\$2==1)} END{exit !(n && !c)}'"
 	check plain-pid1-is-trades bash -c "podman exec trades-service cat /proc/1/comm | grep -qx trades"
 	check plain-healthcheck   wait_for 20 podman healthcheck run trades-service
 	# A second container reads the live state on the named volume (readers need no lock).

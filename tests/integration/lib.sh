@@ -91,3 +91,27 @@ wait_received() {
 	done
 	fail "only $got of $want messages processed after $secs s"
 }
+
+# kafka_mock_start PARTITIONS: librdkafka's mock cluster in a process of its own
+# ($TRADES_KAFKA_MOCK, built with -Dkafka), commands on fd 7 (a fifo), answers in
+# $T/mock.out.  Sets MOCK_PID and BROKERS; kafka_mock_stop ends it.  Needs kcat to read back.
+MOCK_PID=
+kafka_mock_start() {
+	: "${TRADES_KAFKA_MOCK:?TRADES_KAFKA_MOCK must point at trades-kafka-mock (meson -Dkafka)}"
+	need_tool kcat kcat
+	mkfifo "$T/mock.in"
+	"$TRADES_KAFKA_MOCK" --partitions "$1" <"$T/mock.in" >"$T/mock.out" 2>"$T/mock.err" &
+	MOCK_PID=$!
+	exec 7>"$T/mock.in"
+	for _ in $(seq 1 100); do # 10 s
+		grep -q '^ready$' "$T/mock.out" && break
+		sleep 0.1
+	done
+	grep -q '^ready$' "$T/mock.out" || fail "trades-kafka-mock not ready: $(cat "$T/mock.err")"
+	BROKERS=$(awk '$1=="bootstrap" {print $2}' "$T/mock.out")
+}
+kafka_mock_stop() {
+	exec 7>&- 2>/dev/null || true
+	[ -z "$MOCK_PID" ] || kill -KILL "$MOCK_PID" 2>/dev/null || true
+	MOCK_PID=
+}

@@ -30,18 +30,7 @@ kafka_cleanup() {
 }
 trap kafka_cleanup EXIT
 
-start_mock() {
-	mkfifo "$T/mock.in"
-	"$TRADES_KAFKA_MOCK" --partitions "$PARTS" <"$T/mock.in" >"$T/mock.out" 2>"$T/mock.err" &
-	MOCK_PID=$!
-	exec 7>"$T/mock.in"
-	for _ in $(seq 1 100); do # 10 s
-		grep -q '^ready$' "$T/mock.out" && break
-		sleep 0.1
-	done
-	grep -q '^ready$' "$T/mock.out" || fail "trades-kafka-mock not ready: $(cat "$T/mock.err")"
-	BROKERS=$(awk '$1=="bootstrap" {print $2}' "$T/mock.out")
-}
+start_mock() { kafka_mock_start "$PARTS"; } # lib.sh
 
 # mock_cmd CMD...: one command, its answer must be "ok".
 mock_cmd() {

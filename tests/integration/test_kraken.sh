@@ -47,17 +47,7 @@ stop_pys() {
 KAFKA=()
 MOCK_PID=
 if [ -n "${TRADES_KAFKA_MOCK:-}" ]; then
-	command -v kcat >/dev/null || fail "kcat not found: install the Debian package kcat"
-	mkfifo "$T/mock.in"
-	"$TRADES_KAFKA_MOCK" --partitions 2 <"$T/mock.in" >"$T/mock.out" 2>"$T/mock.err" &
-	MOCK_PID=$!
-	exec 7>"$T/mock.in"
-	for _ in $(seq 1 100); do # 10 s
-		grep -q '^ready$' "$T/mock.out" && break
-		sleep 0.1
-	done
-	grep -q '^ready$' "$T/mock.out" || fail "trades-kafka-mock not ready: $(cat "$T/mock.err")"
-	BROKERS=$(awk '$1=="bootstrap" {print $2}' "$T/mock.out")
+	kafka_mock_start 2 # lib.sh: sets MOCK_PID, BROKERS
 	KAFKA=(--kafka "$BROKERS")
 else
 	echo "note: built without -Dkafka: the Kafka leg of the live test does not run"
