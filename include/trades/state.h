@@ -104,8 +104,8 @@ enum state_ext {
 	STATE_EXT_STREAM_SKIPPED, /* bytes of unknown ITCH types skipped by their length */
 	STATE_EXT_INTERN_FAILED,  /* ITCH 'R' whose symbol could not be interned */
 	STATE_EXT_REFUSED,        /* ITCH adds of a live reference, crosses over the qty range */
-	STATE_EXT_SUB_ERRORS, /* Kraken: subscriptions the exchange refused */
-	STATE_EXT_RECONNECTS, /* Kraken: WebSocket sessions re-opened */
+	STATE_EXT_SUB_ERRORS,     /* Kraken: subscriptions the exchange refused */
+	STATE_EXT_RECONNECTS,     /* Kraken: WebSocket sessions re-opened */
 	/* DPDK source (serve --dpdk), on its feed "dpdk:portN": rte_eth_stats of
 	 * the port, and the frames no filter took (ARP, other ports, fragments,
 	 * runts, bad checksums; by kind in the log at stop). */
@@ -114,6 +114,8 @@ enum state_ext {
 	STATE_EXT_PORT_IERRORS,   /* erroneous packets */
 	STATE_EXT_PORT_RX_NOMBUF, /* mbuf allocation failures */
 	STATE_EXT_PORT_UNMATCHED, /* frames received but not delivered */
+	STATE_EXT_ID_JUMPS,       /* trade ids > STATE_DEDUP_JUMP_MAX above the mark:
+	                             accepted undeduplicated, the mark not moved */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 32 /* slots reserved in the file */
 };
