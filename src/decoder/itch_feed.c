@@ -36,6 +36,16 @@ static void itch_feed_trade(void *ctx, const struct trade *t)
 	if (x->mold)
 		copy.flags |= TRADE_F_SEQ_SPARSE;
 	pipeline_received(x->pipe, x->feed, 1);
+	/* ITCH prices are unsigned: 0 is no price at all (a corrupted message) */
+	if (copy.price <= 0) {
+		char what[64];
+		int n = snprintf(what, sizeof(what), "match %llu price 0",
+		                 (unsigned long long)copy.trade_id);
+
+		pipeline_malformed(x->pipe, x->feed, MALFORMED_PRICE_NONPOSITIVE, "itch", what,
+		                   (size_t)n);
+		return;
+	}
 	pipeline_submit(x->pipe, &copy);
 }
 
