@@ -172,7 +172,8 @@ static void itch_feed_publish_all(struct decoder_itch *x)
 	itch_feed_publish(x, STATE_EXT_RECOVERED, ms->recovered_messages);
 	itch_feed_publish(x, STATE_EXT_HOLES_FILLED, ms->holes_filled);
 	itch_feed_publish(x, STATE_EXT_DUP_MESSAGES, ms->dup_messages + ms->overlap_messages);
-	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->wrong_session);
+	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->seq_jumps);
+	itch_feed_publish(x, STATE_EXT_WRONG_SESSION, ms->wrong_session);
 	itch_feed_publish(x, STATE_EXT_REQUESTS, ms->requests_sent);
 	/* Feed gaps of a Mold feed are the sequencer's: holes every line missed. */
 	pipeline_feed_gaps(x->pipe, x->feed, ms->gaps - x->published_gaps,

@@ -849,7 +849,7 @@ static void state_id_jump(struct state *s, const struct trade *t, uint32_t slot)
 	static struct ratelimit rl = RATELIMIT_INIT(10, 5);
 	uint64_t suppressed = 0;
 
-	s->feeds[t->feed].ext[STATE_EXT_ID_JUMPS]++;
+	s->feeds[t->feed].id_jumps++;
 	if (ratelimit_allow(&rl, timefmt_mono_ns(), &suppressed))
 		log_warn("feed %s: trade id %llu is more than %llu above the high-water mark %llu: "
 		         "accepted without deduplication, the mark not moved (%llu similar "
@@ -1030,7 +1030,7 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_PORT_IERRORS] = "port_ierrors",
         [STATE_EXT_PORT_RX_NOMBUF] = "port_rx_nombuf",
         [STATE_EXT_PORT_UNMATCHED] = "port_unmatched",
-        [STATE_EXT_ID_JUMPS] = "id_jumps",
+        [STATE_EXT_WRONG_SESSION] = "wrong_session",
 };
 
 const char *state_ext_name(enum state_ext e)
