@@ -65,6 +65,28 @@ PY
 stat_json "$T/r" "$T/r.json"
 check "$T/r.json" replay $((11 + NHOST)) 11 0 $NHOST 3 1 || fail "replay counts"
 
+# ITCH: a flipped bit 40 in one match number (it cost a symbol 24,020 of its
+# 25,688 trades) and a trade at price 0, in a replayed ITCH file.
+"$PY" - "$T/day.itch" <<'PY'
+import struct, sys
+out = []
+def msg(b): out.append(struct.pack(">H", len(b)) + b)
+ts = (10 * 3600 * 10**9).to_bytes(6, "big")
+msg(b"R" + struct.pack(">HH", 1, 0) + ts + b"AAPL    " + b"Q" + b"N" + struct.pack(">I", 100) + b"N" + b"C" + b"Z " + b"P" + b"A" + b"N" + b"1" + b"N" + struct.pack(">I", 0) + b"N")
+def p(match, price=1000000):
+    msg(b"P" + struct.pack(">HH", 1, 0) + ts + struct.pack(">Q", 0) + b"B" + struct.pack(">I", 10) + b"AAPL    " + struct.pack(">IQ", price, match))
+for m in range(1, 6): p(m)
+p(6 | (1 << 40))          # match number 6 with bit 40 flipped
+for m in range(6, 11): p(m)
+p(11, 0)                  # price 0
+open(sys.argv[1], "wb").write(b"".join(out))
+PY
+"$TRADES" replay --format itch --itch-midnight 2025-01-02T00:00:00-05:00 --state-dir "$T/i" \
+	"$T/day.itch" 2>"$T/itch.err" || fail "itch replay exited non-zero"
+stat_json "$T/i" "$T/i.json"
+check "$T/i.json" replay 12 11 0 1 1 1 || fail "itch counts"
+grep -q 'trade id 1099511627782 is more than' "$T/itch.err" || fail "no itch id jump log line"
+
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status"; }
 
 # TCP (feed j) and UDP (feed u), one service; feed s allows prices <= 0.
