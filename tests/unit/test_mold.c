@@ -651,12 +651,12 @@ static void test_seq_jump(void)
 	CHECK_EQ_INT(feed(0, 6, 1, T0 + 3000), 1);
 	/* ...but one continued exactly by the next is (a late join): the gap
 	 * between is declared as usual */
-	CHECK_EQ_INT(feed(0, 1ull << 40, 2, T0 + 4000), MOLD_SEQ_JUMP);
-	CHECK(feed(0, (1ull << 40) + 2, 2, T0 + 4000) >= 0);
+	CHECK_EQ_INT(feed(0, 1ull << 63, 2, T0 + 4000), MOLD_SEQ_JUMP);
+	CHECK(feed(0, (1ull << 63) + 2, 2, T0 + 4000) >= 0);
 	CHECK_EQ_INT(sess.stats.seq_jumps, 4);
 	mold_tick(&sess, T0 + 10 * MOLD_WAIT_MAX_NS);
 	CHECK_EQ_INT(rec.ngap, 1);
-	CHECK_EQ_INT(rec.seq[rec.n - 1], (1ull << 40) + 3);
+	CHECK_EQ_INT(rec.seq[rec.n - 1], (1ull << 63) + 3);
 	/* near 2^64: a count past the end is malformed */
 	CHECK_EQ_INT(feed(0, UINT64_MAX, 2, T0 + 5000), MOLD_MALFORMED);
 }
