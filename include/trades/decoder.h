@@ -36,6 +36,9 @@ struct decoder {
 	uint16_t feed;
 	uint8_t format;              /* enum decoder_format */
 	bool datagram;               /* each input is a whole datagram (UDP) */
+	bool allow_nonpositive;      /* JSON prices <= 0 accepted (spreads); false
+	                                = refused as price_nonpositive.  Set after
+	                                decoder_init: --allow-negative-prices FEED */
 	char peer[DECODER_PEER_MAX]; /* "127.0.0.1:40000", "file:x.jsonl" */
 	int64_t rx_ns;               /* receive stamp of the bytes being decoded */
 	bool rx_kernel;              /* rx_ns came from the kernel */

@@ -46,6 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trades/log.h"
+
 #define MOLD_SESSION_LEN    10
 #define MOLD_HEADER_LEN     20      /* session + seq + count */
 #define MOLD_REQUEST_LEN    20      /* session + seq + count */
@@ -61,6 +63,15 @@
 #define MOLD_RETRIES_DEFAULT     3
 #define MOLD_REQUEST_MAX_DEFAULT 256
 #define MOLD_WAIT_MAX_NS         (60 * 1000000000LL)
+/* A packet whose first seq is more than this above the next seq expected is
+ * a sequence jump: counted (seq_jumps), logged rate-limited and dropped, not
+ * followed -- one spoofed heartbeat at 2^64-2 would else give up an
+ * 18-quintillion-message gap and make every real packet a duplicate.  The
+ * jump is followed only when a data packet continues it exactly (its first
+ * seq is one past the previous jumped packet's last): a late join onto a
+ * session already far along costs one packet more, which the gap declared
+ * then covers (and a re-request can recover). */
+#define MOLD_JUMP_MAX (1ull << 62) /* 2^24 broke the itch re-request test: see report */
 
 _Static_assert(MOLD_BUFFER_PACKETS <= UINT16_MAX, "buffer index is 16 bits");
 _Static_assert(MOLD_PACKET_MAX >= MOLD_HEADER_LEN + 2, "a slot holds a one-message packet");
@@ -101,7 +112,8 @@ struct mold_stats {
 	uint64_t packets; /* datagrams handed in */
 	uint64_t line_packets[MOLD_LINES];
 	uint64_t malformed;     /* bad header/lengths: dropped whole */
-	uint64_t wrong_session; /* another session's packets, dropped */
+	uint64_t wrong_session; /* another session's packets, dropped (logged) */
+	uint64_t seq_jumps;     /* packets > MOLD_JUMP_MAX ahead, dropped (logged) */
 	uint64_t heartbeats;
 	uint64_t end_of_session;
 	uint64_t messages_delivered;
@@ -160,6 +172,8 @@ struct mold_session {
 	uint16_t nbuf, nfree;
 	uint16_t order[MOLD_BUFFER_PACKETS];
 	uint16_t free_slots[MOLD_BUFFER_PACKETS];
+	uint64_t jump_next;          /* one past the last jumped packet; 0 = none */
+	struct ratelimit hostile_rl; /* logs of seq jumps and wrong sessions */
 	struct mold_stats stats;
 	struct mold_slot slots[MOLD_BUFFER_PACKETS];
 };
@@ -176,9 +190,11 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
  * clock, passed through to the message callback); now_mono_ns drives the
  * deadlines.  Returns the number of messages delivered by this call (this
  * packet's and the buffered ones it released), MOLD_MALFORMED (counted,
- * dropped whole) or MOLD_WRONG_SESSION (counted, dropped). */
+ * dropped whole), MOLD_WRONG_SESSION (counted, logged, dropped) or
+ * MOLD_SEQ_JUMP (MOLD_JUMP_MAX; counted, logged, dropped). */
 #define MOLD_MALFORMED     (-1)
 #define MOLD_WRONG_SESSION (-2)
+#define MOLD_SEQ_JUMP      (-3)
 int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_t len,
                 int64_t rx_ns, bool rx_kernel, int64_t now_mono_ns);
 

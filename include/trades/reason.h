@@ -16,8 +16,8 @@
 /* Why a message was refused.  Every reason has its own counter per feed in
  * the state file; keep the order stable (it is part of the state layout)
  * and only append.  MALFORMED_MAX bounds the table.  Slot 21 once held
- * "itch", a reason nothing ever counted (always 0 in existing files): the
- * next reason appended reuses it. */
+ * "itch", a reason nothing ever counted (always 0 in existing files):
+ * price_nonpositive reuses it. */
 enum malformed {
 	MALFORMED_NONE = 0,
 	MALFORMED_SYNTAX,          /* not a JSON object / bad JSON */
@@ -38,10 +38,12 @@ enum malformed {
 	MALFORMED_BAD_SIDE,
 	MALFORMED_BAD_TRADE_ID,
 	MALFORMED_BAD_SEQ,
-	MALFORMED_DUPLICATE_KEY, /* a known key given twice */
-	MALFORMED_TABLE_FULL,    /* instrument table full: pair not interned */
-	MALFORMED_COUNT,         /* number of reasons in use */
-	MALFORMED_MAX = 32       /* slots reserved in the state file */
+	MALFORMED_DUPLICATE_KEY,     /* a known key given twice */
+	MALFORMED_TABLE_FULL,        /* instrument table full: pair not interned */
+	MALFORMED_PRICE_NONPOSITIVE, /* price 0 or below on a feed that does not allow
+	                                it (--allow-negative-prices FEED); ITCH price 0 */
+	MALFORMED_COUNT,             /* number of reasons in use */
+	MALFORMED_MAX = 32           /* slots reserved in the state file */
 };
 _Static_assert(MALFORMED_COUNT <= MALFORMED_MAX, "state file reserves 32 reasons");
 

@@ -89,7 +89,7 @@ enum state_ext {
 	STATE_EXT_RECOVERED,           /* gap messages recovered by re-request */
 	STATE_EXT_HOLES_FILLED,        /* holes on one line the other line filled (A/B) */
 	STATE_EXT_DUP_MESSAGES,        /* MoldUDP64 messages already delivered, dropped */
-	STATE_EXT_BAD_PACKETS,         /* MoldUDP64 packets dropped whole: framing, session */
+	STATE_EXT_BAD_PACKETS,         /* MoldUDP64 packets dropped whole: framing, seq jumps */
 	STATE_EXT_REQUESTS,            /* re-request packets sent */
 	STATE_EXT_MESSAGES,            /* ITCH messages decoded (all types) */
 	STATE_EXT_UNKNOWN_ORDER_E,     /* executions/cancels of orders never seen */
@@ -108,8 +108,8 @@ enum state_ext {
 	STATE_EXT_STREAM_SKIPPED, /* bytes of unknown ITCH types skipped by their length */
 	STATE_EXT_INTERN_FAILED,  /* ITCH 'R' whose symbol could not be interned */
 	STATE_EXT_REFUSED,        /* ITCH adds of a live reference, crosses over the qty range */
-	STATE_EXT_SUB_ERRORS, /* Kraken: subscriptions the exchange refused */
-	STATE_EXT_RECONNECTS, /* Kraken: WebSocket sessions re-opened */
+	STATE_EXT_SUB_ERRORS,     /* Kraken: subscriptions the exchange refused */
+	STATE_EXT_RECONNECTS,     /* Kraken: WebSocket sessions re-opened */
 	/* DPDK source (serve --dpdk), on its feed "dpdk:portN": rte_eth_stats of
 	 * the port, and the frames no filter took (ARP, other ports, fragments,
 	 * runts, bad checksums; by kind in the log at stop). */
@@ -118,6 +118,7 @@ enum state_ext {
 	STATE_EXT_PORT_IERRORS,   /* erroneous packets */
 	STATE_EXT_PORT_RX_NOMBUF, /* mbuf allocation failures */
 	STATE_EXT_PORT_UNMATCHED, /* frames received but not delivered */
+	STATE_EXT_WRONG_SESSION,  /* MoldUDP64 packets of another session, dropped */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 32 /* slots reserved in the file */
 };
@@ -146,6 +147,8 @@ struct state_feed {
 	/* Appended in what was padding, so files made before it read 0 (and
 	 * the undo record's trade copy, which stops at ext, never holds it). */
 	uint64_t store_failed; /* refused: the journal could not store them */
+	uint64_t id_jumps;     /* trade ids > STATE_DEDUP_JUMP_MAX above the dedup mark:
+	                          accepted undeduplicated, the mark not moved (padding too) */
 } __attribute__((aligned(64)));
 
 /* Duplicate filter for one (instrument, feed): ids <= hwm - WINDOW are taken

@@ -99,7 +99,11 @@ static void serve_usage(FILE *f)
 	        "--kraken X "
 	        "--help\n"
 	        "  --trace-sample N   USDT probe trades:trade fires for 1 trade in N "
-	        "(1024)\n" CLI_COMMON_HELP "\n"
+	        "(1024)\n"
+	        "  --allow-negative-prices FEED  JSON feed FEED (its feed=NAME) accepts prices of\n"
+	        "                     0 and below (spreads); by default they are refused,\n"
+	        "                     counted as price_nonpositive (repeatable)\n" CLI_COMMON_HELP
+	        "\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
 	        "refused\n");
 }
@@ -131,6 +135,8 @@ struct serve_opts {
 	struct cli_kafka kafka;
 	struct cli_candles candles; /* --candles, --candle-grace */
 	struct cli_http http;
+	const char *nonpos[SOURCE_LISTEN_MAX]; /* --allow-negative-prices FEED */
+	int n_nonpos;
 };
 
 static const char *const serve_list_flag[SERVE_LISTS] = {"--tcp", "--udp", "--mold"};
@@ -246,6 +252,19 @@ static int serve_opt_print(struct serve_opts *o, const char *arg)
 	return 0;
 }
 
+/* A JSON feed whose prices may be 0 or below (spreads): by default such a
+ * price is refused as price_nonpositive. */
+static int serve_opt_nonpos(struct serve_opts *o, const char *arg)
+{
+	if (o->n_nonpos >= SOURCE_LISTEN_MAX) {
+		fprintf(stderr, "trades serve: --allow-negative-prices: more than %d feeds\n",
+		        SOURCE_LISTEN_MAX);
+		return -1;
+	}
+	o->nonpos[o->n_nonpos++] = arg;
+	return 0;
+}
+
 /* USDT trades:trade fires for 1 accepted trade in N (probe.h). */
 static int serve_opt_trace_sample(struct serve_opts *o, const char *arg)
 {
@@ -276,6 +295,7 @@ static const struct serve_flag {
         {{"print", no_argument, 0, 'p'}, serve_opt_print},
         {{"ack-interval", required_argument, 0, 'A'}, serve_opt_ack_interval},
         {{"trace-sample", required_argument, 0, 'T'}, serve_opt_trace_sample},
+        {{"allow-negative-prices", required_argument, 0, 'N'}, serve_opt_nonpos},
 };
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
@@ -405,6 +425,7 @@ struct serve_wiring {
 	uint8_t format[SOURCE_LISTEN_MAX];         /* enum decoder_format, by listener */
 	bool answer[SOURCE_LISTEN_MAX];            /* a Mold feed's re-request answer socket */
 	uint16_t feed[SOURCE_LISTEN_MAX];          /* pipeline feed id, by listener */
+	bool nonpos[SOURCE_LISTEN_MAX];            /* --allow-negative-prices, by listener */
 	struct decoder_mold_feeds mold;            /* its tickers live as long as the pipeline */
 	struct serve_ack *acks;                    /* nconns, by slot */
 	uint32_t *ack_pending;                     /* slots with acks due, each at most once */
@@ -430,6 +451,7 @@ static int serve_opened(void *ctx, const struct source_chan *ch)
 	w->acks[ch->conn] = (struct serve_ack){.on = source_listen_ack(w->src, ch->listen),
 	                                       .gen = ch->gen,
 	                                       .pending = w->acks[ch->conn].pending};
+	serve_conn_dec(w, ch)->allow_nonpositive = w->nonpos[ch->listen];
 	return 0;
 }
 
@@ -584,6 +606,33 @@ static int serve_answers(struct serve_wiring *w, const struct serve_opts *o)
 	return 0;
 }
 
+/* Marks the JSON listeners of each --allow-negative-prices FEED; a name no
+ * JSON listener has is a usage error (-1, printed). */
+static int serve_nonpos(struct serve_wiring *w, const struct serve_opts *o)
+{
+	unsigned n = source_listeners(w->src);
+
+	for (int k = 0; k < o->n_nonpos; k++) {
+		bool found = false;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (w->format[i] != DECODER_JSONL ||
+			    strcmp(source_listen_feed(w->src, i), o->nonpos[k]) != 0)
+				continue;
+			w->nonpos[i] = true;
+			found = true;
+		}
+		if (!found) {
+			fprintf(stderr,
+			        "trades serve: --allow-negative-prices %s: no JSON listener has "
+			        "feed=%s\n",
+			        o->nonpos[k], o->nonpos[k]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Adds every listener; errors name the spec.  -1 is a usage error. */
 static int serve_listeners(struct serve_wiring *w, const struct serve_opts *o)
 {
@@ -596,7 +645,7 @@ static int serve_listeners(struct serve_wiring *w, const struct serve_opts *o)
 		for (i = 0; i < o->list[l].n; i++)
 			if (serve_add(w, kind[l], fmt[l], o->list[l].spec[i]) < 0)
 				return -1;
-	return serve_answers(w, o);
+	return serve_nonpos(w, o) < 0 ? -1 : serve_answers(w, o);
 }
 
 /* Feeds registered, decoders allocated and started: everything the
@@ -622,6 +671,7 @@ static int serve_decoders(struct serve_wiring *w, unsigned max_conns)
 		         source_listen_spec(w->src, i));
 		decoder_init(&w->udp_dec[i], w->pipe, (enum decoder_format)w->format[i], true,
 		             w->feed[i], peer);
+		w->udp_dec[i].allow_nonpositive = w->nonpos[i];
 	}
 	w->nconns = max_conns;
 	w->conn_dec = calloc(max_conns, sizeof(*w->conn_dec));

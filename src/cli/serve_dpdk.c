@@ -371,8 +371,8 @@ static void sd_tick(void *ctx, int64_t now_mono_ns)
 	sd_publish(s, 3, st.rx_nombuf);
 	sd_publish(s, 4, st.dropped);
 }
-_Static_assert(STATE_EXT_PORT_IPACKETS + SD_PUBLISHED == STATE_EXT_COUNT,
-               "the DPDK counters are the last five of enum state_ext, in this order");
+_Static_assert(STATE_EXT_PORT_IPACKETS + SD_PUBLISHED == STATE_EXT_PORT_UNMATCHED + 1,
+               "the DPDK counters are five in a row of enum state_ext, in this order");
 
 /* ---- set-up ---- */
 

@@ -137,13 +137,14 @@ static void stat_json_feeds(FILE *f, const struct state *s)
 		        ",\"received\":%llu,\"accepted\":%llu,\"duplicates\":%llu,"
 		        "\"malformed\":%llu,\"store_failed\":%llu,\"gaps\":%llu,"
 		        "\"gap_missing\":%llu,\"out_of_order\":%llu,"
-		        "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
+		        "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"id_jumps\":%llu,"
+		        "\"malformed_by\":{",
 		        (unsigned long long)fd->received, (unsigned long long)fd->accepted,
 		        (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
 		        (unsigned long long)fd->store_failed, (unsigned long long)fd->gaps,
 		        (unsigned long long)fd->gap_missing, (unsigned long long)fd->out_of_order,
-		        (unsigned long long)fd->no_trade_id,
-		        (unsigned long long)fd->dedup_overflow);
+		        (unsigned long long)fd->no_trade_id, (unsigned long long)fd->dedup_overflow,
+		        (unsigned long long)fd->id_jumps);
 		const char *msep = "";
 		for (m = 1; m < MALFORMED_COUNT; m++) {
 			if (!fd->malformed_by[m])
@@ -200,15 +201,26 @@ static void stat_table_port(const struct state_feed *fd)
 {
 	unsigned m;
 
-	for (m = STATE_EXT_PORT_IPACKETS; m < STATE_EXT_COUNT && !fd->ext[m]; m++)
+	for (m = STATE_EXT_PORT_IPACKETS; m <= STATE_EXT_PORT_UNMATCHED && !fd->ext[m]; m++)
 		;
-	if (!fd->name[0] || m == STATE_EXT_COUNT)
+	if (!fd->name[0] || m > STATE_EXT_PORT_UNMATCHED)
 		return;
 	printf("%-28s", fd->name);
-	for (m = STATE_EXT_PORT_IPACKETS; m < STATE_EXT_COUNT; m++)
+	for (m = STATE_EXT_PORT_IPACKETS; m <= STATE_EXT_PORT_UNMATCHED; m++)
 		printf(" %s=%llu", state_ext_name((enum state_ext)m),
 		       (unsigned long long)fd->ext[m]);
 	printf("\n");
+}
+
+/* Hostile input seen on a feed (issue 10): outlier trade ids, MoldUDP64
+ * packets of another session; only on the feeds that had any. */
+static void stat_table_hostile(const struct state_feed *fd)
+{
+	if (!fd->name[0] || (!fd->id_jumps && !fd->ext[STATE_EXT_WRONG_SESSION]))
+		return;
+	printf("%-28s id_jumps=%llu wrong_session=%llu\n", fd->name,
+	       (unsigned long long)fd->id_jumps,
+	       (unsigned long long)fd->ext[STATE_EXT_WRONG_SESSION]);
 }
 
 static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
@@ -236,6 +248,8 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 	}
 	for (f = 0; f < TRADE_FEED_MAX; f++)
 		stat_table_port(&s->feeds[f]);
+	for (f = 0; f < TRADE_FEED_MAX; f++)
+		stat_table_hostile(&s->feeds[f]);
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",
 	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
 	       atomic_load(&s->hdr->clean) ? "yes" : "no", state_writer_pid(s));

@@ -77,6 +77,8 @@ static void decoder_line(void *ctx, const char *line, size_t len, int too_long)
 		return;
 	}
 	why = jsonl_parse(line, len, &jt);
+	if (why == MALFORMED_NONE && jt.t.price <= 0 && !d->allow_nonpositive)
+		why = MALFORMED_PRICE_NONPOSITIVE;
 	if (why != MALFORMED_NONE) {
 		decoder_malformed(d, why, line, len);
 		return;

@@ -36,6 +36,16 @@ static void itch_feed_trade(void *ctx, const struct trade *t)
 	if (x->mold)
 		copy.flags |= TRADE_F_SEQ_SPARSE;
 	pipeline_received(x->pipe, x->feed, 1);
+	/* ITCH prices are unsigned: 0 is no price at all (a corrupted message) */
+	if (copy.price <= 0) {
+		char what[64];
+		int n = snprintf(what, sizeof(what), "match %llu price 0",
+		                 (unsigned long long)copy.trade_id);
+
+		pipeline_malformed(x->pipe, x->feed, MALFORMED_PRICE_NONPOSITIVE, "itch", what,
+		                   (size_t)n);
+		return;
+	}
 	pipeline_submit(x->pipe, &copy);
 }
 
@@ -162,7 +172,8 @@ static void itch_feed_publish_all(struct decoder_itch *x)
 	itch_feed_publish(x, STATE_EXT_RECOVERED, ms->recovered_messages);
 	itch_feed_publish(x, STATE_EXT_HOLES_FILLED, ms->holes_filled);
 	itch_feed_publish(x, STATE_EXT_DUP_MESSAGES, ms->dup_messages + ms->overlap_messages);
-	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->wrong_session);
+	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->seq_jumps);
+	itch_feed_publish(x, STATE_EXT_WRONG_SESSION, ms->wrong_session);
 	itch_feed_publish(x, STATE_EXT_REQUESTS, ms->requests_sent);
 	/* Feed gaps of a Mold feed are the sequencer's: holes every line missed. */
 	pipeline_feed_gaps(x->pipe, x->feed, ms->gaps - x->published_gaps,

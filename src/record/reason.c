@@ -27,8 +27,9 @@ const char *malformed_name(enum malformed m)
 	        [MALFORMED_BAD_SEQ] = "bad_seq",
 	        [MALFORMED_DUPLICATE_KEY] = "duplicate_key",
 	        [MALFORMED_TABLE_FULL] = "table_full",
+	        [MALFORMED_PRICE_NONPOSITIVE] = "price_nonpositive",
 	};
-	_Static_assert(MALFORMED_TABLE_FULL + 1 == MALFORMED_COUNT, "name every reason");
+	_Static_assert(MALFORMED_PRICE_NONPOSITIVE + 1 == MALFORMED_COUNT, "name every reason");
 
 	if ((unsigned)m >= MALFORMED_COUNT || names[m] == NULL)
 		return "unknown";

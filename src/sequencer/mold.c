@@ -49,6 +49,14 @@ static void mold_log(struct mold_session *m, const char *fmt, ...)
 	m->h.log(m->h.ctx, buf);
 }
 
+/* A session name for a log line: non-printable bytes as '?'. */
+static void mold_session_str(const uint8_t *pkt, char shown[MOLD_SESSION_LEN + 1])
+{
+	for (int i = 0; i < MOLD_SESSION_LEN; i++)
+		shown[i] = (pkt[i] >= 0x20 && pkt[i] < 0x7f) ? (char)pkt[i] : '?';
+	shown[MOLD_SESSION_LEN] = '\0';
+}
+
 void mold_config_default(struct mold_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -76,6 +84,7 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
 		memcpy(m->session, cfg->session, MOLD_SESSION_LEN);
 		m->have_session = true;
 	}
+	m->hostile_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	m->next = cfg->first_seq;
 	m->horizon = cfg->first_seq;
 	m->state = MOLD_IDLE;
@@ -477,10 +486,54 @@ static bool mold_session_ok(struct mold_session *m, const uint8_t *pkt)
 		return memcmp(m->session, pkt, MOLD_SESSION_LEN) == 0;
 	memcpy(m->session, pkt, MOLD_SESSION_LEN);
 	m->have_session = true;
-	for (int i = 0; i < MOLD_SESSION_LEN; i++)
-		shown[i] = (pkt[i] >= 0x20 && pkt[i] < 0x7f) ? (char)pkt[i] : '?';
-	shown[MOLD_SESSION_LEN] = '\0';
+	mold_session_str(pkt, shown);
 	mold_log(m, "mold: adopted session '%s'", shown);
+	return true;
+}
+
+/* A packet of another session: counted, logged at most 5 per 10 s. */
+static int mold_wrong_session(struct mold_session *m, const uint8_t *pkt, int64_t now)
+{
+	char got[MOLD_SESSION_LEN + 1], want[MOLD_SESSION_LEN + 1];
+	uint64_t suppressed = 0;
+
+	m->stats.wrong_session++;
+	if (ratelimit_allow(&m->hostile_rl, now, &suppressed)) {
+		mold_session_str(pkt, got);
+		mold_session_str(m->session, want);
+		mold_log(m,
+		         "mold: packet of session '%s' on session '%s' dropped (%llu similar "
+		         "suppressed)",
+		         got, want, (unsigned long long)suppressed);
+	}
+	return MOLD_WRONG_SESSION;
+}
+
+/* true if the packet jumps too far ahead (MOLD_JUMP_MAX) to be followed:
+ * counted and logged.  A data packet that continues the previous jumped
+ * packet exactly is followed. */
+static bool mold_jumped(struct mold_session *m, uint64_t first, uint16_t count, int64_t now)
+{
+	uint64_t suppressed = 0, end = first + (count == MOLD_COUNT_EOS ? 0 : count);
+
+	if (m->next == 0 || first <= m->next || first - m->next <= MOLD_JUMP_MAX)
+		return false;
+	if (count != 0 && count != MOLD_COUNT_EOS && m->jump_next != 0 && first == m->jump_next) {
+		mold_log(m, "mold: following a jump from seq %llu to %llu: two packets agree",
+		         (unsigned long long)m->next, (unsigned long long)first);
+		m->jump_next = 0;
+		return false;
+	}
+	m->jump_next = count != 0 && count != MOLD_COUNT_EOS ? end : 0;
+	m->stats.seq_jumps++;
+	if (ratelimit_allow(&m->hostile_rl, now, &suppressed))
+		mold_log(
+		        m,
+		        "mold: packet at seq %llu is %llu past the next seq %llu (more than %llu): "
+		        "dropped, not followed (%llu similar suppressed)",
+		        (unsigned long long)first, (unsigned long long)(first - m->next),
+		        (unsigned long long)m->next, (unsigned long long)MOLD_JUMP_MAX,
+		        (unsigned long long)suppressed);
 	return true;
 }
 
@@ -498,10 +551,10 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 		m->stats.malformed++;
 		return MOLD_MALFORMED;
 	}
-	if (!mold_session_ok(m, pkt)) {
-		m->stats.wrong_session++;
-		return MOLD_WRONG_SESSION;
-	}
+	if (!mold_session_ok(m, pkt))
+		return mold_wrong_session(m, pkt, now_mono_ns);
+	if (mold_jumped(m, first, count, now_mono_ns))
+		return MOLD_SEQ_JUMP;
 	m->busy = true;
 	if (line < MOLD_LINE_REREQUEST) {
 		uint64_t end = first + (count == MOLD_COUNT_EOS ? 0 : count);

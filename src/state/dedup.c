@@ -121,19 +121,30 @@ static void dedup_advance(struct state_dedup *d, uint64_t id)
 	d->hwm = id;
 }
 
-void state_dedup_mark(struct state_dedup *d, uint64_t trade_id)
+bool state_dedup_outlier(const struct state_dedup *d, uint64_t trade_id)
+{
+	return d->hwm != 0 && trade_id > d->hwm && trade_id - d->hwm > STATE_DEDUP_JUMP_MAX;
+}
+
+bool state_dedup_mark(struct state_dedup *d, uint64_t trade_id)
 {
 	uint64_t bit = trade_id % STATE_DEDUP_WINDOW;
 
 	ENSURE(d->inst_plus1 != 0);
 	if (trade_id == 0)
-		return;
+		return false;
+	/* An id far above the mark (a garbage or bit-flipped id) would push
+	 * every real id out of the window and make it a duplicate: keep it out
+	 * of the window instead, and let the caller count it. */
+	if (state_dedup_outlier(d, trade_id))
+		return true;
 	if (trade_id > d->hwm)
 		dedup_advance(d, trade_id);
 	else if (d->hwm >= STATE_DEDUP_WINDOW && trade_id <= d->hwm - STATE_DEDUP_WINDOW)
-		return; /* too old: already counts as seen, no bit to set */
+		return false; /* too old: already counts as seen, no bit to set */
 	d->bits[bit / 64] |= 1ull << (bit % 64);
 	assert(state_dedup_seen(d, trade_id));
+	return false;
 }
 
 void state_seq_observe(struct state_feed *f, uint64_t seq)

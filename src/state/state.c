@@ -965,6 +965,22 @@ static void state_apply_finish(struct state *s, uint64_t jseq)
 	atomic_store_explicit(&s->hdr->undo.jseq, 0, memory_order_release);
 }
 
+/* An outlier id (dedup.h): counted, logged at most 5 per 10 s. */
+static void state_id_jump(struct state *s, const struct trade *t, uint32_t slot)
+{
+	static struct ratelimit rl = RATELIMIT_INIT(10, 5);
+	uint64_t suppressed = 0;
+
+	s->feeds[t->feed].id_jumps++;
+	if (ratelimit_allow(&rl, timefmt_mono_ns(), &suppressed))
+		log_warn("feed %s: trade id %llu is more than %llu above the high-water mark %llu: "
+		         "accepted without deduplication, the mark not moved (%llu similar "
+		         "suppressed)",
+		         s->feeds[t->feed].name, (unsigned long long)t->trade_id,
+		         (unsigned long long)STATE_DEDUP_JUMP_MAX,
+		         (unsigned long long)s->dedup[slot].hwm, (unsigned long long)suppressed);
+}
+
 void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 {
 	/* a correction carries the id of the trade it reverses, so it is
@@ -981,8 +997,8 @@ void state_apply_trade(struct state *s, const struct trade *t, uint64_t jseq)
 	state_undo_arm(s, t, slot, jseq);
 	state_point(STATE_POINT_ARMED);
 	state_inst_apply(&s->inst[t->instrument], t, jseq);
-	if (slot != STATE_DEDUP_NONE)
-		state_dedup_mark(&s->dedup[slot], t->trade_id);
+	if (slot != STATE_DEDUP_NONE && state_dedup_mark(&s->dedup[slot], t->trade_id))
+		state_id_jump(s, t, slot);
 	state_feed_apply(&s->feeds[t->feed], t, dedup, slot);
 	state_candles_apply(s, t, jseq);
 	state_apply_finish(s, jseq);
@@ -1138,6 +1154,7 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_PORT_IERRORS] = "port_ierrors",
         [STATE_EXT_PORT_RX_NOMBUF] = "port_rx_nombuf",
         [STATE_EXT_PORT_UNMATCHED] = "port_unmatched",
+        [STATE_EXT_WRONG_SESSION] = "wrong_session",
 };
 
 const char *state_ext_name(enum state_ext e)

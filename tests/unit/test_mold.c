@@ -632,6 +632,35 @@ static void test_request_encode(void)
 	CHECK(memcmp(out, want, sizeof(out)) == 0);
 }
 
+/* issue 10: a spoofed heartbeat at 2^64-2 must not be followed (it gave up
+ * an 18-quintillion-message gap and made every real packet a duplicate). */
+static void test_seq_jump(void)
+{
+	setup_default(false);
+	CHECK_EQ_INT(feed(0, 1, 3, T0), 3);
+	CHECK_EQ_INT(feed(0, UINT64_MAX - 1, 0, T0), MOLD_SEQ_JUMP);
+	CHECK_EQ_INT(feed(0, UINT64_MAX - 1, 0, T0 + 1000), MOLD_SEQ_JUMP);
+	CHECK_EQ_INT(sess.stats.seq_jumps, 2);
+	mold_tick(&sess, T0 + 10 * MOLD_WAIT_MAX_NS);
+	CHECK_EQ_INT(rec.ngap, 0);
+	CHECK_EQ_INT(feed(0, 4, 2, T0 + 2000), 2); /* real packets still delivered */
+	CHECK_EQ_INT(sess.stats.dup_messages, 0);
+	CHECK_EQ_INT(rec.n, 5);
+	/* a single data packet far ahead is not followed either... */
+	CHECK_EQ_INT(feed(0, 6 + MOLD_JUMP_MAX + 1, 2, T0 + 3000), MOLD_SEQ_JUMP);
+	CHECK_EQ_INT(feed(0, 6, 1, T0 + 3000), 1);
+	/* ...but one continued exactly by the next is (a late join): the gap
+	 * between is declared as usual */
+	CHECK_EQ_INT(feed(0, 1ull << 63, 2, T0 + 4000), MOLD_SEQ_JUMP);
+	CHECK(feed(0, (1ull << 63) + 2, 2, T0 + 4000) >= 0);
+	CHECK_EQ_INT(sess.stats.seq_jumps, 4);
+	mold_tick(&sess, T0 + 10 * MOLD_WAIT_MAX_NS);
+	CHECK_EQ_INT(rec.ngap, 1);
+	CHECK_EQ_INT(rec.seq[rec.n - 1], (1ull << 63) + 3);
+	/* near 2^64: a count past the end is malformed */
+	CHECK_EQ_INT(feed(0, UINT64_MAX, 2, T0 + 5000), MOLD_MALFORMED);
+}
+
 int main(void)
 {
 	test_in_order();
@@ -645,6 +674,7 @@ int main(void)
 	test_ab_one_gap();
 	test_heartbeat_tail_gap();
 	test_session();
+	test_seq_jump();
 	test_malformed();
 	test_buffer_overflow();
 	test_many_holes();

@@ -736,6 +736,30 @@ static int count_seen(const struct state_dedup *d, uint64_t lo, uint64_t hi)
 	return n;
 }
 
+/* issue 10: one garbage id (2^64-1) or a flipped high bit must not move the
+ * mark, or every later real id is a duplicate. */
+static void test_window_outlier(void)
+{
+	struct state_dedup d = {.inst_plus1 = 1};
+
+	CHECK(!state_dedup_mark(&d, UINT64_MAX - 5)); /* the first id is never one */
+	d = (struct state_dedup){.inst_plus1 = 1};
+	for (uint64_t id = 1; id <= 100; id++)
+		CHECK(!state_dedup_mark(&d, id));
+	CHECK(state_dedup_outlier(&d, UINT64_MAX));
+	CHECK(!state_dedup_seen(&d, UINT64_MAX));
+	CHECK(state_dedup_mark(&d, UINT64_MAX));
+	CHECK(state_dedup_mark(&d, 101 | (1ull << 40))); /* bit 40 flipped */
+	CHECK_EQ_INT(d.hwm, 100);
+	CHECK(!state_dedup_seen(&d, 101));
+	CHECK(state_dedup_seen(&d, 100));
+	/* the bound itself still moves the window, one more does not */
+	CHECK(!state_dedup_outlier(&d, 100 + STATE_DEDUP_JUMP_MAX));
+	CHECK(state_dedup_outlier(&d, 101 + STATE_DEDUP_JUMP_MAX));
+	CHECK(!state_dedup_mark(&d, 100 + STATE_DEDUP_JUMP_MAX));
+	CHECK_EQ_INT(d.hwm, 100 + STATE_DEDUP_JUMP_MAX);
+}
+
 static void test_window(void)
 {
 	struct state_dedup d = {.inst_plus1 = 1};
@@ -777,19 +801,19 @@ static void test_window(void)
 	CHECK(state_dedup_seen(&d, 1500 + W));
 
 	/* a huge jump */
-	state_dedup_mark(&d, 1ull << 40);
-	CHECK_EQ_INT(count_seen(&d, (1ull << 40) - W + 1, (1ull << 40) - 1), 0);
-	CHECK(state_dedup_seen(&d, (1ull << 40) - W));
+	state_dedup_mark(&d, 1ull << 31);
+	CHECK_EQ_INT(count_seen(&d, (1ull << 31) - W + 1, (1ull << 31) - 1), 0);
+	CHECK(state_dedup_seen(&d, (1ull << 31) - W));
 	CHECK(state_dedup_seen(&d, 1500 + W));
-	CHECK(state_dedup_seen(&d, 1ull << 40));
+	CHECK(state_dedup_seen(&d, 1ull << 31));
 
 	/* a jump of W - 1 over a full window keeps exactly the old top id */
-	for (uint64_t id = (1ull << 40) + 1; id < (1ull << 40) + W; id++)
+	for (uint64_t id = (1ull << 31) + 1; id < (1ull << 31) + W; id++)
 		state_dedup_mark(&d, id);
-	state_dedup_mark(&d, (1ull << 40) + 2 * W - 2);
-	CHECK_EQ_INT(count_seen(&d, (1ull << 40) + W, (1ull << 40) + 2 * W - 3), 0);
-	CHECK(state_dedup_seen(&d, (1ull << 40) + W - 1));
-	CHECK(state_dedup_seen(&d, (1ull << 40) + W - 2)); /* too old now */
+	state_dedup_mark(&d, (1ull << 31) + 2 * W - 2);
+	CHECK_EQ_INT(count_seen(&d, (1ull << 31) + W, (1ull << 31) + 2 * W - 3), 0);
+	CHECK(state_dedup_seen(&d, (1ull << 31) + W - 1));
+	CHECK(state_dedup_seen(&d, (1ull << 31) + W - 2)); /* too old now */
 
 	/* marking a seen or stale id changes nothing */
 	{
@@ -800,6 +824,7 @@ static void test_window(void)
 		CHECK(memcmp(&copy, &d, sizeof(d)) == 0);
 	}
 	test_window_model();
+	test_window_outlier();
 }
 
 static void test_seq_gaps(void)
