@@ -164,6 +164,12 @@ static int pd_switch(const char *cmd, const struct passwd *pw, uint64_t keep)
 	/* Cheap and always checked: root must be out of reach now. */
 	ENSURE(getuid() == pw->pw_uid && geteuid() == pw->pw_uid && getegid() == pw->pw_gid);
 	ENSURE(setuid(0) < 0);
+#if defined(__SANITIZE_ADDRESS__)
+	/* Sanitizer builds only: setuid cleared the dumpable flag, and LeakSanitizer's exit
+	 * check ptraces the process from a helper of its own; without this it cannot attach. */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		log_warn("%s: prctl PR_SET_DUMPABLE (sanitizer build): %s", cmd, strerror(errno));
+#endif
 	return 0;
 }
 
