@@ -15,6 +15,8 @@
 
 #include "config.h"
 #include "trades/addr.h"
+#include "trades/candles.h"
+#include "trades/decimal.h"
 #include "trades/http.h"
 #include "trades/log.h"
 #include "trades/reason.h"
@@ -245,8 +247,66 @@ static enum MHD_Result http_send(struct MHD_Connection *c, unsigned status, cons
 	return ok;
 }
 
+/* One candle as a JSON object, decimals exact at the instrument's scale. */
+static void http_candle_json(FILE *f, const struct candle *c, const struct state_instrument *in,
+                             bool closed)
+{
+	char o[DEC_FMT_MAX], hi[DEC_FMT_MAX], lo[DEC_FMT_MAX], cl[DEC_FMT_MAX], v[DEC_FMT_MAX];
+
+	dec_format(c->open, TRADE_SCALE_DIGITS, in->price_dp, o);
+	dec_format(c->high, TRADE_SCALE_DIGITS, in->price_dp, hi);
+	dec_format(c->low, TRADE_SCALE_DIGITS, in->price_dp, lo);
+	dec_format(c->close, TRADE_SCALE_DIGITS, in->price_dp, cl);
+	dec128_format(c->volume, TRADE_SCALE_DIGITS, in->qty_dp, v);
+	fprintf(f,
+	        "{\"start_ms\":%lld,\"open\":\"%s\",\"high\":\"%s\",\"low\":\"%s\","
+	        "\"close\":\"%s\",\"volume\":\"%s\",\"trades\":%llu,\"closed\":%s}",
+	        (long long)(c->start_ns / 1000000), o, hi, lo, cl, v, (unsigned long long)c->trades,
+	        closed ? "true" : "false");
+}
+
+/* /candles?pair=P: the engine's candles of P at its first interval, oldest
+ * first, read from the state like `trades candles --json` (the status page's
+ * chart).  200 with [] when P has none yet; 404 for a pair not in the state. */
+static int http_candles(struct http *h, struct MHD_Connection *conn, FILE *f)
+{
+	const char *pair = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pair");
+	struct candle c[CANDLE_RING_LEN];
+	struct candle_ring_hdr hdr;
+	struct state_instrument in;
+	int64_t id;
+	int n = 0;
+
+	if (!pair || !pair[0] || strlen(pair) >= sizeof(in.symbol)) {
+		fputs("{\"error\":\"?pair=P required\"}\n", f);
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	id = state_lookup(&h->st, pair, strlen(pair));
+	if (id < 0) {
+		fputs("{\"error\":\"pair not in the state\"}\n", f);
+		return MHD_HTTP_NOT_FOUND;
+	}
+	if (state_read_instrument(&h->st, (uint32_t)id, &in) < 0)
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (state_candles_intervals(&h->st) > 0)
+		n = state_candles_read(&h->st, (uint32_t)id, 0, c, CANDLE_RING_LEN, &hdr);
+	if (n < 0)
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	fprintf(f, "{\"interval_s\":%lld,\"candles\":[",
+	        n > 0 ? (long long)(state_candles_interval_ns(&h->st, 0) / 1000000000) : 0LL);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		http_candle_json(f, &c[i], &in,
+		                 state_candle_closed(&h->st, 0, &c[i], hdr.watermark_ns));
+	}
+	fputs("]}\n", f);
+	return MHD_HTTP_OK;
+}
+
 /* The body of url into a memory stream: its status and content type. */
-static int http_body(struct http *h, const char *url, FILE *f, const char **type)
+static int http_body(struct http *h, struct MHD_Connection *conn, const char *url, FILE *f,
+                     const char **type)
 {
 	*type = "text/plain; charset=utf-8";
 	if (strcmp(url, "/metrics") == 0) {
@@ -260,6 +320,10 @@ static int http_body(struct http *h, const char *url, FILE *f, const char **type
 		return h->cfg.stat_json(&h->st, h->cfg.state_dir, f) < 0
 		               ? MHD_HTTP_SERVICE_UNAVAILABLE
 		               : MHD_HTTP_OK;
+	}
+	if (strcmp(url, "/candles") == 0) {
+		*type = "application/json";
+		return http_candles(h, conn, f);
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return h->cfg.health(&h->st, h->cfg.state_dir, f) < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE
@@ -303,7 +367,7 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *c, const ch
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		type = "text/plain";
 	} else {
-		status = http_body(h, url, f, &type);
+		status = http_body(h, c, url, f, &type);
 	}
 	if (fclose(f) != 0) {
 		free(body);

@@ -3,9 +3,9 @@
  * and shows the feeds with rates, gaps and drops, the busiest instruments
  * and a candle chart for the chosen pair.
  *
- * The chart's data comes from one function, candlesFor(pair, stat): today it
- * builds one-poll candles from the pair's last price and volume as /stat
- * reports them; when the engine keeps candles it can fetch those instead. */
+ * The chart's data comes from one function, candlesFor(pair): the engine's
+ * own candles of the pair at its first interval, from /candles?pair=P (the
+ * state file's candle rings, as `trades candles --json` prints them). */
 extern const char http_page[];
 const char http_page[] =
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -29,7 +29,7 @@ const char http_page[] =
         "<svg id=\"chart\" width=\"720\" height=\"240\" viewBox=\"0 0 720 240\"></svg>\n"
         "<script>\n"
         "'use strict';\n"
-        "let prev=null,prevT=0,hist={},chosen='';\n"
+        "let prev=null,prevT=0,chosen='';\n"
         "function esc(s){return String(s).replace(/[&<>\"']/g,c=>'&#'+c.charCodeAt(0)+';');}\n"
         "function cell(v,cls){return '<td'+(cls?' class=\"'+cls+'\"':'')+'>'+esc(v)+'</td>';}\n"
         "function rate(now,old,dt){return old===undefined||dt<=0?'':((now-old)/dt).toFixed(1);}\n"
@@ -49,12 +49,11 @@ const char http_page[] =
         " if(sel.options.length!==names.length||[...sel.options].some((o,k)=>o.value!==names[k]))"
         "{sel.innerHTML=names.map(n=>'<option>'+esc(n)+'</option>').join('');sel.value=chosen;}}\n"
         "/* The one source of the chart's candles: {t,o,h,l,c,v} oldest first. */\n"
-        "function candlesFor(pair,st){let i=st.instruments.find(x=>x.pair===pair);"
-        "if(!i)return hist[pair]||[];\n"
-        " let h=hist[pair]=hist[pair]||[],p=parseFloat(i.last),t=Date.now();\n"
-        " let o=h.length?h[h.length-1].c:p;\n"
-        " h.push({t:t,o:o,h:Math.max(o,p),l:Math.min(o,p),c:p,v:i.trades});\n"
-        " if(h.length>60)h.shift();return h;}\n"
+        "function candlesFor(pair){if(!pair)return Promise.resolve([]);\n"
+        " return fetch('candles?pair='+encodeURIComponent(pair),{cache:'no-store'})"
+        ".then(r=>r.ok?r.json():{candles:[]})\n"
+        " .then(j=>j.candles.map(c=>({t:c.start_ms,o:+c.open,h:+c.high,l:+c.low,c:+c.close,"
+        "v:c.trades})));}\n"
         "function chart(cs){let svg=document.getElementById('chart');if(!cs.length){svg.innerHTML="
         "'';return;}\n"
         " let hi=Math.max(...cs.map(c=>c.h)),lo=Math.min(...cs.map(c=>c.l));if(hi===lo){hi+=1;"
@@ -70,7 +69,7 @@ const char http_page[] =
         "async function poll(){try{let r=await fetch('stat',{cache:'no-store'});let st=await "
         "r.json();\n"
         " let t=Date.now()/1000,dt=prev?t-prevT:0;feeds(st,dt);insts(st,dt);"
-        "chart(candlesFor(chosen,st));\n"
+        "candlesFor(chosen).then(chart);\n"
         " document.getElementById('status').textContent=st.clean?'stopped':'serving';\n"
         " document.getElementById('status').className=st.clean?'bad':'ok';\n"
         " document.getElementById('summary').textContent='journal entries applied '+"

@@ -84,6 +84,28 @@ done
 stop_prom
 echo "prometheus ok: scraped accepted = $got"
 
+# ---- /candles: the engine's candle rings, the same as `trades candles --json`
+PAIR=$("$PY" -c 'import json,sys; print(max(json.load(open(sys.argv[1]))["instruments"], key=lambda i: i["trades"])["pair"])' "$T/stat.json")
+curl -sf "http://$HTTP/candles?pair=$(printf %s "$PAIR" | sed 's|/|%2F|g')" >"$T/candles.json" ||
+	fail "GET /candles?pair=$PAIR"
+"$TRADES" candles --state-dir "$T/s" --pair "$PAIR" --json >"$T/candles_cli.jsonl" ||
+	fail "trades candles --pair $PAIR"
+"$PY" - "$T/candles.json" "$T/candles_cli.jsonl" <<'PY' || fail "/candles differs from trades candles"
+import json, sys
+web = json.load(open(sys.argv[1]))["candles"]
+cli = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+assert web and len(web) == len(cli), (len(web), len(cli))
+for w, c in zip(web, cli):
+    assert w["start_ms"] == c["start_ns"] // 1000000, (w, c)
+    for k in ("open", "high", "low", "close", "volume", "trades"):
+        assert w[k] == c[k], (k, w, c)
+print("candles ok:", len(web), "candles of", cli[0]["pair"])
+PY
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$HTTP/candles?pair=NOPE/XX")" = 404 ] ||
+	fail "/candles of an unknown pair is not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$HTTP/candles")" = 400 ] ||
+	fail "/candles without ?pair is not 400"
+
 # ---- the status page in headless Chromium
 chrome() {
 	timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$T/chrome" \
