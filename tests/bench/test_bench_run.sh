@@ -36,8 +36,8 @@ for s, st in meta["scenarios"].items():
         continue
     if not (st.startswith("skipped") and s in built and not built[s]):
         bad.append(f"scenario {s}: {st}")
-want = ["replay-jsonl", "replay-itch", "tcp", "udp-mold", "peers", "scale", "latency", "dpdk",
-        "http"]
+want = ["replay-jsonl", "replay-itch", "tcp", "udp-mold", "peers", "kafka", "scale", "latency",
+        "dpdk", "http"]
 for s in want:
     if s not in meta["scenarios"]:
         bad.append(f"scenario {s} not run")
@@ -47,6 +47,7 @@ ratios = {
     "tcp": ["trades vs read()-only", "trades-ack vs read()-only"],
     "udp-mold": ["trades-uring vs recvmmsg", "trades-epoll vs recvmmsg", "trades-uring vs trades-epoll"],
     "peers": ["trades vs redis-streams", "trades vs nats-jetstream"],
+    "kafka": ["trades+kafka-mock (smoke) vs trades (journal only)"],
     "scale": ["trades 100000 instruments vs trades 10 instruments"],
     "dpdk": ["trades vs free-only"],
     "http": ["trades+http vs trades"],
