@@ -48,6 +48,12 @@ char *log_escape(const void *data, size_t len, size_t max, char *out, size_t out
  *   return errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno)); */
 int errfmt(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Whether a writer may use a file owned by uid in directory dir: it is this
+ * user's own, or this process is root and uid owns dir too (the state
+ * directory of `serve --user NAME`, which root opens before it drops to NAME).
+ * A file someone else owns is refused: they could swap or rewrite it. */
+int owner_trusted(unsigned uid, const char *dir);
+
 /* Always-on boundary check (bounds, sizes, sequence order): stays in release
  * builds, where assert() is compiled out.  A failed check is a programmer
  * error: it logs file, line and the expression, then aborts.  Keep it to

@@ -300,8 +300,8 @@ static const struct serve_flag {
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
 static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTIONS,
-                                             CLI_KAFKA_OPTIONS, CLI_CANDLE_OPTIONS,
-                                             CLI_HTTP_OPTIONS, PRIVDROP_OPTION};
+                                             CLI_KAFKA_OPTIONS,  CLI_CANDLE_OPTIONS,
+                                             CLI_HTTP_OPTIONS,   PRIVDROP_OPTION};
 #define SERVE_NSHARED (sizeof(serve_shared) / sizeof(serve_shared[0]))
 
 /* Defaults, then the environment. */
@@ -408,6 +408,7 @@ struct serve_ack {
 	bool on;            /* an ,ack connection is in the slot */
 	bool pending;       /* in serve_wiring.ack_pending */
 	bool failed;        /* a line could not be stored: acks stop at ackable */
+	bool shut;          /* shut down after the store came back: later bytes dropped */
 	uint32_t gen;       /* source_chan.gen of the connection */
 	uint64_t lines;     /* lines handled (received) on the connection */
 	uint64_t ackable;   /* lines handled before any store failure */
@@ -482,6 +483,16 @@ static void serve_ack_count(struct serve_wiring *w, uint32_t conn, uint64_t rece
 		a->ackable = a->lines;
 		a->jseq = pipeline_journal_last(w->pipe);
 	}
+	/* The store works again: end this connection now, at the end of the read
+	 * that saw it, not at the next ack round.  Every line stored after the
+	 * failed one moves the dedup mark on; were the connection kept while more
+	 * of its lines were stored, the failed lines, resent after the reconnect,
+	 * could fall below the dedup window and be taken for duplicates (lost).
+	 * The lines after ackable are resent: the stored ones are duplicates. */
+	if (a->failed && !a->shut && pipeline_journal_last(w->pipe) > a->fail_jseq) {
+		a->shut = true;
+		source_conn_shutdown(w->src, conn, a->gen);
+	}
 	if (!a->pending && (a->ackable > a->acked || a->failed)) {
 		ENSURE(w->npending < w->nconns);
 		a->pending = true;
@@ -496,6 +507,8 @@ static void serve_stream(void *ctx, const struct source_chan *ch, const void *bu
 	const struct pipeline_stats *ps = pipeline_stats(w->pipe);
 	uint64_t received = ps->received, failed = ps->store_failed;
 
+	if (w->acks[ch->conn].on && w->acks[ch->conn].shut)
+		return; /* after its shutdown: never acked, the client resends it */
 	decoder_input(serve_conn_dec(w, ch), buf, len, rx_ns, false, NULL);
 	if (w->acks[ch->conn].on)
 		serve_ack_count(w, ch->conn, received, failed);
@@ -513,10 +526,8 @@ static bool serve_ack_one(struct serve_wiring *w, uint32_t conn, uint64_t durabl
 	if (a->ackable > a->acked && a->jseq <= durable &&
 	    source_ack(w->src, conn, a->gen, a->ackable) >= 0)
 		a->acked = a->ackable;
-	if (a->failed && pipeline_journal_last(w->pipe) > a->fail_jseq && a->acked == a->ackable) {
-		source_conn_shutdown(w->src, conn, a->gen);
-		return false;
-	}
+	if (a->shut)
+		return false; /* shut down in serve_ack_count; the client resends */
 	return a->failed || a->acked < a->ackable;
 }
 

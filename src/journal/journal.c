@@ -355,7 +355,7 @@ static int journal_lock(struct journal *j, char *err, size_t errlen)
 		return errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno));
 	if (fstat(j->lockfd, &st) != 0 || fchmod(j->lockfd, 0600) != 0)
 		return errfmt(err, errlen, "journal %s: fstat/fchmod: %s", path, strerror(errno));
-	if (st.st_uid != geteuid())
+	if (!owner_trusted(st.st_uid, j->cfg.dir))
 		return errfmt(err, errlen, "journal %s: refused: owned by uid %u, not this user",
 		              path, (unsigned)st.st_uid);
 	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0)
@@ -408,7 +408,7 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 		close(fd);
 		return -1;
 	}
-	if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+	if (!owner_trusted(st.st_uid, j->dir) || !S_ISREG(st.st_mode)) {
 		errfmt(err, errlen,
 		       "journal %s/%s: refused: owned by uid %u (this user is %u) or not a "
 		       "regular file",

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -140,8 +141,7 @@ static int state_check_layout(const char *path, const struct state_header *h, ch
 	    state_check_field(path, "off_feeds", h->off_feeds, l.off_feeds, err, errlen) ||
 	    state_check_field(path, "off_dedup", h->off_dedup, l.off_dedup, err, errlen) ||
 	    state_check_field(path, "off_candles", h->off_candles, l.off_candles, err, errlen) ||
-	    state_check_field(path, "candles_size", h->candles_size, l.candles_size, err,
-	                      errlen) ||
+	    state_check_field(path, "candles_size", h->candles_size, l.candles_size, err, errlen) ||
 	    state_check_field(path, "file_size", h->file_size, l.file_size, err, errlen))
 		return -1;
 	return 0;
@@ -263,11 +263,17 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
  * trust, nor write through, a file someone else can swap or has made. */
 static int state_check_owner(int fd, const char *path, char *err, size_t errlen)
 {
+	char dir[PATH_MAX];
 	struct stat st;
+	char *slash;
 
 	if (fstat(fd, &st) != 0)
 		return errfmt(err, errlen, "state %s: fstat: %s", path, strerror(errno));
-	if (st.st_uid != geteuid())
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (!owner_trusted(st.st_uid, slash ? dir : "."))
 		return errfmt(err, errlen,
 		              "state %s: refused: owned by uid %u, not by this user (uid %u)", path,
 		              (unsigned)st.st_uid, (unsigned)geteuid());

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "trades/timefmt.h"
 
 #define LOG_LINE_MAX    2048 /* longer messages are cut and end in "..." */
@@ -169,4 +171,13 @@ void ensure_failed(const char *file, int line, const char *expr)
 {
 	log_error("ensure failed at %s:%d: %s", file, line, expr);
 	abort();
+}
+
+int owner_trusted(unsigned uid, const char *dir)
+{
+	struct stat st;
+
+	if (uid == (unsigned)geteuid())
+		return 1;
+	return geteuid() == 0 && stat(dir, &st) == 0 && st.st_uid == uid;
 }

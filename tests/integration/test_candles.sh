@@ -67,5 +67,5 @@ rc=0
 rc=0
 "$TRADES" serve --candles 1x --state-dir "$T/x" 2>"$T/e3" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "'1x' is not an interval" "$T/e3" || fail "bad --candles: rc $rc $(cat "$T/e3")"
-"$TRADES" candles --help | grep -q -- "--interval" || fail "candles --help"
+grep -q -- "--interval" <<<"$("$TRADES" candles --help)" || fail "candles --help"
 echo "PASS candles: replay, kill -9 + restart, rebuild from the journal"

@@ -156,7 +156,7 @@ usage)
 	PAT="trades-kafka-mock" expect --kafka 127.0.0.1:1 --kafka-opt test.mock.num.brokers=3
 	PAT="no.such.property" expect --kafka 127.0.0.1:1 --kafka-opt no.such.property=1
 	PAT="topic 'bad topic'" expect --kafka 127.0.0.1:1 --kafka-topic 'bad topic'
-	"$TRADES" serve --help | grep -q -- '--kafka BROKERS' || fail "serve --help lacks --kafka"
+	grep -q -- '--kafka BROKERS' <<<"$("$TRADES" serve --help)" || fail "serve --help lacks --kafka"
 	echo "PASS kafka usage"
 	exit 0
 	;;
