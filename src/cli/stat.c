@@ -138,10 +138,9 @@ static void stat_json_feeds(const struct state *s)
 		       "\"no_trade_id\":%llu,\"dedup_overflow\":%llu,\"malformed_by\":{",
 		       (unsigned long long)fd->received, (unsigned long long)fd->accepted,
 		       (unsigned long long)fd->duplicates, (unsigned long long)fd->malformed,
-		       (unsigned long long)fd->store_failed,
-		       (unsigned long long)fd->gaps, (unsigned long long)fd->gap_missing,
-		       (unsigned long long)fd->out_of_order, (unsigned long long)fd->no_trade_id,
-		       (unsigned long long)fd->dedup_overflow);
+		       (unsigned long long)fd->store_failed, (unsigned long long)fd->gaps,
+		       (unsigned long long)fd->gap_missing, (unsigned long long)fd->out_of_order,
+		       (unsigned long long)fd->no_trade_id, (unsigned long long)fd->dedup_overflow);
 		const char *msep = "";
 		for (m = 1; m < MALFORMED_COUNT; m++) {
 			if (!fd->malformed_by[m])
@@ -287,9 +286,13 @@ int cmd_stat(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	for (i = 0; i < n; i++) {
-		if (state_read_instrument(&s, i, &rows[got].in) < 0) {
-			fprintf(stderr, "trades stat: instrument %u: writer holds it too long\n",
-			        i);
+		int rr = state_read_instrument(&s, i, &rows[got].in);
+
+		if (rr < 0) {
+			fprintf(stderr, "trades stat: instrument %u: %s\n", i,
+			        rr == STATE_READ_DAMAGED ? "slot fails its checksum (damaged), not "
+			                                   "shown; the service rebuilds it at start"
+			                                 : "writer holds it too long");
 			continue;
 		}
 		stat_format(&rows[got++]);
