@@ -146,4 +146,13 @@ rc=0; open_store "$T/link" || rc=$?
 [ "$(grep -c "symbolic link" "$T/err")" -eq 1 ] || fail "symlink message: $(cat "$T/err")"
 [ -L "$T/link/trades.state" ] && [ "$sum" = "$(sha256sum "$T/link.real")" ] ||
 	fail "symlinked state or its target changed"
+# serve itself: a damaged slot is found at start and the state rebuilt
+fresh srv && flip "$T/srv/trades.state" $(($(off_inst "$T/srv") + 192 + 55))
+: >"$T/serve.err"
+start_serve srv --tcp 127.0.0.1:0 --state-dir "$T/srv"
+stop_serve
+[ "$(grep -c "instrument slot 1 .*fails its checksum.*rebuilding it from the journal" "$T/serve.err")" -eq 1 ] ||
+	fail "serve: no one line about the damaged slot: $(cat "$T/serve.err")"
+totals_ok "$T/srv" "serve after a damaged slot"
+check_rc "$T/srv" 0 "serve repaired the slot"
 echo "PASS damage"
