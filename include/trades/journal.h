@@ -98,7 +98,7 @@ struct journal {
 	char dir[4096];
 	int dirfd;
 	int lockfd; /* STATE_DIR/journal.lock, flock(LOCK_EX) while open */
-	int fd; /* current segment */
+	int fd;     /* current segment */
 	uint8_t *map;
 	uint64_t map_size;
 	uint64_t off;        /* append offset in the current segment */
@@ -118,6 +118,10 @@ struct journal {
 	int64_t retry_ns;       /* timefmt_mono_ns() deadline of the next retry */
 	uint64_t roll_failures; /* rolls that failed (segment creation or msync) */
 	uint64_t append_failed; /* appends that returned 0 */
+	/* Set by a failed journal_open when a file was refused (damaged in the
+	 * middle, bad header, symlink, other owner, locked by another writer):
+	 * the cli exits 3.  False when it failed on an I/O error (exit 1). */
+	bool refused;
 };
 
 /* Parses "none", "always" or "interval:MS" (1..3600000).  0 or -1. */

@@ -61,9 +61,13 @@ struct pipeline_config {
 	/* Candles (candles.h): when candles_set, the state is configured with
 	 * these before recovery (refused if it was kept otherwise). */
 	bool candles_set;
-	uint32_t n_candles;             /* intervals in candle_ns, 0 = off */
-	int64_t candle_ns[4];           /* CANDLE_INTERVALS_MAX, ascending */
-	int64_t candle_grace_ns;        /* --candle-grace */
+	uint32_t n_candles;      /* intervals in candle_ns, 0 = off */
+	int64_t candle_ns[4];    /* CANDLE_INTERVALS_MAX, ascending */
+	int64_t candle_grace_ns; /* --candle-grace */
+	/* When not NULL, a failed pipeline_open sets *refused: true when the
+	 * state or journal was refused (damaged, incompatible, symlink, other
+	 * owner, locked: the cli exits 3), false on an I/O failure (exit 1). */
+	bool *refused;
 };
 
 /* Process-local totals (the state file holds the persistent ones).

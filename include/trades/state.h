@@ -46,9 +46,10 @@
 #include "trades/reason.h"
 #include "trades/trade.h"
 
-#define STATE_MAGIC            "TRDSTAT1" /* 8 bytes, no NUL stored */
-#define STATE_VERSION          3u         /* bump on any layout change (2: 32 decoder counters,
-                                             3: candle region) */
+#define STATE_MAGIC "TRDSTAT1" /* 8 bytes, no NUL stored */
+#define STATE_VERSION                                                                              \
+	4u /* bump on any layout change (2: 32 decoder counters,                                   \
+	      3: candle region, 4: per-instrument crc) */
 #define STATE_FILE_NAME        "trades.state"
 #define STATE_LOCK_NAME        "trades.lock" /* writer exclusion, 0600, holds the pid */
 #define STATE_HEADER_SIZE      4096u
@@ -77,6 +78,10 @@ struct state_instrument {
 	uint64_t applied_jseq; /* journal seq of the last trade applied */
 	__int128 volume;       /* sum qty, scaled 1e8 */
 	__int128 notional;     /* sum price*qty, scaled 1e16 (VWAP numerator) */
+	/* CRC32C of the bytes from id up to this field (state_inst_crc), set
+	 * by the writer inside the seqlock and saved with the slot in the undo
+	 * record; a slot whose crc does not match is damaged, never served. */
+	uint32_t crc;
 } __attribute__((aligned(64)));
 
 /* Decoder counters per feed (state_feed.ext): what ITCH/MoldUDP64 feeds see
@@ -228,6 +233,14 @@ struct state {
 	struct state_feed *feeds;      /* [TRADE_FEED_MAX] */
 	struct state_dedup *dedup;     /* [dedup_cap] */
 	char path[4096];               /* dir/trades.state, for messages */
+	/* Set by a failed state_open when the file was refused (damaged,
+	 * incompatible, symlink, other owner, locked by another writer): the
+	 * cli exits 3.  False when the open failed on an I/O error (exit 1). */
+	bool refused;
+	/* Set by a failed open when the file is ours (magic, version) but fails
+	 * a checksum; a WRITE open then moves it aside (logging why) and
+	 * creates it anew, and this stays set on the new, empty file. */
+	bool damaged;
 };
 
 enum state_open_mode {
@@ -239,7 +252,8 @@ enum state_open_mode {
  * Refuses -- never rewrites -- a file with the wrong magic, version, size or
  * layout crc, and a file another writer holds.  A WRITE open rolls back an
  * armed undo record and marks the file not clean until state_close.
- * Returns 0, or -1 with a message naming the path and cause in err. */
+ * Returns 0, or -1 with a message naming the path and cause in err and
+ * s->refused telling a refusal from an I/O failure. */
 int state_open(struct state *s, const char *dir, enum state_open_mode mode, uint32_t inst_cap,
                char *err, size_t errlen);
 /* Creates dir mode 0700 (whatever the umask) if it does not exist; an
@@ -332,7 +346,12 @@ extern void (*state_crash_hook)(enum state_point where);
 
 /* Consistent copy of one instrument (seqlock).  0, or -1 if id is not
  * defined (>= inst_count) or the writer held it for STATE_READ_RETRIES tries
- * (a writer killed mid-apply leaves it held until the next WRITE open). */
+ * (a writer killed mid-apply leaves it held until the next WRITE open), or
+ * STATE_READ_DAMAGED (-2) when the copy fails its crc: the slot is damaged
+ * and must be reported, not served. */
+#define STATE_READ_DAMAGED (-2)
 int state_read_instrument(const struct state *s, uint32_t id, struct state_instrument *out);
+/* CRC32C an instrument slot must carry in its crc field. */
+uint32_t state_inst_crc(const struct state_instrument *in);
 
 #endif

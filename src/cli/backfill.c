@@ -384,15 +384,17 @@ int cmd_backfill(int argc, char **argv)
 	static struct kraken_rest kr;
 	struct backfill_opts o;
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	const struct pipeline_stats *s;
 	char err[512];
 	int rc;
 
 	if (backfill_parse(argc, argv, &o) < 0 || cli_store_config("backfill", &o.st, &pc) < 0)
 		return CLI_USAGE;
+	pc.refused = &refused;
 	if ((pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	if (kraken_feeds_init(&kf, pipe, o.prefix) < 0) {
 		pipeline_close(pipe, true);

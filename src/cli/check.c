@@ -4,9 +4,9 @@
  *    are this user's, not symbolic links, and not writable by group/other;
  *    files not readable by them either (they are created 0600 in 0700).
  * 2. journal: every frame's CRC32C and jseq, read with the journal reader
- *    from jseq 1 to the end; damage in the middle is a problem, a torn tail
- *    (non-zero bytes after the last valid frame, what kill -9 during an
- *    append leaves) is a note: the service truncates it at the next start.
+ *    from jseq 1 to the end; damage in the middle is a problem, and so is a
+ *    torn tail (non-zero bytes after the last valid frame, what kill -9
+ *    during an append leaves), which the service truncates at the next start.
  * 3. state header: magic, version, sizes, layout crc (state_open READ).
  * 4. rebuild: the journal segments are copied to a temporary directory and
  *    opened there by the real pipeline (which rebuilds a state from them);
@@ -140,9 +140,10 @@ static void check_journal(struct check *c)
 		/* keep journal_last: the rebuild is skipped below */
 		c->journal_last = UINT64_MAX;
 	} else if (check_torn(&r)) {
-		printf("note: journal %s/%020llu.seg: torn tail at offset %llu (would be truncated "
-		       "at the next start)\n",
-		       r.dir, (unsigned long long)r.seg_first, (unsigned long long)r.off);
+		problem(c,
+		        "journal %s/%020llu.seg: torn tail at offset %llu (the service truncates "
+		        "it at the next start)",
+		        r.dir, (unsigned long long)r.seg_first, (unsigned long long)r.off);
 	}
 	journal_reader_close(&r);
 }
@@ -312,6 +313,20 @@ static void check_rebuild(struct check *c, const struct state *s)
 	remove_tmp(tmp);
 }
 
+/* Every defined instrument slot against its crc (state_read_instrument). */
+static void check_slots(struct check *c, const struct state *s)
+{
+	uint32_t n = atomic_load(&s->hdr->inst_count);
+	struct state_instrument in;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (state_read_instrument(s, i, &in) == STATE_READ_DAMAGED)
+			problem(c,
+			        "state %s: instrument %u: slot fails its checksum (damaged; the "
+			        "service rebuilds the state from the journal)",
+			        s->path, i);
+}
+
 static void check_state(struct check *c)
 {
 	char err[CHECK_PATH_MAX + 160], note[64];
@@ -323,6 +338,7 @@ static void check_state(struct check *c)
 		problem(c, "%s%s", err, " (the service rebuilds it from the journal)");
 		return;
 	}
+	check_slots(c, &s);
 	applied = atomic_load(&s.hdr->applied_jseq);
 	pid = state_writer_pid(&s);
 	if (c->journal_last == UINT64_MAX) {
@@ -352,9 +368,9 @@ static void check_usage(FILE *f)
 	        "journal frame's checksum and sequence, the state header, and the state rebuilt\n"
 	        "from the journal against the state file (each instrument's aggregates, the\n"
 	        "feed counters the journal determines).  One line per problem on stdout;\n"
-	        "'note:' lines (a torn journal tail after a crash, a state behind the journal,\n"
-	        "a live writer) are not damage: the service repairs or catches up at "
-	        "start.\n\n" CLI_COMMON_HELP
+	        "a torn journal tail after a crash is damage the service repairs at start;\n"
+	        "'note:' lines (a state behind the journal, a live writer) are not damage:\n"
+	        "the service catches up at start.\n\n" CLI_COMMON_HELP
 	        "\nexit codes: 0 clean, 1 damage found, 2 usage error\n");
 }
 

@@ -236,6 +236,7 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 {
 	struct decoder_itch_config icfg;
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	char err[512];
 	int feed;
 
@@ -243,10 +244,11 @@ static int replay_setup(struct replay_run *r, const struct replay_opts *o)
 		return CLI_USAGE;
 	pc.decode_only = o->decode_only;
 	cli_candles_config(&o->candles, &pc);
+	pc.refused = &refused;
 	r->pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!r->pipe) {
 		log_error("%s", err);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	r->pipe_ok = true;
 	feed = pipeline_feed(r->pipe, o->feed_name);

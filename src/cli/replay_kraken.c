@@ -309,6 +309,7 @@ int cmd_replay_kraken(int argc, char **argv)
 	static struct replay_kraken r;
 	struct replay_kraken_opts o = {.prefix = KRAKEN_DEFAULT_FEED};
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	const struct pipeline_stats *s;
 	char err[512];
 	int i, rc = CLI_OK;
@@ -321,9 +322,10 @@ int cmd_replay_kraken(int argc, char **argv)
 	if (cli_store_config("replay", &o.st, &pc) < 0)
 		return CLI_USAGE;
 	pc.decode_only = o.decode_only;
+	pc.refused = &refused;
 	if ((r.pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	if (kraken_feeds_init(&r.kf, r.pipe, o.prefix) < 0) {
 		pipeline_close(r.pipe, true);

@@ -809,6 +809,7 @@ int cmd_serve(int argc, char **argv)
 	struct pipeline_stats ps;
 	static struct serve_wiring w; /* large: keep it off the stack */
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	struct serve_opts o;
 	char err[512];
 	int rc;
@@ -835,11 +836,12 @@ int cmd_serve(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	cli_stop_signals(serve_on_signal);
+	pc.refused = &refused;
 	pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!pipe) {
 		log_error("%s", err);
 		source_close(w.src);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	w.pipe = pipe;
 	serve_log_state(&o, pipe);

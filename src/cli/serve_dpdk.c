@@ -580,6 +580,7 @@ int cmd_serve_dpdk(int argc, char **argv)
 	static struct sd s;
 	static struct sd_opts o;
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	char err[512];
 	unsigned i;
 	int rc;
@@ -593,10 +594,11 @@ int cmd_serve_dpdk(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	cli_stop_signals(sd_on_signal);
+	pc.refused = &refused;
 	pipe = pipeline_open(&pc, err, sizeof(err));
 	if (!pipe) {
 		log_error("%s", err);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	memset(&s, 0, sizeof(s));
 	s.pipe = pipe;

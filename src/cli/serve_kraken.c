@@ -430,6 +430,7 @@ int cmd_serve_kraken(int argc, char **argv)
 	static struct serve_kraken sk;
 	static struct serve_kraken_opts o;
 	struct pipeline_config pc;
+	bool refused = false; /* set by a failed pipeline_open */
 	char err[512];
 	int rc, mode = serve_kraken_mode();
 
@@ -442,9 +443,10 @@ int cmd_serve_kraken(int argc, char **argv)
 	memset(&sk, 0, sizeof(sk));
 	sk.o = &o;
 	cli_stop_signals(serve_kraken_on_signal);
+	pc.refused = &refused;
 	if ((sk.pipe = pipeline_open(&pc, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		return CLI_REFUSED;
+		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	rc = privdrop_apply("serve", o.st.state_dir, 0); /* TLS client sockets: no capability */
 	if (rc == CLI_OK && o.print && cli_print_sink("serve", sk.pipe) < 0)

@@ -268,10 +268,15 @@ static int stat_write(const struct state *s, const char *dir, bool json, FILE *f
 	if (!rows)
 		return CLI_FAIL;
 	for (i = 0; i < n; i++) {
-		if (state_read_instrument(s, i, &rows[got].in) < 0) {
+		int rr = state_read_instrument(s, i, &rows[got].in);
+
+		if (rr < 0) {
 			if (who)
-				fprintf(stderr, "%s: instrument %u: writer holds it too long\n",
-				        who, i);
+				fprintf(stderr, "%s: instrument %u: %s\n", who, i,
+				        rr == STATE_READ_DAMAGED
+				                ? "slot fails its checksum (damaged), not shown; the "
+				                  "service rebuilds it at start"
+				                : "writer holds it too long");
 			continue;
 		}
 		stat_format(&rows[got++]);

@@ -343,7 +343,7 @@ static int journal_mkdir(const char *path, char *err, size_t errlen)
  * Two writers appending to one journal would interleave jseqs. */
 static int journal_lock(struct journal *j, char *err, size_t errlen)
 {
-	char path[sizeof(j->dir)];
+	char path[sizeof(j->dir)], pidbuf[24];
 	struct stat st;
 	int n;
 
@@ -355,12 +355,28 @@ static int journal_lock(struct journal *j, char *err, size_t errlen)
 		return errfmt(err, errlen, "journal %s: open: %s", path, strerror(errno));
 	if (fstat(j->lockfd, &st) != 0 || fchmod(j->lockfd, 0600) != 0)
 		return errfmt(err, errlen, "journal %s: fstat/fchmod: %s", path, strerror(errno));
-	if (!owner_trusted(st.st_uid, j->cfg.dir))
+	j->refused = !owner_trusted(st.st_uid, j->cfg.dir);
+	if (j->refused)
 		return errfmt(err, errlen, "journal %s: refused: owned by uid %u, not this user",
 		              path, (unsigned)st.st_uid);
-	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0)
-		return errfmt(err, errlen, "journal %s: lock: %s%s", path, strerror(errno),
-		              errno == EWOULDBLOCK ? " (another writer has it open)" : "");
+	if (flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		char pid[24] = {0};
+
+		j->refused = errno == EWOULDBLOCK;
+		if (!j->refused)
+			return errfmt(err, errlen, "journal %s: lock: %s", path, strerror(errno));
+		if (pread(j->lockfd, pid, sizeof(pid) - 1, 0) <= 0)
+			pid[0] = '?';
+		pid[strcspn(pid, "\n")] = 0;
+		return errfmt(err, errlen,
+		              "journal %s: locked by pid %s (another writer is running); refusing "
+		              "to open it",
+		              path, pid);
+	}
+	/* the holder's pid, for the message a second writer gets */
+	n = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
+	if (ftruncate(j->lockfd, 0) != 0 || pwrite(j->lockfd, pidbuf, (size_t)n, 0) != n)
+		return errfmt(err, errlen, "journal %s: write pid: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -399,6 +415,7 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 
 	fd = openat(j->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
+		j->refused = errno == ELOOP;
 		errfmt(err, errlen, "journal %s/%s: %s: %s", j->dir, name,
 		       errno == ELOOP ? "refused: is a symbolic link" : "open", strerror(errno));
 		return -1;
@@ -409,6 +426,7 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 		return -1;
 	}
 	if (!owner_trusted(st.st_uid, j->dir) || !S_ISREG(st.st_mode)) {
+		j->refused = true;
 		errfmt(err, errlen,
 		       "journal %s/%s: refused: owned by uid %u (this user is %u) or not a "
 		       "regular file",
@@ -419,11 +437,13 @@ static int journal_seg_check_file(struct journal *j, const char *name, uint64_t 
 	got = pread(fd, &h, sizeof(h), 0);
 	close(fd);
 	if (got != (ssize_t)sizeof(h)) {
+		j->refused = got >= 0;
 		errfmt(err, errlen, "journal %s/%s: bad header: %s", j->dir, name,
 		       got < 0 ? strerror(errno) : "file shorter than a header");
 		return -1;
 	}
 	if (journal_seg_check(&h, first_jseq, (uint64_t)st.st_size, why, sizeof(why)) != 0) {
+		j->refused = true;
 		errfmt(err, errlen, "journal %s/%s: bad header: %s", j->dir, name, why);
 		return -1;
 	}
@@ -609,6 +629,7 @@ static int journal_tail_check(struct journal *j, enum journal_frame_state st, ch
 		         (unsigned long long)(end - j->off));
 	else
 		return journal_drop_tail(j, end, err, errlen);
+	j->refused = true;
 	errfmt(err, errlen,
 	       "journal %s/%020llu.seg: corrupt at offset %llu (jseq %llu): %s; not a torn "
 	       "tail, refused with nothing changed (inspect it with trades tail)",

@@ -37,6 +37,7 @@ struct pipeline {
 	struct state state;
 	struct journal journal;
 	bool decode_only;
+	bool open_refused; /* why pipeline_open_store failed: a refusal, not I/O */
 	struct pipeline_stats stats;
 	struct sink *sinks[PIPELINE_SINKS_MAX];
 	unsigned nsinks;
@@ -131,6 +132,10 @@ static int pipeline_recover(struct pipeline *p, char *err, size_t errlen)
 		              (unsigned long long)last);
 	if (applied == last)
 		return 0;
+	if (applied == 0 && !p->state.damaged) /* damaged: state_open said it */
+		log_warn("state %s: missing or new, the journal holds %llu entries: rebuilding it "
+		         "from the journal",
+		         p->state.path, (unsigned long long)last);
 	if (journal_reader_open(&r, p->journal.cfg.dir, applied + 1, err, errlen) < 0)
 		return -1;
 	log_info("recovery: applying journal entries %llu..%llu to the state",
@@ -165,15 +170,27 @@ static int pipeline_open_store(struct pipeline *p, const struct pipeline_config 
 	        .sync_interval_ms = cfg->sync_interval_ms,
 	};
 
-	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) < 0)
+	/* The journal first: a journal refused leaves the state file untouched
+	 * (opening the state for writing marks it in use). */
+	if (journal_open(&p->journal, &jc, err, errlen) < 0) {
+		p->open_refused = p->journal.refused;
 		return -1;
-	if ((cfg->candles_set && state_candles_configure(&p->state, cfg->candle_ns, cfg->n_candles,
-	                                                 cfg->candle_grace_ns, err, errlen) < 0) ||
-	    journal_open(&p->journal, &jc, err, errlen) < 0) {
+	}
+	if (state_open(&p->state, cfg->state_dir, STATE_OPEN_WRITE, cfg->inst_cap, err, errlen) <
+	    0) {
+		p->open_refused = p->state.refused;
+		journal_close(&p->journal);
+		return -1;
+	}
+	if (cfg->candles_set && state_candles_configure(&p->state, cfg->candle_ns, cfg->n_candles,
+	                                                cfg->candle_grace_ns, err, errlen) < 0) {
+		p->open_refused = true; /* kept with other settings, like a version mismatch */
+		journal_close(&p->journal);
 		state_close(&p->state, false);
 		return -1;
 	}
 	if (pipeline_recover(p, err, errlen) < 0) {
+		p->open_refused = true; /* journal lost, or an entry the state cannot take */
 		journal_close(&p->journal);
 		state_close(&p->state, false);
 		return -1;
@@ -196,6 +213,8 @@ struct pipeline *pipeline_open(const struct pipeline_config *cfg, char *err, siz
 	}
 	p->decode_only = cfg->decode_only;
 	if (!p->decode_only && pipeline_open_store(p, cfg, err, errlen) < 0) {
+		if (cfg->refused)
+			*cfg->refused = p->open_refused;
 		free(p);
 		return NULL;
 	}

@@ -40,6 +40,9 @@
 /* Layout of version 2.  If one of these fails, the on-disk format changed:
  * bump STATE_VERSION. */
 _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
+_Static_assert(offsetof(struct state_instrument, crc) + sizeof(uint32_t) <=
+                       sizeof(struct state_instrument),
+               "the crc is the slot's last field");
 _Static_assert(sizeof(struct state_feed) == 704, "feed slot is 11 cache lines");
 _Static_assert(offsetof(struct state_feed, store_failed) ==
                        offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
@@ -174,7 +177,7 @@ static int state_check_undo(const char *path, const struct state_header *h, char
 }
 
 static int state_check_header(const char *path, const struct state_header *h, uint64_t st_size,
-                              char *err, size_t errlen)
+                              bool *damaged, char *err, size_t errlen)
 {
 	uint32_t crc;
 
@@ -193,10 +196,11 @@ static int state_check_header(const char *path, const struct state_header *h, ui
 		              "state %s: header size %u, expected %u; refusing to touch it", path,
 		              h->header_size, STATE_HEADER_SIZE);
 	crc = state_layout_crc(h);
-	if (crc != h->layout_crc)
+	*damaged = crc != h->layout_crc; /* ours (magic, version) but damaged */
+	if (*damaged)
 		return errfmt(err, errlen,
 		              "state %s: bad layout crc 0x%08x, the header hashes to 0x%08x "
-		              "(corrupt header); refusing to touch it",
+		              "(corrupt header)",
 		              path, h->layout_crc, crc);
 	if (state_check_layout(path, h, err, errlen))
 		return -1;
@@ -224,6 +228,30 @@ static void state_set_tables(struct state *s, uint8_t *map, size_t size)
 	s->dedup = (struct state_dedup *)(map + s->hdr->off_dedup);
 }
 
+/* Every defined instrument slot against its crc, except the one an armed
+ * undo record is about to restore (a writer killed inside the apply). */
+static int state_check_slots(const struct state *s, char *err, size_t errlen)
+{
+	const struct state_undo *u = &s->hdr->undo;
+	uint32_t n = atomic_load_explicit(&s->hdr->inst_count, memory_order_relaxed);
+	bool armed = atomic_load_explicit(&u->jseq, memory_order_relaxed) != 0 &&
+	             u->kind == STATE_UNDO_TRADE;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct state_instrument *in = &s->inst[i];
+
+		if ((armed && i == u->inst_id) || in->crc == state_inst_crc(in))
+			continue;
+		return errfmt(err, errlen,
+		              "state %s: instrument slot %u (%.*s) fails its checksum (crc 0x%08x, "
+		              "contents hash to 0x%08x)",
+		              s->path, i,
+		              (int)(in->symbol_len <= TRADE_SYMBOL_MAX ? in->symbol_len : 0),
+		              in->symbol, in->crc, state_inst_crc(in));
+	}
+	return 0;
+}
+
 /* Maps s->fd and validates it; on failure nothing was written and nothing
  * stays mapped. */
 static int state_map_existing(struct state *s, char *err, size_t errlen)
@@ -234,7 +262,7 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 
 	if (fstat(s->fd, &st) != 0)
 		return errfmt(err, errlen, "state %s: fstat: %s", s->path, strerror(errno));
-	if ((uint64_t)st.st_size < STATE_HEADER_SIZE)
+	if ((uint64_t)st.st_size < STATE_HEADER_SIZE && (s->refused = true))
 		return errfmt(err, errlen,
 		              "state %s: file is %lld bytes, smaller than its %u-byte header "
 		              "(truncated?); refusing to touch it",
@@ -243,13 +271,21 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 	if (map == MAP_FAILED)
 		return errfmt(err, errlen, "state %s: mmap %lld bytes: %s", s->path,
 		              (long long)st.st_size, strerror(errno));
-	if (state_check_header(s->path, map, (uint64_t)st.st_size, err, errlen) ||
+	if (state_check_header(s->path, map, (uint64_t)st.st_size, &s->damaged, err, errlen) ||
 	    (!s->readonly && state_check_undo(s->path, map, err, errlen))) {
 		munmap(map, (size_t)st.st_size);
+		s->refused = true;
 		return -1;
 	}
 	state_set_tables(s, map, (size_t)st.st_size);
+	if (!s->readonly && state_check_slots(s, err, errlen)) {
+		s->refused = s->damaged = true;
+		munmap(map, (size_t)st.st_size);
+		s->map = NULL;
+		return -1;
+	}
 	if (state_candles_check(s, err, errlen)) {
+		s->refused = true;
 		munmap(map, (size_t)st.st_size);
 		s->map = NULL;
 		return -1;
@@ -261,7 +297,7 @@ static int state_map_existing(struct state *s, char *err, size_t errlen)
 
 /* Refuses a file owned by another user (err set, -1): a writer must not
  * trust, nor write through, a file someone else can swap or has made. */
-static int state_check_owner(int fd, const char *path, char *err, size_t errlen)
+static int state_check_owner(int fd, const char *path, bool *refused, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct stat st;
@@ -269,6 +305,7 @@ static int state_check_owner(int fd, const char *path, char *err, size_t errlen)
 
 	if (fstat(fd, &st) != 0)
 		return errfmt(err, errlen, "state %s: fstat: %s", path, strerror(errno));
+	*refused = true;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash)
@@ -279,6 +316,7 @@ static int state_check_owner(int fd, const char *path, char *err, size_t errlen)
 		              (unsigned)st.st_uid, (unsigned)geteuid());
 	if (!S_ISREG(st.st_mode))
 		return errfmt(err, errlen, "state %s: refused: not a regular file", path);
+	*refused = false;
 	return 0;
 }
 
@@ -315,7 +353,7 @@ static int state_lock(struct state *s, const char *dir, char *err, size_t errlen
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errfmt(err, errlen, "state lock %s: open: %s", path, strerror(errno));
-	if (state_check_owner(fd, path, err, errlen) ||
+	if (state_check_owner(fd, path, &s->refused, err, errlen) ||
 	    (fchmod(fd, 0600) != 0 &&
 	     errfmt(err, errlen, "state lock %s: fchmod: %s", path, strerror(errno)))) {
 		close(fd);
@@ -329,6 +367,7 @@ static int state_lock(struct state *s, const char *dir, char *err, size_t errlen
 		if (e != EACCES && e != EAGAIN)
 			return errfmt(err, errlen, "state lock %s: fcntl(F_OFD_SETLK): %s", path,
 			              strerror(e));
+		s->refused = true;
 		return errfmt(err, errlen,
 		              "state %s: locked by pid %d (another writer is running); refusing "
 		              "to open it",
@@ -556,12 +595,32 @@ int state_mkdir(const char *dir, char *err, size_t errlen)
 static int state_open_existing_fd(struct state *s, int flags, char *err, size_t errlen)
 {
 	s->fd = open(s->path, flags | O_NOFOLLOW | O_CLOEXEC);
-	if (s->fd < 0 && errno == ELOOP)
+	if (s->fd < 0 && errno == ELOOP && (s->refused = true))
 		return errfmt(err, errlen,
 		              "state %s: refused: is a symbolic link (move it away to rebuild the "
 		              "state from the journal)",
 		              s->path);
 	return 0;
+}
+
+/* A damaged state file of ours (s->damaged, the reason in err): renamed to
+ * trades.state.damaged.<ns> (kept for inspection, never erased) and created
+ * anew; the pipeline then rebuilds it from the journal.  One line says so. */
+static int state_set_aside(struct state *s, const char *dir, uint32_t inst_cap, char *err,
+                           size_t errlen)
+{
+	char aside[sizeof(s->path) + 48], why[512];
+
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(aside, sizeof(aside), "%s.damaged.%lld", s->path, (long long)timefmt_now_ns());
+	close(s->fd);
+	s->fd = -1;
+	if (rename(s->path, aside) != 0)
+		return errfmt(err, errlen, "state %s: rename to %s: %s", s->path, aside,
+		              strerror(errno));
+	log_warn("%s; moved to %s, rebuilding it from the journal", why, aside);
+	s->refused = false; /* damaged stays set: the log line is said */
+	return state_create(s, dir, inst_cap, err, errlen); /* fsyncs dir: both renames */
 }
 
 static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap, char *err,
@@ -577,8 +636,11 @@ static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap,
 	} else if (s->fd < 0) {
 		errfmt(err, errlen, "state %s: open: %s", s->path, strerror(errno));
 		goto fail;
-	} else if (state_check_owner(s->fd, s->path, err, errlen) ||
-	           state_map_existing(s, err, errlen) || state_allocate(s, err, errlen)) {
+	} else if (state_check_owner(s->fd, s->path, &s->refused, err, errlen) ||
+	           state_map_existing(s, err, errlen)) {
+		if (!s->damaged || state_set_aside(s, dir, inst_cap, err, errlen))
+			goto fail;
+	} else if (state_allocate(s, err, errlen)) {
 		goto fail;
 	}
 	if (state_begin_write(s, err, errlen))
@@ -779,6 +841,7 @@ int state_define(struct state *s, uint32_t id, const char *sym, size_t len)
 	in->id = id;
 	in->symbol_len = (uint8_t)len;
 	memcpy(in->symbol, sym, len);
+	in->crc = state_inst_crc(in);
 	__atomic_store_n(&s->index[slot], id + 1, __ATOMIC_RELEASE);
 	/* published last: a reader that sees the count sees the slot */
 	atomic_store_explicit(&h->inst_count, id + 1, memory_order_release);
@@ -930,6 +993,7 @@ static void state_inst_apply(struct state_instrument *in, const struct trade *t,
 		in->last_ts_rx_ns = t->ts_rx_ns;
 	}
 	in->applied_jseq = jseq;
+	in->crc = state_inst_crc(in);
 	state_inst_write_end(in, odd);
 }
 
@@ -1094,6 +1158,13 @@ void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t
 	f->gap_missing += missing;
 }
 
+uint32_t state_inst_crc(const struct state_instrument *in)
+{
+	return crc32c(0, (const uint8_t *)in + offsetof(struct state_instrument, id),
+	              offsetof(struct state_instrument, crc) -
+	                      offsetof(struct state_instrument, id));
+}
+
 static inline void state_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -1120,7 +1191,7 @@ int state_read_instrument(const struct state *s, uint32_t id, struct state_instr
 			after = atomic_load_explicit(&in->seqlock, memory_order_relaxed);
 			if (after == before) {
 				atomic_store_explicit(&out->seqlock, before, memory_order_relaxed);
-				return 0;
+				return out->crc == state_inst_crc(out) ? 0 : STATE_READ_DAMAGED;
 			}
 		}
 		state_cpu_relax();

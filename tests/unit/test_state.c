@@ -149,8 +149,9 @@ static void test_allocated(void)
 	 * next write open: punch the (all-zero) dedup table out, reopen */
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
-	CHECK_EQ_INT(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len),
-	             0);
+	CHECK_EQ_INT(
+	        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len),
+	        0);
 	close(fd);
 	CHECK(!fully_allocated(path));
 	if (open_state(&s, dir, STATE_OPEN_WRITE, 64) == 0)
@@ -522,6 +523,54 @@ static void poke(const char *path, off_t off, const void *bytes, size_t len)
 	close(fd);
 }
 
+/* A file of ours that fails a checksum: a reader refuses it (or, for a
+ * slot, reads STATE_READ_DAMAGED), a writer moves it aside byte for byte
+ * to trades.state.damaged.<ns> and starts an empty state. */
+static void damaged_case(const char *dir, const char *path, size_t len, const char *what,
+                         void (*fn)(const char *path, size_t len), const char *msg)
+{
+	char err[512], aside[512];
+	struct state_instrument in;
+	struct state s;
+	size_t n;
+	FILE *ls;
+
+	spit(path, orig_buf, len);
+	fn(path, len);
+	n = slurp(path, before_buf);
+	err[0] = 0;
+	if (state_open(&s, dir, STATE_OPEN_READ, 0, err, sizeof(err)) == 0) {
+		CHECK_EQ_INT(state_read_instrument(&s, 0, &in), STATE_READ_DAMAGED);
+		state_close(&s, false);
+	} else if (!contains(err, msg)) {
+		fprintf(stderr, "%s: got \"%s\", wanted \"%s\"\n", what, err, msg);
+		CHECK(0);
+	}
+	CHECK_EQ_INT(open_state(&s, dir, STATE_OPEN_WRITE, 16), 0);
+	CHECK_EQ_INT(atomic_load(&s.hdr->inst_count), 0);
+	CHECK(s.damaged);
+	state_close(&s, true);
+	snprintf(aside, sizeof(aside), "ls -d %s.damaged.* 2>/dev/null", path);
+	ls = popen(aside, "r");
+	CHECK(ls && fgets(aside, sizeof(aside), ls));
+	if (ls)
+		pclose(ls);
+	aside[strcspn(aside, "\n")] = 0;
+	CHECK_EQ_INT(slurp(aside, after_buf), n);
+	CHECK(memcmp(before_buf, after_buf, n) == 0);
+	CHECK_EQ_INT(unlink(aside), 0);
+}
+
+/* A flipped bit in instrument 0's trade count. */
+static void bad_slot(const char *path, size_t len)
+{
+	const struct state_header *h = (const void *)orig_buf;
+	uint8_t b = orig_buf[h->off_inst + offsetof(struct state_instrument, trades) + 7] ^ 0x40;
+
+	(void)len;
+	poke(path, (off_t)(h->off_inst + offsetof(struct state_instrument, trades) + 7), &b, 1);
+}
+
 static void bad_magic(const char *path, size_t len)
 {
 	(void)len;
@@ -673,7 +722,9 @@ static void test_refusals(void)
 	snprintf(want_version, sizeof(want_version), "version %u, this build reads version %u",
 	         STATE_VERSION + 1, STATE_VERSION);
 	refuse_case(dir, path, len, "version", bad_version, want_version);
-	refuse_case(dir, path, len, "crc", bad_crc, "bad layout crc");
+	damaged_case(dir, path, len, "crc", bad_crc, "bad layout crc");
+	damaged_case(dir, path, len, "slot", bad_slot,
+	             "instrument slot 0 (BTC/USD) fails its checksum");
 	refuse_case(dir, path, len, "layout", bad_layout, "inconsistent layout: off_dedup");
 	refuse_case(dir, path, len, "cut", cut_tail, "(truncated or extended)");
 	refuse_case(dir, path, len, "header", cut_header, "smaller than its 4096-byte header");
