@@ -39,7 +39,7 @@
 /* Layout of version 2.  If one of these fails, the on-disk format changed:
  * bump STATE_VERSION. */
 _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cache lines");
-_Static_assert(sizeof(struct state_feed) == 704, "feed slot is 11 cache lines");
+_Static_assert(sizeof(struct state_feed) == 768, "feed slot is 12 cache lines");
 _Static_assert(offsetof(struct state_feed, store_failed) ==
                        offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
                "store_failed sits in the old padding after malformed_by");
@@ -140,8 +140,7 @@ static int state_check_layout(const char *path, const struct state_header *h, ch
 	    state_check_field(path, "off_feeds", h->off_feeds, l.off_feeds, err, errlen) ||
 	    state_check_field(path, "off_dedup", h->off_dedup, l.off_dedup, err, errlen) ||
 	    state_check_field(path, "off_candles", h->off_candles, l.off_candles, err, errlen) ||
-	    state_check_field(path, "candles_size", h->candles_size, l.candles_size, err,
-	                      errlen) ||
+	    state_check_field(path, "candles_size", h->candles_size, l.candles_size, err, errlen) ||
 	    state_check_field(path, "file_size", h->file_size, l.file_size, err, errlen))
 		return -1;
 	return 0;
@@ -1155,6 +1154,8 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_PORT_RX_NOMBUF] = "port_rx_nombuf",
         [STATE_EXT_PORT_UNMATCHED] = "port_unmatched",
         [STATE_EXT_WRONG_SESSION] = "wrong_session",
+        [STATE_EXT_CONNS_REFUSED] = "conns_refused",
+        [STATE_EXT_CONNS_IDLE_CLOSED] = "conns_idle_closed",
 };
 
 const char *state_ext_name(enum state_ext e)
