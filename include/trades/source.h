@@ -28,16 +28,19 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SOURCE_LISTEN_MAX     16          /* listeners of one source (the root of feed sizes) */
-#define SOURCE_CONNS_DEFAULT  1024        /* connection slots when max_conns is 0 */
-#define SOURCE_CONNS_MAX      65536       /* largest connection table */
-#define SOURCE_RCVBUF_DEFAULT (64u << 20) /* asked with SO_RCVBUFFORCE */
-#define SOURCE_BURST          256         /* completions/messages per batch */
-#define SOURCE_BUF_SIZE       65536       /* one receive buffer (UDP: max datagram) */
-#define SOURCE_WAIT_MS        50          /* longest sleep before checking stop */
-#define SOURCE_SPEC_MAX       128         /* longest listener spec, with its NUL */
-#define SOURCE_FEED_NAME_MAX  64          /* longest feed name, with its NUL */
-#define SOURCE_ACK_LINE_MAX   32          /* "ack N\n": 4 + 20 digits + 1, rounded up */
+#define SOURCE_LISTEN_MAX      16          /* listeners of one source (the root of feed sizes) */
+#define SOURCE_CONNS_DEFAULT   1024        /* connection slots when max_conns is 0 */
+#define SOURCE_CONNS_MAX       65536       /* largest connection table */
+#define SOURCE_RCVBUF_DEFAULT  (64u << 20) /* asked with SO_RCVBUFFORCE */
+#define SOURCE_BURST           256         /* completions/messages per batch */
+#define SOURCE_BUF_SIZE        65536       /* one receive buffer (UDP: max datagram) */
+#define SOURCE_WAIT_MS         50          /* longest sleep before checking stop */
+#define SOURCE_SPEC_MAX        128         /* longest listener spec, with its NUL */
+#define SOURCE_FEED_NAME_MAX   64          /* longest feed name, with its NUL */
+#define SOURCE_ACK_LINE_MAX    32          /* "ack N\n": 4 + 20 digits + 1, rounded up */
+#define SOURCE_IDLE_DEFAULT_NS (60LL * 1000000000LL) /* serve --idle-timeout default */
+#define SOURCE_IDLE_SWEEP_NS   (100LL * 1000000LL)   /* longest time between idle sweeps */
+#define SOURCE_IDLE_SWEEP_MAX  8192                  /* slots one sweep looks at */
 
 _Static_assert(SOURCE_CONNS_DEFAULT <= SOURCE_CONNS_MAX, "default table fits the maximum");
 _Static_assert(SOURCE_LISTEN_MAX <= UINT16_MAX, "listener index is 16 bits");
@@ -107,18 +110,25 @@ enum source_io { SOURCE_IO_AUTO, SOURCE_IO_URING, SOURCE_IO_EPOLL, SOURCE_IO_PCA
 enum source_kind { SOURCE_TCP, SOURCE_UDP };
 
 struct source_stats {
-	uint64_t conns_accepted; /* connections that got a slot and were kept by opened() */
-	uint64_t conns_rejected; /* table full, or refused by opened(): closed at once */
-	uint64_t conns_closed;   /* closed() calls */
-	uint64_t bytes;          /* payload bytes delivered (streams and datagrams) */
-	uint64_t datagrams;      /* datagram() calls */
-	uint64_t reads;          /* TCP receive calls/completions that returned data */
-	uint64_t truncated;      /* datagrams larger than a buffer: dropped */
-	uint64_t nobufs;         /* buffer ring ran dry (back-pressure) */
-	uint64_t errors;         /* socket errors, counted */
-	uint64_t batches;        /* loop turns that handled at least one event */
-	uint64_t acks_sent;      /* "ack N" lines written whole (,ack listeners) */
-	uint64_t acks_dropped;   /* acks not written: the client does not read (socket full) */
+	uint64_t conns_accepted;    /* connections that got a slot and were kept by opened() */
+	uint64_t conns_rejected;    /* table full, or refused by opened(): closed at once */
+	uint64_t conns_closed;      /* closed() calls */
+	uint64_t bytes;             /* payload bytes delivered (streams and datagrams) */
+	uint64_t datagrams;         /* datagram() calls */
+	uint64_t reads;             /* TCP receive calls/completions that returned data */
+	uint64_t truncated;         /* datagrams larger than a buffer: dropped */
+	uint64_t nobufs;            /* buffer ring ran dry (back-pressure) */
+	uint64_t errors;            /* socket errors, counted */
+	uint64_t batches;           /* loop turns that handled at least one event */
+	uint64_t acks_sent;         /* "ack N" lines written whole (,ack listeners) */
+	uint64_t acks_dropped;      /* acks not written: the client does not read (socket full) */
+	uint64_t conns_idle_closed; /* shut down: no bytes for idle_timeout_ns (then closed()) */
+};
+
+/* Connection counters of one TCP listener (source_listen_conns). */
+struct source_listen_conns {
+	uint64_t refused;     /* its share of conns_rejected: table full or opened() said no */
+	uint64_t idle_closed; /* its share of conns_idle_closed */
 };
 
 struct source_config {
@@ -128,6 +138,11 @@ struct source_config {
 	volatile sig_atomic_t *stop;   /* set by the signal handler; required */
 	struct source_handler handler; /* where everything received goes */
 	unsigned wait_ms; /* longest sleep between batch_end calls; 0: SOURCE_WAIT_MS */
+	/* A TCP connection that delivered no bytes for this long is shut down;
+	 * the backend then sees the end of the stream and closes it as usual
+	 * (closed() runs).  Checked by a sweep at most every
+	 * min(SOURCE_IDLE_SWEEP_NS, idle_timeout_ns / 10).  0: never. */
+	int64_t idle_timeout_ns;
 };
 
 struct source;
@@ -171,6 +186,8 @@ int source_listen_fd(const struct source *s, unsigned i);
 enum source_io source_backend(const struct source *s);
 const char *source_fallback_why(const struct source *s);
 const struct source_stats *source_stats(const struct source *s);
+/* Listener i's connection counters (zeros for UDP listeners). */
+const struct source_listen_conns *source_listen_conns(const struct source *s, unsigned i);
 
 /* ---- Acknowledged ingest (,ack listeners; source_ack.c) ----
  *

@@ -48,8 +48,8 @@
 
 #define STATE_MAGIC "TRDSTAT1" /* 8 bytes, no NUL stored */
 #define STATE_VERSION                                                                              \
-	4u /* bump on any layout change (2: 32 decoder counters,                                   \
-	      3: candle region, 4: per-instrument crc) */
+	5u /* bump on any layout change (2: 32 decoder counters,                                   \
+	      3: candle region, 4: per-instrument crc, 5: 40 decoder counters) */
 #define STATE_FILE_NAME        "trades.state"
 #define STATE_LOCK_NAME        "trades.lock" /* writer exclusion, 0600, holds the pid */
 #define STATE_HEADER_SIZE      4096u
@@ -124,10 +124,13 @@ enum state_ext {
 	STATE_EXT_PORT_RX_NOMBUF, /* mbuf allocation failures */
 	STATE_EXT_PORT_UNMATCHED, /* frames received but not delivered */
 	STATE_EXT_WRONG_SESSION,  /* MoldUDP64 packets of another session, dropped */
+	/* TCP listeners (serve --tcp), on the listener's feed; not messages. */
+	STATE_EXT_CONNS_REFUSED,     /* connections closed at accept: table full (--max-conns) */
+	STATE_EXT_CONNS_IDLE_CLOSED, /* connections closed: no bytes for --idle-timeout */
 	STATE_EXT_COUNT,
-	STATE_EXT_MAX = 32 /* slots reserved in the file */
+	STATE_EXT_MAX = 40 /* slots reserved in the file */
 };
-_Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 32 decoder counters");
+_Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 40 decoder counters");
 
 /* snake_case name of a decoder counter ("unknown_order_e"). */
 const char *state_ext_name(enum state_ext e);

@@ -25,6 +25,7 @@
 #include "serve_http.h"
 #include "serve_kafka.h"
 #include "trades/addr.h"
+#include "trades/candles.h"
 #include "trades/decoder.h"
 #include "trades/log.h"
 #include "trades/probe.h"
@@ -37,6 +38,7 @@ _Static_assert(PIPELINE_TICKERS_MAX >= SOURCE_LISTEN_MAX,
 _Static_assert(DECODER_PEER_MAX >= ADDR_STR_MAX, "a peer address fits a decoder's label");
 
 #define SERVE_ACK_INTERVAL_DEFAULT 10    /* ms: --ack-interval */
+#define SERVE_OPT_IDLE_TIMEOUT     1061  /* getopt id of --idle-timeout (10xx: issue 10) */
 #define SERVE_ACK_INTERVAL_MAX     60000 /* ms */
 
 static volatile sig_atomic_t serve_stop;
@@ -53,7 +55,8 @@ static void serve_usage(FILE *f)
 	        "usage: trades serve [--tcp HOST:PORT[,feed=NAME][,ack]]... [--udp "
 	        "HOST:PORT[,feed=NAME]]...\n"
 	        "                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
-	        "                    [--segment-size BYTES] [--instruments N] [--max-conns N]\n"
+	        "                    [--segment-size BYTES] [--instruments N] [--max-conns N] "
+	        "[--idle-timeout D]\n"
 	        "                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n"
 	        "                    [--mold HOST:PORT[,feed=NAME][,iface=IP]]... "
 	        "[--mold-rerequest HOST:PORT]\n"
@@ -79,6 +82,9 @@ static void serve_usage(FILE *f)
 	        "  --instruments N    instrument slots of a new state file (65536) env "
 	        "TRADES_INSTRUMENTS\n"
 	        "  --max-conns N      concurrent TCP clients (1024)  env TRADES_MAX_CONNS\n"
+	        "                     more are refused: logged, counted as conns_refused\n"
+	        "  --idle-timeout D   close a TCP client that sent nothing for D (60s; 0 off),\n"
+	        "                     counted as conns_idle_closed   env TRADES_IDLE_TIMEOUT\n"
 	        "  --rcvbuf BYTES     UDP receive buffer (64Mi, SO_RCVBUFFORCE as root)\n"
 	        "  --mold SPEC        MoldUDP64 (ITCH 5.0) UDP listener; a multicast group is "
 	        "joined\n"
@@ -126,6 +132,7 @@ struct serve_opts {
 	uint64_t max_conns;
 	uint64_t rcvbuf;
 	uint64_t ack_interval_ms; /* --ack-interval */
+	int64_t idle_timeout_ns;  /* --idle-timeout; 0 = off */
 	bool print;
 	struct serve_list list[SERVE_LISTS];
 	bool rerequest;
@@ -245,6 +252,22 @@ static int serve_opt_ack_interval(struct serve_opts *o, const char *arg)
 	               &o->ack_interval_ms);
 }
 
+/* A duration as --candle-grace takes it ("2s", "500ms", "0" = off). */
+static int serve_idle_parse(struct serve_opts *o, const char *what, const char *arg)
+{
+	char err[160];
+
+	if (candle_parse_duration(arg, &o->idle_timeout_ns, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "trades serve: %s: %s\n", what, err);
+	return -1;
+}
+
+static int serve_opt_idle(struct serve_opts *o, const char *arg)
+{
+	return serve_idle_parse(o, "--idle-timeout", arg);
+}
+
 static int serve_opt_print(struct serve_opts *o, const char *arg)
 {
 	(void)arg;
@@ -296,6 +319,7 @@ static const struct serve_flag {
         {{"ack-interval", required_argument, 0, 'A'}, serve_opt_ack_interval},
         {{"trace-sample", required_argument, 0, 'T'}, serve_opt_trace_sample},
         {{"allow-negative-prices", required_argument, 0, 'N'}, serve_opt_nonpos},
+        {{"idle-timeout", required_argument, 0, SERVE_OPT_IDLE_TIMEOUT}, serve_opt_idle},
 };
 #define SERVE_NFLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
@@ -312,6 +336,7 @@ static int serve_defaults(struct serve_opts *o)
 	o->max_conns = SOURCE_CONNS_DEFAULT;
 	o->rcvbuf = SOURCE_RCVBUF_DEFAULT;
 	o->ack_interval_ms = SERVE_ACK_INTERVAL_DEFAULT;
+	o->idle_timeout_ns = SOURCE_IDLE_DEFAULT_NS;
 	cli_itch_defaults(&o->itch);
 	cli_candles_defaults(&o->candles);
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
@@ -323,6 +348,9 @@ static int serve_defaults(struct serve_opts *o)
 	if (cli_env("TRADES_MAX_CONNS", NULL) &&
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
 	            false, &o->max_conns) < 0)
+		return -1;
+	if (cli_env("TRADES_IDLE_TIMEOUT", NULL) &&
+	    serve_idle_parse(o, "TRADES_IDLE_TIMEOUT", getenv("TRADES_IDLE_TIMEOUT")) < 0)
 		return -1;
 	return 0;
 }
@@ -433,6 +461,8 @@ struct serve_wiring {
 	unsigned npending;
 	int64_t ack_interval_ns; /* --ack-interval */
 	int64_t ack_next_ns;     /* monotonic: next ack round */
+	/* TCP listeners' connection counters already added to their feeds */
+	struct source_listen_conns conns_pub[SOURCE_LISTEN_MAX];
 };
 
 static struct decoder *serve_conn_dec(struct serve_wiring *w, const struct source_chan *ch)
@@ -561,11 +591,33 @@ static void serve_datagram(void *ctx, const struct source_chan *ch, const void *
 	decoder_input(&w->udp_dec[ch->listen], buf, len, rx_ns, rx_kernel, ch->peer);
 }
 
+/* Refused and idle-closed connections into the listener's feed ext
+ * counters (stat shows them): connections, not messages, so the feed's
+ * received = accepted + ... identity is untouched. */
+static void serve_conns_publish(struct serve_wiring *w)
+{
+	unsigned i;
+
+	for (i = 0; i < source_listeners(w->src); i++) {
+		const struct source_listen_conns *c = source_listen_conns(w->src, i);
+		struct source_listen_conns *pub = &w->conns_pub[i];
+
+		if (c->refused != pub->refused)
+			pipeline_ext_add(w->pipe, w->feed[i], STATE_EXT_CONNS_REFUSED,
+			                 c->refused - pub->refused);
+		if (c->idle_closed != pub->idle_closed)
+			pipeline_ext_add(w->pipe, w->feed[i], STATE_EXT_CONNS_IDLE_CLOSED,
+			                 c->idle_closed - pub->idle_closed);
+		*pub = *c;
+	}
+}
+
 static void serve_batch_end(void *ctx, const struct source_batch *b)
 {
 	struct serve_wiring *w = ctx;
 
 	(void)b;
+	serve_conns_publish(w);
 	/* also when idle: tickers (Mold deadlines, counters) and the sync policy */
 	pipeline_commit(w->pipe);
 	serve_ack_round(w); /* after the commit: its sync decides what is durable */
@@ -753,6 +805,7 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 {
 	struct source_config sc = {
 	        .max_conns = (unsigned)o->max_conns,
+	        .idle_timeout_ns = o->idle_timeout_ns,
 	        .rcvbuf_bytes = (uint32_t)o->rcvbuf,
 	        .stop = &serve_stop,
 	        .handler = {.ctx = w,

@@ -223,6 +223,18 @@ static void stat_table_hostile(const struct state_feed *fd)
 	       (unsigned long long)fd->ext[STATE_EXT_WRONG_SESSION]);
 }
 
+/* TCP connections refused (--max-conns) and closed idle (--idle-timeout),
+ * on the feeds that had any. */
+static void stat_table_conns(const struct state_feed *fd)
+{
+	if (!fd->name[0] ||
+	    (!fd->ext[STATE_EXT_CONNS_REFUSED] && !fd->ext[STATE_EXT_CONNS_IDLE_CLOSED]))
+		return;
+	printf("%-28s conns_refused=%llu conns_idle_closed=%llu\n", fd->name,
+	       (unsigned long long)fd->ext[STATE_EXT_CONNS_REFUSED],
+	       (unsigned long long)fd->ext[STATE_EXT_CONNS_IDLE_CLOSED]);
+}
+
 static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 {
 	uint32_t i, f;
@@ -250,6 +262,8 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 		stat_table_port(&s->feeds[f]);
 	for (f = 0; f < TRADE_FEED_MAX; f++)
 		stat_table_hostile(&s->feeds[f]);
+	for (f = 0; f < TRADE_FEED_MAX; f++)
+		stat_table_conns(&s->feeds[f]);
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",
 	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
 	       atomic_load(&s->hdr->clean) ? "yes" : "no", state_writer_pid(s));

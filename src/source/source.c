@@ -260,6 +260,15 @@ int source_open(struct source *s, const struct source_config *cfg, char *err, si
 	s->reject_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	s->error_rl = (struct ratelimit)RATELIMIT_INIT(10, 10);
 	s->ack_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
+	s->idle_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
+	if (s->cfg.idle_timeout_ns < 0)
+		return errfmt(err, errlen, "idle timeout %lld ns: negative",
+		              (long long)s->cfg.idle_timeout_ns);
+	s->idle_every_ns = s->cfg.idle_timeout_ns / 10;
+	if (s->idle_every_ns > SOURCE_IDLE_SWEEP_NS || s->idle_every_ns <= 0)
+		s->idle_every_ns = SOURCE_IDLE_SWEEP_NS;
+	s->idle_next_ns = 0;
+	s->idle_cursor = 0;
 	memset(&s->stats, 0, sizeof(s->stats));
 	memset(&s->batch, 0, sizeof(s->batch));
 	if (alloc_tables(s, err, errlen) != 0)
@@ -373,6 +382,11 @@ const struct source_stats *source_stats(const struct source *s)
 	return &s->stats;
 }
 
+const struct source_listen_conns *source_listen_conns(const struct source *s, unsigned i)
+{
+	return &listener(s, i)->conns;
+}
+
 /* ---- what the backends share: warnings, slots, input, batches ---- */
 
 static void warn_limited(struct ratelimit *rl, const char *what, const char *who, const char *why)
@@ -399,6 +413,20 @@ static struct source_chan conn_chan(const struct source *s, const struct source_
 	        .listen = c->listen, .conn = (uint32_t)(c - s->conns), .gen = c->gen};
 }
 
+/* One rate-limited line naming the listener, the limit and the count. */
+static void conn_refused_log(struct source *s, uint16_t listen)
+{
+	const struct source_listen *l = &s->listen[listen];
+	uint64_t suppressed = 0;
+
+	if (!ratelimit_allow(&s->reject_rl, timefmt_mono_ns(), &suppressed))
+		return;
+	log_warn("--tcp '%s' (feed %s): connection refused: table full at --max-conns %u "
+	         "(%llu refused on this listener, %llu similar suppressed)",
+	         l->spec, l->feed_name, s->cfg.max_conns, (unsigned long long)l->conns.refused,
+	         (unsigned long long)suppressed);
+}
+
 /* The slot back on the free stack. */
 static void conn_release(struct source *s, struct source_conn *c)
 {
@@ -423,8 +451,8 @@ struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
 	if (s->nfree == 0) {
 		close(fd);
 		s->stats.conns_rejected++;
-		warn_limited(&s->reject_rl, "--tcp", l->spec,
-		             "connection table full: closed a new connection (raise the limit)");
+		s->listen[listen].conns.refused++;
+		conn_refused_log(s, listen);
 		return NULL;
 	}
 	c = &s->conns[s->conn_free[--s->nfree]];
@@ -446,9 +474,12 @@ struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
 	ch.peerlen = peer ? (peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 	                                                 : sizeof(struct sockaddr_in))
 	                  : 0;
+	c->last_ns = timefmt_mono_ns();
+	c->idle_shut = false;
 	if (h->opened && h->opened(h->ctx, &ch) != 0) {
 		conn_release(s, c);
 		s->stats.conns_rejected++;
+		s->listen[listen].conns.refused++;
 		return NULL;
 	}
 	s->stats.conns_accepted++;
@@ -507,6 +538,7 @@ void source_tcp_input(struct source *s, struct source_conn *c, const void *buf, 
 
 	ENSURE(c->fd >= 0);
 	ENSURE(len > 0 && len <= SOURCE_BUF_SIZE);
+	c->last_ns = s->batch_mono_ns;
 	if (h->stream)
 		h->stream(h->ctx, &ch, buf, len, s->batch_ns);
 	batch_count(s, len, s->batch_ns, false);
@@ -542,6 +574,52 @@ void source_udp_input(struct source *s, unsigned i, const void *buf, size_t len,
 void source_batch_begin(struct source *s)
 {
 	s->batch_ns = timefmt_now_ns();
+	s->batch_mono_ns = timefmt_mono_ns();
+}
+
+/* ---- the idle sweep ---- */
+
+static void idle_shut(struct source *s, struct source_conn *c, int64_t idle_ns)
+{
+	struct source_listen *l = &s->listen[c->listen];
+	uint64_t suppressed = 0;
+
+	c->idle_shut = true;
+	s->stats.conns_idle_closed++;
+	l->conns.idle_closed++;
+	/* the backend sees the end of the stream and closes it as usual */
+	if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN) {
+		s->stats.errors++;
+		source_warn(s, "shutdown of idle", c->peer, errno);
+	}
+	if (!ratelimit_allow(&s->idle_rl, timefmt_mono_ns(), &suppressed))
+		return;
+	log_warn("--tcp '%s': closing idle connection from %s: no bytes for %lld ms "
+	         "(--idle-timeout %lld ms; %llu idle-closed on this listener, %llu similar "
+	         "suppressed)",
+	         l->spec, c->peer, (long long)(idle_ns / 1000000),
+	         (long long)(s->cfg.idle_timeout_ns / 1000000),
+	         (unsigned long long)l->conns.idle_closed, (unsigned long long)suppressed);
+}
+
+void source_idle_sweep(struct source *s)
+{
+	int64_t now;
+	unsigned n, max = s->cfg.max_conns;
+
+	if (s->cfg.idle_timeout_ns <= 0 || s->nfree == max)
+		return;
+	now = timefmt_mono_ns();
+	if (now < s->idle_next_ns)
+		return;
+	s->idle_next_ns = now + s->idle_every_ns;
+	for (n = 0; n < max && n < SOURCE_IDLE_SWEEP_MAX; n++) {
+		struct source_conn *c = &s->conns[s->idle_cursor];
+
+		s->idle_cursor = s->idle_cursor + 1 < max ? s->idle_cursor + 1 : 0;
+		if (c->fd >= 0 && !c->idle_shut && now - c->last_ns >= s->cfg.idle_timeout_ns)
+			idle_shut(s, c, now - c->last_ns);
+	}
 }
 
 void source_batch_end(struct source *s)

@@ -237,6 +237,7 @@ int source_epoll_run(struct source *s)
 		}
 		/* also when idle: deadlines and a journal interval policy run there */
 		source_batch_end(s);
+		source_idle_sweep(s);
 	}
 	s->backend = NULL;
 	ep_free(e);

@@ -33,10 +33,11 @@ struct source_listen {
 	char feed_name[SOURCE_FEED_NAME_MAX]; /* "tcp:127.0.0.1:0" unless feed= given */
 	struct sockaddr_storage addr;         /* requested; the bound address after open */
 	socklen_t addrlen;
-	int fd;                     /* -1 before open */
-	uint16_t port;              /* bound port (resolves port 0) */
-	struct in_addr mcast_iface; /* iface=: interface to join a multicast group on */
-	bool ack;                   /* ,ack: connections get "ack N" lines (source_ack.c) */
+	int fd;                           /* -1 before open */
+	uint16_t port;                    /* bound port (resolves port 0) */
+	struct in_addr mcast_iface;       /* iface=: interface to join a multicast group on */
+	bool ack;                         /* ,ack: connections get "ack N" lines (source_ack.c) */
+	struct source_listen_conns conns; /* refused and idle-closed connections */
 };
 
 /* A connection's ack writer (source_ack.c): the one line being written. */
@@ -53,6 +54,8 @@ struct source_conn {
 	uint16_t listen;            /* index of the listener it came from */
 	char peer[ADDR_STR_MAX];    /* "ip:port" for logs */
 	struct source_conn_ack ack; /* reset when the slot is taken */
+	int64_t last_ns;            /* monotonic: accepted, or its last bytes delivered */
+	bool idle_shut; /* shut down by the idle sweep: closes when the backend sees EOF */
 };
 
 struct source {
@@ -66,11 +69,16 @@ struct source {
 	struct ratelimit reject_rl; /* "connection table full" warnings */
 	struct ratelimit error_rl;  /* socket error warnings */
 	struct ratelimit ack_rl;    /* "client does not read its acks" warnings */
+	struct ratelimit idle_rl;   /* "idle connection closed" notices */
+	int64_t idle_every_ns;      /* sweep period: min(SOURCE_IDLE_SWEEP_NS, timeout / 10) */
+	int64_t idle_next_ns;       /* monotonic: next sweep due */
+	uint32_t idle_cursor;       /* next slot the sweep looks at */
 	enum source_io active;      /* backend in use after open */
 	char fallback_why[160];     /* why io_uring was not used */
 	struct source_stats stats;
 	struct source_batch batch; /* the batch being delivered */
 	int64_t batch_ns;          /* its clock: CLOCK_REALTIME at its start */
+	int64_t batch_mono_ns;     /* CLOCK_MONOTONIC at its start (idle times) */
 	void *backend;
 };
 
@@ -85,6 +93,12 @@ void source_batch_end(struct source *s);
  * returned. */
 struct source_conn *source_conn_new(struct source *s, int fd, uint16_t listen,
                                     const struct sockaddr *peer);
+/* The idle sweep (cfg.idle_timeout_ns): when due, looks at up to
+ * SOURCE_IDLE_SWEEP_MAX slots from where the last sweep stopped and shuts
+ * down those idle for the timeout (counted, logged rate-limited); the
+ * backend closes them when it sees the end of the stream.  Both loops call
+ * it once a turn; it never closes a descriptor itself. */
+void source_idle_sweep(struct source *s);
 /* closed(), close, free the slot. */
 void source_conn_close(struct source *s, struct source_conn *c);
 /* Accepts what waits in the backlogs, then reads every socket with plain

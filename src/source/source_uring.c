@@ -482,6 +482,7 @@ static int uring_loop(struct source *s, struct uring *u)
 		if (arm_accepts_due(s, u) != 0 || uring_wait(u, s->cfg.wait_ms) != 0 ||
 		    uring_batch(s, u) != 0)
 			return -1;
+		source_idle_sweep(s);
 	}
 }
 

@@ -43,7 +43,7 @@ _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cac
 _Static_assert(offsetof(struct state_instrument, crc) + sizeof(uint32_t) <=
                        sizeof(struct state_instrument),
                "the crc is the slot's last field");
-_Static_assert(sizeof(struct state_feed) == 704, "feed slot is 11 cache lines");
+_Static_assert(sizeof(struct state_feed) == 768, "feed slot is 12 cache lines");
 _Static_assert(offsetof(struct state_feed, store_failed) ==
                        offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
                "store_failed sits in the old padding after malformed_by");
@@ -1232,6 +1232,8 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_PORT_RX_NOMBUF] = "port_rx_nombuf",
         [STATE_EXT_PORT_UNMATCHED] = "port_unmatched",
         [STATE_EXT_WRONG_SESSION] = "wrong_session",
+        [STATE_EXT_CONNS_REFUSED] = "conns_refused",
+        [STATE_EXT_CONNS_IDLE_CLOSED] = "conns_idle_closed",
 };
 
 const char *state_ext_name(enum state_ext e)

@@ -288,10 +288,15 @@ static void *runner_main(void *arg)
 	return NULL;
 }
 
+static int64_t cfg_idle_ns; /* idle_timeout_ns of the sources opened next (0: off) */
+
 static struct source_config config(enum source_io io, unsigned max_conns)
 {
-	return (struct source_config){
-	        .io = io, .max_conns = max_conns, .stop = &stop_flag, .handler = rec_handler};
+	return (struct source_config){.io = io,
+	                              .max_conns = max_conns,
+	                              .stop = &stop_flag,
+	                              .handler = rec_handler,
+	                              .idle_timeout_ns = cfg_idle_ns};
 }
 
 /* A source with the listeners specs[0..n) (kind per spec), opened. */
@@ -708,8 +713,69 @@ static void test_table_full(enum source_io io)
 	CHECK_EQ_INT(rec.refused, 1);
 	CHECK_EQ_INT(rec.opened, 2); /* rejected sockets are never opened() */
 	CHECK_EQ_INT(source_stats(s)->conns_rejected, 3);
+	CHECK_EQ_INT(source_listen_conns(s, 0)->refused, 3);
 	CHECK_EQ_INT(source_stats(s)->conns_accepted, 2);
 	check_batches(s);
+	source_close(s);
+}
+
+/* ------------------------------------------------- (c2) idle timeout */
+
+/* idle_timeout_ns 300 ms: a silent client is shut down and closed() runs;
+ * one that sends a byte every 50 ms for 1.5 s (five timeouts) stays, and
+ * every byte it sent arrives. */
+static void test_idle(enum source_io io)
+{
+	static const uint8_t line[] = "0123456789abcdefghijklmnopqrstu\n";
+	char peer[64];
+	struct source *s;
+	struct runner r;
+	unsigned i;
+	int fd;
+
+	rec_reset(io);
+	cfg_idle_ns = 300 * 1000000LL;
+	s = open_one(io, 4, SOURCE_TCP, "127.0.0.1:0");
+	cfg_idle_ns = 0;
+	if (!s) {
+		CHECK(!"tcp source opens");
+		return;
+	}
+	start(&r, s);
+	/* the silent one: the server shuts it down, the client reads EOF */
+	fd = client(SOCK_STREAM, source_listen_port(s, 0), NULL, 0);
+	CHECK(wait_for(&rec.opened, 1));
+	{
+		struct timeval tv = {.tv_sec = 30};
+		char b;
+		ssize_t n;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		for (i = 0; i < 100; i++) { /* bounded: a signal may interrupt the wait */
+			n = recv(fd, &b, 1, 0);
+			if (!(n < 0 && errno == EINTR))
+				break;
+		}
+		CHECK(n == 0 || (n < 0 && errno == ECONNRESET));
+		close(fd);
+	}
+	CHECK(wait_for(&rec.closed, 1));
+	CHECK_EQ_INT(source_stats(s)->conns_idle_closed, 1);
+	CHECK_EQ_INT(source_listen_conns(s, 0)->idle_closed, 1);
+	/* the slow one: gaps of 50 ms, 1.5 s in all */
+	fd = client(SOCK_STREAM, source_listen_port(s, 0), peer, sizeof(peer));
+	CHECK(wait_for(&rec.opened, 2));
+	for (i = 0; i + 1 < sizeof(line); i++) {
+		usleep(50000);
+		CHECK(write_all(fd, &line[i], 1));
+	}
+	CHECK_EQ_INT(atomic_load(&rec.closed), 1); /* still connected */
+	close(fd);
+	CHECK(wait_for(&rec.closed, 2));
+	finish(&r);
+	check_stream(peer, line, sizeof(line) - 1);
+	CHECK_EQ_INT(source_stats(s)->conns_idle_closed, 1);
+	CHECK_EQ_INT(rec.bad_chan, 0);
 	source_close(s);
 }
 
@@ -1021,6 +1087,7 @@ int main(void)
 		test_slot_reuse(ios[i]);
 		test_udp(ios[i]);
 		test_table_full(ios[i]);
+		test_idle(ios[i]);
 		test_stop_drains(ios[i]);
 	}
 	test_fallback();
