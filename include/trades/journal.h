@@ -156,6 +156,12 @@ uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, u
  * append, e.g. to tell a store_failed from a dedup or a shutdown. */
 bool journal_failed(const struct journal *j, int *err);
 
+/* In the failed state and past the retry deadline: retries the roll with no
+ * entry to append, so a caller that holds its data back can learn that the
+ * journal stores again.  0 when not failed or the roll succeeded, -1 when
+ * still failed (before the deadline: no system call). */
+int journal_retry(struct journal *j);
+
 /* End of a batch: msync per the sync policy. */
 void journal_commit(struct journal *j);
 /* msync(MS_SYNC) everything written whatever the policy.  0 or -1 (logged). */

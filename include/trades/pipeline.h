@@ -152,6 +152,11 @@ const char *pipeline_symbol(const struct pipeline *p, uint32_t inst);
 const char *pipeline_feed_name(const struct pipeline *p, uint16_t feed);
 const struct pipeline_stats *pipeline_stats(const struct pipeline *p);
 bool pipeline_decode_only(const struct pipeline *p);
+/* Whether the store takes entries again: true when it never failed or a
+ * retry (behind the same gate as appends, PIPELINE_STORE_RETRY_MS) succeeds
+ * now.  For a producer that holds its lines back after a store failure (an
+ * ,ack connection): it sends them again only once this is true, in order. */
+bool pipeline_store_ready(struct pipeline *p);
 /* The state, for reading (NULL when decode-only). */
 const struct state *pipeline_state(const struct pipeline *p);
 /* jseq of the last journal entry (0: empty journal or decode-only). */

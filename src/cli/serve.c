@@ -436,7 +436,8 @@ struct serve_ack {
 	bool on;            /* an ,ack connection is in the slot */
 	bool pending;       /* in serve_wiring.ack_pending */
 	bool failed;        /* a line could not be stored: acks stop at ackable */
-	bool shut;          /* shut down after the store came back: later bytes dropped */
+	bool shut;          /* shut down after the store came back */
+	uint64_t held;      /* bytes not read after the failure: the client resends them */
 	uint32_t gen;       /* source_chan.gen of the connection */
 	uint64_t lines;     /* lines handled (received) on the connection */
 	uint64_t ackable;   /* lines handled before any store failure */
@@ -513,16 +514,6 @@ static void serve_ack_count(struct serve_wiring *w, uint32_t conn, uint64_t rece
 		a->ackable = a->lines;
 		a->jseq = pipeline_journal_last(w->pipe);
 	}
-	/* The store works again: end this connection now, at the end of the read
-	 * that saw it, not at the next ack round.  Every line stored after the
-	 * failed one moves the dedup mark on; were the connection kept while more
-	 * of its lines were stored, the failed lines, resent after the reconnect,
-	 * could fall below the dedup window and be taken for duplicates (lost).
-	 * The lines after ackable are resent: the stored ones are duplicates. */
-	if (a->failed && !a->shut && pipeline_journal_last(w->pipe) > a->fail_jseq) {
-		a->shut = true;
-		source_conn_shutdown(w->src, conn, a->gen);
-	}
 	if (!a->pending && (a->ackable > a->acked || a->failed)) {
 		ENSURE(w->npending < w->nconns);
 		a->pending = true;
@@ -537,8 +528,15 @@ static void serve_stream(void *ctx, const struct source_chan *ch, const void *bu
 	const struct pipeline_stats *ps = pipeline_stats(w->pipe);
 	uint64_t received = ps->received, failed = ps->store_failed;
 
-	if (w->acks[ch->conn].on && w->acks[ch->conn].shut)
-		return; /* after its shutdown: never acked, the client resends it */
+	/* After a store failure on an ,ack connection nothing more of it is
+	 * decoded: its later lines would be stored ahead of the failed ones, move
+	 * the dedup mark on, and the failed ones, resent after the reconnect,
+	 * could fall below the dedup window as duplicates (lost).  The client
+	 * resends everything after its last ack, in order. */
+	if (w->acks[ch->conn].on && w->acks[ch->conn].failed) {
+		w->acks[ch->conn].held += len;
+		return;
+	}
 	decoder_input(serve_conn_dec(w, ch), buf, len, rx_ns, false, NULL);
 	if (w->acks[ch->conn].on)
 		serve_ack_count(w, ch->conn, received, failed);
@@ -557,7 +555,16 @@ static bool serve_ack_one(struct serve_wiring *w, uint32_t conn, uint64_t durabl
 	    source_ack(w->src, conn, a->gen, a->ackable) >= 0)
 		a->acked = a->ackable;
 	if (a->shut)
-		return false; /* shut down in serve_ack_count; the client resends */
+		return false;
+	if (a->failed && pipeline_store_ready(w->pipe)) {
+		/* the store is back: end the connection so the client resends */
+		log_info("ack connection %u: the store takes entries again; closing it so the "
+		         "client resends from ack %llu (%llu bytes held back)",
+		         conn, (unsigned long long)a->acked, (unsigned long long)a->held);
+		a->shut = true;
+		source_conn_shutdown(w->src, conn, a->gen);
+		return false;
+	}
 	return a->failed || a->acked < a->ackable;
 }
 

@@ -812,6 +812,16 @@ bool journal_failed(const struct journal *j, int *err)
 	return j->failed_errno != 0;
 }
 
+int journal_retry(struct journal *j)
+{
+	assert(j);
+	if (!j->failed_errno)
+		return 0;
+	if (timefmt_mono_ns() < j->retry_ns)
+		return -1;
+	return journal_roll(j);
+}
+
 uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, uint16_t len)
 {
 	uint64_t need = FRAME_BYTES + len, jseq;

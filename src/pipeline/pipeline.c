@@ -593,6 +593,27 @@ const struct pipeline_stats *pipeline_stats(const struct pipeline *p)
 	return &p->stats;
 }
 
+bool pipeline_store_ready(struct pipeline *p)
+{
+	int64_t now;
+
+	if (!p->store_down)
+		return true;
+	now = timefmt_mono_ns();
+	if (now < p->store_retry_ns)
+		return false;
+	p->stats.store_retries++;
+	if (journal_retry(&p->journal) != 0) {
+		p->store_retry_ns = now + PIPELINE_STORE_RETRY_MS * NS_PER_MS;
+		return false;
+	}
+	log_info("journal %s: stores again; %llu messages were not stored", p->journal.dir,
+	         (unsigned long long)p->store_down_failed);
+	p->store_down = false;
+	p->store_down_failed = 0;
+	return true;
+}
+
 bool pipeline_decode_only(const struct pipeline *p)
 {
 	return p->decode_only;
