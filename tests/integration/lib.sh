@@ -111,7 +111,7 @@ kafka_mock_start() {
 	BROKERS=$(awk '$1=="bootstrap" {print $2}' "$T/mock.out")
 }
 kafka_mock_stop() {
-	exec 7>&- 2>/dev/null || true
+	{ exec 7>&-; } 2>/dev/null || true # braces: a bare exec 2>/dev/null would silence the whole script
 	[ -z "$MOCK_PID" ] || kill -KILL "$MOCK_PID" 2>/dev/null || true
 	MOCK_PID=
 }

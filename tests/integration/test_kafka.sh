@@ -22,7 +22,7 @@ PARTS=4
 
 MOCK_PID=
 kafka_cleanup() {
-	exec 7>&- 2>/dev/null || true
+	{ exec 7>&-; } 2>/dev/null || true # braces: a bare exec 2>/dev/null would silence the whole script
 	if [ -n "$MOCK_PID" ] && kill -0 "$MOCK_PID" 2>/dev/null; then
 		kill -KILL "$MOCK_PID" 2>/dev/null || true
 	fi

@@ -53,7 +53,7 @@ else
 	echo "note: built without -Dkafka: the Kafka leg of the live test does not run"
 fi
 stop_mock() {
-	exec 7>&- 2>/dev/null || true
+	{ exec 7>&-; } 2>/dev/null || true # braces: a bare exec 2>/dev/null would silence the whole script
 	[ -z "$MOCK_PID" ] || kill -KILL "$MOCK_PID" 2>/dev/null || true
 }
 trap 'stop_pys; stop_mock; cleanup' EXIT
