@@ -99,10 +99,10 @@ struct sd {
 	struct pipeline *pipe;
 	struct source_dpdk *src;
 	struct decoder dec[SOURCE_DPDK_CHANS_MAX]; /* by channel */
-	struct decoder_itch feeds[SOURCE_DPDK_CHANS_MAX];
-	unsigned nfeeds;
-	int rr_fd[SOURCE_DPDK_CHANS_MAX]; /* re-request socket per feed, -1 none */
-	uint16_t port_feed;               /* "dpdk:portN" */
+	struct decoder_mold_feeds mold;            /* the Mold feeds (decoder_mold_setup) */
+	int rr_fd[SOURCE_DPDK_CHANS_MAX];          /* re-request sockets, closed at exit */
+	unsigned nrr;                              /* of rr_fd in use */
+	uint16_t port_feed;                        /* "dpdk:portN" */
 	uint64_t published[SD_PUBLISHED];
 	int64_t next_publish_ns;
 };
@@ -398,61 +398,62 @@ static int sd_rerequest_socket(const char *feed)
 	return fd;
 }
 
-/* One decoder_itch for the Mold feed of filter i (made on its first filter),
- * with its re-request socket as one more channel.  CLI_OK or an exit code. */
-static int sd_mold_feed(struct sd *s, struct sd_opts *o, unsigned i, uint16_t feed)
+/* The re-request answer channel of Mold feed `feed` (--mold-rerequest):
+ * a kernel UDP socket polled as one more DPDK channel, its decoder, and
+ * its entry in chans.  CLI_OK or an exit code. */
+static int sd_answer_chan(struct sd *s, struct sd_opts *o, uint16_t feed, const char *name,
+                          struct decoder_mold_chan *c)
 {
-	struct decoder_itch_config cfg;
-	unsigned j, lines = 0;
-	char err[512];
-	int ch;
+	char err[256];
+	int fd = sd_rerequest_socket(name), ch;
 
-	for (j = 0; j < o->nf; j++)
-		lines += o->f[j].mold && strcmp(o->f[j].feed_name, o->f[i].feed_name) == 0;
-	if (lines > 2) {
-		fprintf(stderr, "trades serve: feed %s: %u --dpdk-mold lines; at most two (A, B)\n",
-		        o->f[i].feed_name, lines);
+	if (fd < 0)
+		return CLI_FAIL;
+	s->rr_fd[s->nrr++] = fd;
+	ch = source_dpdk_add_socket(&o->dc, fd, err, sizeof(err));
+	if (ch < 0) {
+		fprintf(stderr, "trades serve: %s\n", err);
 		return CLI_USAGE;
 	}
-	cli_itch_config(&o->itch, true, &cfg);
-	cfg.mold_cfg.lines = lines;
-	if (o->rerequest) {
-		if (addr_parse(o->rerequest, strlen(o->rerequest), false, &cfg.request_addr,
-		               &cfg.request_addrlen, err, sizeof(err)) < 0) {
-			fprintf(stderr, "trades serve: --mold-rerequest: %s\n", err);
-			return CLI_USAGE;
-		}
-		cfg.request_fd = s->rr_fd[s->nfeeds] = sd_rerequest_socket(o->f[i].feed_name);
-		if (cfg.request_fd < 0)
-			return CLI_FAIL;
-	}
-	if (decoder_itch_init(&s->feeds[s->nfeeds], s->pipe, feed, &cfg, err, sizeof(err)) < 0) {
-		log_error("feed %s: %s", o->f[i].feed_name, err);
-		return CLI_FAIL;
-	}
-	if (pipeline_add_ticker(s->pipe, decoder_itch_tick, &s->feeds[s->nfeeds]) < 0) {
-		log_error("feed %s: pipeline_add_ticker: more than %d tickers", o->f[i].feed_name,
-		          PIPELINE_TICKERS_MAX);
-		return CLI_FAIL;
-	}
-	if (cfg.request_fd >= 0) {
-		ch = source_dpdk_add_socket(&o->dc, cfg.request_fd, err, sizeof(err));
-		if (ch < 0) {
-			fprintf(stderr, "trades serve: %s\n", err);
-			return CLI_USAGE;
-		}
-		decoder_init(&s->dec[ch], s->pipe, DECODER_MOLD, true, feed, "rerequest");
-		decoder_itch_attach(&s->dec[ch], &s->feeds[s->nfeeds], MOLD_LINE_REREQUEST);
-	}
-	s->nfeeds++;
+	decoder_init(&s->dec[ch], s->pipe, DECODER_MOLD, true, feed, "rerequest");
+	*c = (struct decoder_mold_chan){
+	        .dec = &s->dec[ch], .feed = feed, .feed_name = name, .answer = true, .fd = fd};
 	return CLI_OK;
+}
+
+/* The Mold channels grouped into feeds by the decoder's own set-up (the
+ * one `serve --mold` uses): lines A/B, re-request answers, tickers.
+ * CLI_OK or an exit code. */
+static int sd_mold_feeds(struct sd *s, struct sd_opts *o, struct decoder_mold_chan *chans,
+                         unsigned n)
+{
+	struct decoder_itch_config cfg;
+	struct sockaddr_storage rr;
+	socklen_t rrlen = 0;
+	char err[512];
+	int rc;
+
+	cli_itch_config(&o->itch, true, &cfg);
+	if (o->rerequest && addr_parse(o->rerequest, strlen(o->rerequest), false, &rr, &rrlen, err,
+	                               sizeof(err)) < 0) {
+		fprintf(stderr, "trades serve: --mold-rerequest: %s\n", err);
+		return CLI_USAGE;
+	}
+	rc = decoder_mold_setup(&s->mold, s->pipe, chans, n, &cfg, o->rerequest ? &rr : NULL, rrlen,
+	                        err, sizeof(err));
+	if (rc == -2)
+		fprintf(stderr, "trades serve: %s\n", err);
+	else if (rc < 0)
+		log_error("%s", err);
+	return rc == 0 ? CLI_OK : rc == -2 ? CLI_USAGE : CLI_FAIL;
 }
 
 /* Filters, their feeds and decoders.  CLI_OK or an exit code. */
 static int sd_channels(struct sd *s, struct sd_opts *o)
 {
-	unsigned i, j, next_line[SOURCE_DPDK_CHANS_MAX] = {0};
+	struct decoder_mold_chan chans[DECODER_MOLD_CHANS_MAX];
 	char err[256], peer[DECODER_PEER_MAX];
+	unsigned i, j, n = 0, nmold = 0;
 	int feed, ch, rc;
 
 	for (i = 0; i < o->nf; i++) {
@@ -473,13 +474,30 @@ static int sd_channels(struct sd *s, struct sd_opts *o)
 		             (uint16_t)feed, peer);
 		if (!f->mold)
 			continue;
-		for (j = 0; j < s->nfeeds && s->feeds[j].feed != feed; j++)
-			;
-		if (j == s->nfeeds && (rc = sd_mold_feed(s, o, i, (uint16_t)feed)) != CLI_OK)
-			return rc;
-		decoder_itch_attach(&s->dec[ch], &s->feeds[j], next_line[j]++);
+		ENSURE(n < DECODER_MOLD_CHANS_MAX);
+		chans[n++] = (struct decoder_mold_chan){.dec = &s->dec[ch],
+		                                        .feed = (uint16_t)feed,
+		                                        .feed_name = f->feed_name,
+		                                        .fd = -1};
 	}
-	return CLI_OK;
+	nmold = n;
+	for (i = 0; o->rerequest && i < nmold; i++) { /* one answer channel per feed */
+		for (j = 0; j < i && chans[j].feed != chans[i].feed; j++)
+			;
+		if (j < i)
+			continue;
+		if (n == DECODER_MOLD_CHANS_MAX) {
+			fprintf(stderr,
+			        "trades serve: more than %d Mold channels with re-requests\n",
+			        DECODER_MOLD_CHANS_MAX);
+			return CLI_USAGE;
+		}
+		rc = sd_answer_chan(s, o, chans[i].feed, chans[i].feed_name, &chans[n]);
+		if (rc != CLI_OK)
+			return rc;
+		n++;
+	}
+	return n ? sd_mold_feeds(s, o, chans, n) : CLI_OK;
 }
 
 static void sd_announce(const struct sd_opts *o)
@@ -566,11 +584,9 @@ static void sd_free(struct sd *s)
 {
 	unsigned i;
 
-	for (i = 0; i < s->nfeeds; i++) {
-		decoder_itch_free(&s->feeds[i]);
-		if (s->rr_fd[i] >= 0)
-			close(s->rr_fd[i]);
-	}
+	decoder_mold_free(&s->mold);
+	for (i = 0; i < s->nrr; i++)
+		close(s->rr_fd[i]);
 }
 
 int cmd_serve_dpdk(int argc, char **argv)
@@ -602,8 +618,6 @@ int cmd_serve_dpdk(int argc, char **argv)
 	}
 	memset(&s, 0, sizeof(s));
 	s.pipe = pipe;
-	for (i = 0; i < SOURCE_DPDK_CHANS_MAX; i++)
-		s.rr_fd[i] = -1;
 	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : sd_run(&s, &o);
 	sd_free(&s);
 	ps = *pipeline_stats(pipe);

@@ -122,4 +122,11 @@ rc=0
 rc=0
 "$TRADES" serve --dpdk "--no-pci" --dpdk-mold 1 --udp 127.0.0.1:0 2>"$T/u.err" || rc=$?
 [ "$rc" -eq 2 ] || fail "--udp with --dpdk: exit $rc"
+# Three lines on one feed: the decoder's set-up (the one --mold uses) refuses it.
+rc=0
+"$TRADES" serve --dpdk "--no-huge -m 512 --no-pci --no-shconf --file-prefix $(dpdk_prefix three) --vdev=net_null0" \
+	--dpdk-mold 1,feed=a --dpdk-mold 2,feed=a --dpdk-mold 3,feed=a --state-dir "$T/three" \
+	>/dev/null 2>"$T/three.err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "feed a: 3 --mold lines; at most two" "$T/three.err" ||
+	fail "three lines on one feed: exit $rc: $(tail -n 2 "$T/three.err")"
 echo "PASS dpdk-pcap ($FRAMES frames, $DROPS dropped by kind)"
