@@ -18,8 +18,10 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Keep downloaded .debs in the cache mount (the official image's docker-clean hook deletes them).
 RUN rm -f /etc/apt/apt.conf.d/docker-clean \
  && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
-# Build dependencies.  DPDK/BPF are requested as `enabled` below, so their -dev packages and the
-# BPF toolchain (clang, llvm, bpftool) are here; a missing one fails the build.
+# Build dependencies.  DPDK/BPF/Kafka/Kraken are requested as `enabled` below, so their -dev
+# packages and the BPF toolchain (clang, llvm, bpftool) are here; a missing one fails the build.
+# librdkafka (Kafka sink) and OpenSSL + libcurl + libwslay (Kraken WebSocket/REST) are what the
+# drop-in for the Python service runs (README "Migrating from the Python service").
 RUN --mount=type=cache,id=trades-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=trades-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     apt-get update \
@@ -27,7 +29,8 @@ RUN --mount=type=cache,id=trades-apt-cache,target=/var/cache/apt,sharing=locked 
       gcc libc6-dev meson ninja-build pkg-config file \
       liburing-dev libjemalloc-dev libpcap-dev libmicrohttpd-dev \
       libbpf-dev libelf-dev zlib1g-dev bpftool clang llvm \
-      libdpdk-dev systemtap-sdt-dev
+      libdpdk-dev systemtap-sdt-dev \
+      librdkafka-dev libssl-dev libcurl4-openssl-dev libwslay-dev
 
 WORKDIR /src
 COPY . /src
@@ -35,12 +38,15 @@ COPY . /src
 # run here (they run in CI against the host build).
 RUN meson setup /build /src --prefix=/app --buildtype=release \
       -Ddpdk=enabled -Dbpf=enabled -Djemalloc=enabled -Dhttp=enabled \
+      -Dkafka=enabled -Dkraken=enabled \
  && meson compile -C /build \
  && meson install -C /build --destdir /staging --no-rebuild \
  && ls -l /staging/app/bin
 # Runtime packages = the packages owning the shared libraries the installed binaries load
 # (ldd), plus the DPDK poll-mode drivers named in DPDK_PMDS when the binaries link DPDK (PMDs are
-# dlopen()ed from the PMD dir, so ldd cannot see them).  One package per line.
+# dlopen()ed from the PMD dir, so ldd cannot see them), plus ca-certificates when they link
+# OpenSSL: TLS to wss://ws.kraken.com and https://api.kraken.com verifies against the system
+# store, which no library pulls in.  One package per line.
 ARG DPDK_PMDS="net_pcap net_af_packet net_af_xdp net_ring net_null mempool_ring"
 RUN set -eu; \
     files=$(find /staging/app -type f -perm -u+x); \
@@ -61,6 +67,7 @@ RUN set -eu; \
       echo "$owner" >> /staging/runtime-packages.txt; \
       echo "$l -> $owner"; \
     done; \
+    if echo "$libs" | grep -q 'libssl\.so'; then echo ca-certificates >> /staging/runtime-packages.txt; fi; \
     sort -u -o /staging/runtime-packages.txt /staging/runtime-packages.txt; \
     echo "runtime packages:"; cat /staging/runtime-packages.txt
 
@@ -97,7 +104,7 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=https://example.invalid/trades
 LABEL org.opencontainers.image.title="trades" \
-      org.opencontainers.image.description="Low-latency market-data trades service: TCP/UDP JSON-lines ingest (io_uring, epoll fallback), journaled per-instrument state" \
+      org.opencontainers.image.description="Low-latency market-data trades service: TCP/UDP JSON-lines ingest (io_uring, epoll fallback), journaled per-instrument state, Kraken WebSocket/REST to Kafka" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \

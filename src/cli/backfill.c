@@ -178,8 +178,9 @@ static void backfill_usage(FILE *f)
 	           "stores the trades not already in the journal (feeds PREFIX:PAIR, default\n"
 	           "kraken, shared with serve --kraken).  Pair names are mapped with\n"
 	           "/0/public/AssetPairs (BTC/USD, XBT/USD, XBTUSD and XXBTZUSD are one pair).\n\n"
-	           "  --rest-url URL        https://api.kraken.com\n"
-	           "  --tls-ca FILE         PEM CA bundle instead of the system store\n"
+	           "  --rest-url URL        https://api.kraken.com; env TRADES_REST_URL\n"
+	           "  --tls-ca FILE         PEM CA bundle instead of the system store;\n"
+	           "                        env TRADES_TLS_CA\n"
 	           "  --rest-interval-ms MS least time between requests (1000)\n"
 	           "  --kafka-wait-ms MS    with --kafka: wait at most MS for every journal\n"
 	           "                        trade to be delivered, else exit 1 "
@@ -249,7 +250,9 @@ static int backfill_parse(int argc, char **argv, struct backfill_opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->rest_url = KRAKEN_REST_URL_DEFAULT;
+	/* As serve --kraken: the drop-in image's way to another endpoint or CA. */
+	o->rest_url = cli_env("TRADES_REST_URL", KRAKEN_REST_URL_DEFAULT);
+	o->ca_file = cli_env("TRADES_TLS_CA", NULL);
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->since_ns = -1;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;

@@ -63,10 +63,12 @@ static void serve_kraken_usage(FILE *f)
 	        "                    [--state-dir DIR] [--sync MODE] [--print] [--log-level L]\n\n"
 	        "Streams Kraken's WebSocket v2 trade channel (TLS, certificate and host name\n"
 	        "verified) into the journal and state; one feed per pair, PREFIX:PAIR.\n\n"
-	        "  --kraken-url URL    wss://ws.kraken.com/v2\n"
-	        "  --tls-ca FILE       PEM CA bundle for WebSocket and REST (tests, private CAs)\n"
+	        "  --kraken-url URL    wss://ws.kraken.com/v2; env TRADES_KRAKEN_URL\n"
+	        "  --tls-ca FILE       PEM CA bundle for WebSocket and REST (tests, private CAs);\n"
+	        "                      env TRADES_TLS_CA\n"
 	        "  --kraken-backfill   fill the downtime before the live start and live gaps\n"
-	        "                      from REST (--rest-url, https://api.kraken.com)\n"
+	        "                      from REST (--rest-url, https://api.kraken.com;\n"
+	        "                      env TRADES_REST_URL)\n"
 	        "  --ping-ms MS        application ping after MS quiet (5000)\n"
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
@@ -147,8 +149,10 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 	int c, r;
 
 	memset(o, 0, sizeof(*o));
-	o->url = KRAKEN_WS_URL_DEFAULT;
-	o->rest_url = KRAKEN_REST_URL_DEFAULT;
+	/* The drop-in image sets no flag: these point it at another endpoint or CA. */
+	o->url = cli_env("TRADES_KRAKEN_URL", KRAKEN_WS_URL_DEFAULT);
+	o->rest_url = cli_env("TRADES_REST_URL", KRAKEN_REST_URL_DEFAULT);
+	o->ca_file = cli_env("TRADES_TLS_CA", NULL);
 	o->prefix = KRAKEN_DEFAULT_FEED;
 	o->ping_ms = SERVE_KRAKEN_PING_MS;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;

@@ -92,86 +92,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # ---------------------------------------------------------------- base image (cached)
 
-build_base_tar() {
-	local mirror rootfs=$CACHE/rootfs.tmp
-	mirror=$(debian_mirror)
-	log "debootstrap --variant=minbase bookworm from $mirror"
-	rm -rf "$rootfs"
-	debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$CACHE/debootstrap.log" 2>&1 \
-		|| { tail -20 "$CACHE/debootstrap.log"; return 1; }
-	local sec
-	sec=$(debian_security_mirror "$mirror")
-	# Same shape as the official debian:bookworm-slim: deb822 sources with updates + security,
-	# dpkg path excludes, no translations, the docker-clean hook; docs/man/locales/lists removed.
-	rm -f "$rootfs/etc/apt/sources.list"
-	cat > "$rootfs/etc/apt/sources.list.d/debian.sources" <<-EOF
-	Types: deb
-	URIs: $mirror
-	Suites: bookworm bookworm-updates
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-	Types: deb
-	URIs: $sec
-	Suites: bookworm-security
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	cat > "$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<-'EOF'
-	path-exclude /usr/share/doc/*
-	path-include /usr/share/doc/*/copyright
-	path-exclude /usr/share/man/*
-	path-exclude /usr/share/groff/*
-	path-exclude /usr/share/info/*
-	path-exclude /usr/share/lintian/*
-	path-exclude /usr/share/linda/*
-	path-exclude /usr/share/locale/*
-	path-include /usr/share/locale/locale.alias
-	EOF
-	cat > "$rootfs/etc/apt/apt.conf.d/docker-clean" <<-'EOF'
-	DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-	APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-	Dir::Cache::pkgcache "";
-	Dir::Cache::srcpkgcache "";
-	EOF
-	echo 'Acquire::Languages "none";' > "$rootfs/etc/apt/apt.conf.d/docker-no-languages"
-	echo 'APT::AutoRemove::SuggestsImportant "false";' > "$rootfs/etc/apt/apt.conf.d/docker-autoremove-suggests"
-	find "$rootfs/usr/share/doc" -mindepth 1 ! -name copyright ! -type d -delete
-	find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
-	rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/groff/* \
-	       "$rootfs"/usr/share/lintian/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
-	       "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/debconf/*-old \
-	       "$rootfs"/var/lib/dpkg/*-old "$rootfs"/var/log/* "$rootfs"/tmp/* "$rootfs"/dev/*
-	find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
-	: > "$rootfs/etc/machine-id"
-	rm -f "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf"
-	tar --numeric-owner -C "$rootfs" -cf "$BASE_TAR.tmp" . && mv -f "$BASE_TAR.tmp" "$BASE_TAR"
-	rm -rf "$rootfs"
-}
-
 ts=$(date +%s)
-if [ "${TRADES_CI_REFRESH_BASE:-0}" = 1 ] || [ -z "$(find "$BASE_TAR" -mtime -7 2>/dev/null)" ]; then
-	build_base_tar || die "could not build the base rootfs"
-	fresh_base=1
-fi
-if [ -n "${fresh_base:-}" ] || ! podman image exists "$BASE_IMAGE"; then
-	log "podman import $BASE_TAR -> $BASE_IMAGE"
-	podman import --quiet --change 'CMD ["bash"]' "$BASE_TAR" "$BASE_IMAGE" >/dev/null || die "podman import failed"
-fi
+base_image_ensure || die "could not build the base image"
 log "base image ready in $(( $(date +%s) - ts ))s: $(podman image inspect --format '{{.Size}}' "$BASE_IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
 
 # ---------------------------------------------------------------- build
-version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "$SRC/meson.build" | head -n1)
-revision=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 ts=$(date +%s)
-build_net_args "$(debian_mirror)"
 CACHE_OPT=()
 [ "${TRADES_IMAGE_NO_CACHE:-0}" = 1 ] && CACHE_OPT=(--no-cache)
-log "podman build $IMAGE (version ${version:-?}, revision $revision) ${CACHE_OPT[*]} ${BUILD_NET[*]}"
-if timeout --foreground 900 podman build --format docker --layers "${CACHE_OPT[@]}" "${BUILD_NET[@]}" \
-	--ignorefile "$SRC/deploy/trades.Dockerfile.dockerignore" \
-	--build-arg BASE="$BASE_IMAGE" --build-arg VERSION="${version:-0.0.0}" --build-arg REVISION="$revision" \
-	-f "$SRC/deploy/trades.Dockerfile" -t "$IMAGE" "$SRC" > "$WORK/build.log" 2>&1; then
+if image_build "$WORK/build.log" "${CACHE_OPT[@]}"; then
 	pass build "$(( $(date +%s) - ts ))s"
 else
 	tail -40 "$WORK/build.log"

@@ -238,8 +238,9 @@ echo "backfill: ok (${SECONDS} s)"
 stop_pys
 start_py rest "$TOOLS/kraken_rest_server.py" --cert "$T/cert.pem" --key "$T/key.pem" \
 	--data "$T/recent.json" --page 2 --timeout 60
-PRODUCT_IDS=XBT/USD LIVE_OR_HISTORICAL=historical LAST_N_DAYS=1 "$TRADES" serve \
-	--rest-url "https://localhost:$PORT" --tls-ca "$T/cert.pem" --rest-interval-ms 0 \
+# The endpoint and CA from the environment (TRADES_REST_URL, TRADES_TLS_CA), as the image takes them.
+PRODUCT_IDS=XBT/USD LIVE_OR_HISTORICAL=historical LAST_N_DAYS=1 TRADES_REST_URL="https://localhost:$PORT" \
+	TRADES_TLS_CA="$T/cert.pem" "$TRADES" serve --rest-interval-ms 0 \
 	--state-dir "$T/hist" 2>"$T/hist.err" || fail "historical mode: $(tail -n 3 "$T/hist.err")"
 check_feeds "$T/hist" <<EOF
 kraken:BTC/USD accepted 5
@@ -263,7 +264,8 @@ stop_pys
 start_py ws3 "$TOOLS/kraken_ws_server.py" --cert "$T/cert2.pem" --key "$T/key2.pem" \
 	--scenario "$T/one.scenario" --timeout 5
 rc=0
-"$TRADES" serve --kraken BTC/USD --kraken-url "wss://localhost:$PORT/v2" --tls-ca "$T/cert2.pem" \
+# TRADES_KRAKEN_URL and TRADES_TLS_CA (a mismatch, not an unknown issuer: the CA was loaded).
+TRADES_KRAKEN_URL="wss://localhost:$PORT/v2" TRADES_TLS_CA="$T/cert2.pem" "$TRADES" serve --kraken BTC/USD \
 	--max-sessions 1 --state-dir "$T/tls" >/dev/null 2>"$T/tls2.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "host name mismatch: exit $rc, expected 1"
 grep -q 'certificate verify failed: hostname mismatch' "$T/tls2.err" || fail "mismatch not named"
