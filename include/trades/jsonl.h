@@ -18,6 +18,7 @@
 #ifndef TRADES_JSONL_H
 #define TRADES_JSONL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,17 @@ struct jsonl_trade {
 /* Parses one line (without its '\n'; a trailing '\r' and surrounding blanks
  * are tolerated).  Returns MALFORMED_NONE and fills *out, or the reason. */
 enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out);
+
+/* The two halves of jsonl_parse, public for the differential test.
+ * jsonl_parse_general: the strict scanner, any valid line, every refusal;
+ * same contract as jsonl_parse.  jsonl_parse_fast: the lines feeds really
+ * send (no backslash or control byte, at most 512 bytes, plain values, see
+ * jsonl.c); returns true with *out exactly as the general scanner fills it,
+ * or false with *out zeroed when it does not take the line (never a
+ * refusal: the general scanner decides).  jsonl_parse = fast, else general.
+ * Neither reads outside [line, line+len). */
+enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_trade *out);
+bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out);
 
 /* Line framing for byte streams (TCP, files): carries a partial line across
  * reads.  Bounded: a line longer than JSONL_LINE_MAX is reported once as
