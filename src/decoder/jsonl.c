@@ -8,6 +8,10 @@
  * wrong with it, and the reason given for a bad line does not depend on the
  * order of its keys.  Nothing is copied or allocated: spans point into the
  * caller's line, and every read is checked against its end.
+ *
+ * jsonl_parse tries jsonl_parse_fast first (below, "the fast path"): it
+ * takes only lines it can convert exactly as the two steps above would,
+ * and hands every other line to them unchanged.
  */
 #include "trades/jsonl.h"
 
@@ -633,16 +637,40 @@ __attribute__((target("avx2"))) static bool jf_block_avx2(const char *b, uint64_
 
 static jf_block_fn jf_block = jf_block_scalar;
 
-/* Runtime dispatch, once at load time (before any thread can parse). */
+bool jsonl_fast_isa(enum jsonl_isa isa)
+{
+	switch (isa) {
+	case JSONL_ISA_SCALAR:
+		jf_block = jf_block_scalar;
+		return true;
+#if defined(__x86_64__)
+	case JSONL_ISA_SSE42:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2"))
+			return false;
+		jf_block = jf_block_sse42;
+		return true;
+	case JSONL_ISA_AVX2:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("avx2"))
+			return false;
+		jf_block = jf_block_avx2;
+		return true;
+#else
+	case JSONL_ISA_SSE42:
+	case JSONL_ISA_AVX2:
+		return false;
+#endif
+	}
+	return false;
+}
+
+/* Runtime dispatch, once at load time (before any thread can parse): the
+ * widest kernel the CPU has. */
 __attribute__((constructor)) static void jf_dispatch(void)
 {
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2"))
-		jf_block = jf_block_avx2;
-	else if (__builtin_cpu_supports("sse4.2"))
-		jf_block = jf_block_sse42;
-#endif
+	if (!jsonl_fast_isa(JSONL_ISA_AVX2) && !jsonl_fast_isa(JSONL_ISA_SSE42))
+		jsonl_fast_isa(JSONL_ISA_SCALAR);
 }
 
 /* Fills f->q; false if the line has a backslash or a control byte.  A line

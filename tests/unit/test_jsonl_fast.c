@@ -230,10 +230,26 @@ static void test_gen_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	test_edges();
-	test_lengths();
-	if (argc > 1)
-		test_gen_file(argv[1]);
-	printf("%lu lines compared, %lu taken by the fast path\n", n_lines, n_fast);
+	static const char *const names[] = {"scalar", "sse4.2", "avx2"};
+	const enum jsonl_isa isas[] = {JSONL_ISA_SCALAR, JSONL_ISA_SSE42, JSONL_ISA_AVX2};
+	unsigned ran = 0;
+
+	/* Every quote-pass kernel the CPU has, the dispatched default last. */
+	for (unsigned i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+		if (!jsonl_fast_isa(isas[i])) {
+			printf("kernel %s: not on this CPU, skipped\n", names[i]);
+			continue;
+		}
+		ran++;
+		n_lines = n_fast = 0;
+		rng_state = 0x9e3779b97f4a7c15ULL;
+		test_edges();
+		test_lengths();
+		if (argc > 1)
+			test_gen_file(argv[1]);
+		printf("kernel %s: %lu lines compared, %lu taken by the fast path\n", names[i],
+		       n_lines, n_fast);
+	}
+	CHECK(ran >= 1);
 	CHECK_DONE();
 }
