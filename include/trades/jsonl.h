@@ -12,12 +12,16 @@
  * (nested objects and arrays included).  "feed" and "rx_ns" keys are ignored:
  * the feed is the source the line arrived on and rx_ns is stamped locally.
  *
- * The parser is a single pass over the bytes, allocates nothing and never
- * reads outside [line, line+len).
+ * The parser allocates nothing and never reads outside [line, line+len).
+ * Plain lines (what feeds send) take a fast path: one SIMD pass for the
+ * quotes (AVX2 or SSE4.2, picked at run time), then the known keys in any
+ * order; every other line, and every line that may be refused, goes through
+ * the strict general scanner, which alone decides refusals and reasons.
  */
 #ifndef TRADES_JSONL_H
 #define TRADES_JSONL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +41,29 @@ struct jsonl_trade {
 /* Parses one line (without its '\n'; a trailing '\r' and surrounding blanks
  * are tolerated).  Returns MALFORMED_NONE and fills *out, or the reason. */
 enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out);
+
+/* The two halves of jsonl_parse, public for the differential test.
+ * jsonl_parse_general: the strict scanner, any valid line, every refusal;
+ * same contract as jsonl_parse.  jsonl_parse_fast: the lines feeds really
+ * send (no backslash or control byte, at most 512 bytes, plain values, see
+ * jsonl.c); returns true with *out exactly as the general scanner fills it,
+ * or false with *out zeroed when it does not take the line (never a
+ * refusal: the general scanner decides).  jsonl_parse = fast, else general.
+ * Neither reads outside [line, line+len). */
+enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_trade *out);
+bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out);
+
+/* Kernels of the fast path's quote pass. */
+enum jsonl_isa {
+	JSONL_ISA_SCALAR, /* portable, byte at a time */
+	JSONL_ISA_SSE42,  /* 16 bytes a step */
+	JSONL_ISA_AVX2,   /* 32 bytes a step; the default where the CPU has it */
+};
+
+/* Makes the fast path use kernel isa (the default, picked at load time, is
+ * the widest the CPU has).  Returns false, nothing changed, when the CPU
+ * lacks it.  Not thread-safe: for tests and benchmarks, before parsing. */
+bool jsonl_fast_isa(enum jsonl_isa isa);
 
 /* Line framing for byte streams (TCP, files): carries a partial line across
  * reads.  Bounded: a line longer than JSONL_LINE_MAX is reported once as

@@ -8,6 +8,10 @@
  * wrong with it, and the reason given for a bad line does not depend on the
  * order of its keys.  Nothing is copied or allocated: spans point into the
  * caller's line, and every read is checked against its end.
+ *
+ * jsonl_parse tries jsonl_parse_fast first (below, "the fast path"): it
+ * takes only lines it can convert exactly as the two steps above would,
+ * and hands every other line to them unchanged.
  */
 #include "trades/jsonl.h"
 
@@ -94,7 +98,7 @@ static bool jscan_is_hex(char c)
 /* At '"': scans a string; v (if non-NULL) gets its content span. */
 /* Word-at-a-time tests (no byte of a word is examined twice): does w hold a
  * byte equal to b, or a byte below n (n <= 128)? */
-#define JSCAN_ONES 0x0101010101010101ULL
+#define JSCAN_ONES  0x0101010101010101ULL
 #define JSCAN_HIGHS 0x8080808080808080ULL
 static inline uint64_t jscan_has_byte(uint64_t w, unsigned char b)
 {
@@ -526,7 +530,7 @@ static enum malformed jsonl_fields(const struct jv vals[K_COUNT], struct jsonl_t
 	return m;
 }
 
-enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out)
+enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_trade *out)
 {
 	struct jv vals[K_COUNT];
 	enum malformed m;
@@ -545,6 +549,519 @@ enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out
 	if (m != MALFORMED_NONE)
 		memset(out, 0, sizeof(*out)); /* no half-filled record escapes */
 	return m;
+}
+
+/* ---- the fast path ----
+ *
+ * jsonl_parse_fast takes the lines a feed really sends: no backslash and no
+ * control byte anywhere, at most JF_LINE_MAX bytes, the known keys at most
+ * once each (any order), plain values (a decimal without sign or exponent,
+ * unsigned digits, a plain string), blanks only as spaces between tokens,
+ * and unknown keys with scalar values.  One vector pass over the line finds
+ * every quote; with no backslash in the line each quote is a string's
+ * delimiter, so a string ends at the next quote bit.  Any other line, and
+ * any line it would refuse, goes back to the general scanner: the fast path
+ * never decides a refusal, so reasons stay those of jsonl_parse_general. */
+
+#define JF_LINE_MAX 512 /* longer lines go to the general scanner */
+#define JF_WORDS    (JF_LINE_MAX / 64)
+#define JF_INT_MAX  10 /* integer digits of a decimal: 10^(10+8) < INT64_MAX */
+#define JF_U64_MAX  19 /* digits of an id: 10^19 - 1 < UINT64_MAX */
+
+_Static_assert(JF_LINE_MAX % 64 == 0 && JF_LINE_MAX <= JSONL_LINE_MAX, "whole mask words");
+_Static_assert(JF_INT_MAX + TRADE_SCALE_DIGITS <= 18, "a fast decimal cannot overflow int64");
+_Static_assert(K_COUNT <= 8, "seen keys fit a byte");
+
+/* Bit i of q[i / 64] set when line[i] is '"'. */
+struct jf_line {
+	const char *line;
+	uint32_t len;
+	uint64_t q[JF_WORDS];
+};
+
+/* Quote bits of one 64-byte block (a short block padded with spaces by the
+ * caller); false if it holds a backslash or a byte below 0x20. */
+typedef bool (*jf_block_fn)(const char *b, uint64_t *q);
+
+static bool jf_block_scalar(const char *b, uint64_t *q)
+{
+	uint64_t m = 0;
+	bool bad = false;
+
+	for (unsigned i = 0; i < 64; i++) {
+		unsigned char c = (unsigned char)b[i];
+
+		m |= (uint64_t)(c == '"') << i;
+		bad |= c == '\\' || c < 0x20;
+	}
+	*q = m;
+	return !bad;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("sse4.2"))) static bool jf_block_sse42(const char *b, uint64_t *q)
+{
+	const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+	const __m128i ctl = _mm_set1_epi8(0x1f);
+	uint64_t m = 0;
+	__m128i bad = _mm_setzero_si128();
+
+	for (unsigned i = 0; i < 4; i++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * i);
+		bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, bs));
+		bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+	}
+	*q = m;
+	return _mm_testz_si128(bad, bad);
+}
+
+__attribute__((target("avx2"))) static bool jf_block_avx2(const char *b, uint64_t *q)
+{
+	const __m256i quote = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\');
+	const __m256i ctl = _mm256_set1_epi8(0x1f);
+	__m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)b);
+	__m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b + 32));
+	__m256i bad = _mm256_or_si256(_mm256_cmpeq_epi8(lo, bs), _mm256_cmpeq_epi8(hi, bs));
+
+	bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_min_epu8(lo, ctl), lo));
+	bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_min_epu8(hi, ctl), hi));
+	*q = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, quote)) |
+	     (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, quote)) << 32;
+	return _mm256_testz_si256(bad, bad);
+}
+#endif
+
+static jf_block_fn jf_block = jf_block_scalar;
+
+bool jsonl_fast_isa(enum jsonl_isa isa)
+{
+	switch (isa) {
+	case JSONL_ISA_SCALAR:
+		jf_block = jf_block_scalar;
+		return true;
+#if defined(__x86_64__)
+	case JSONL_ISA_SSE42:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2"))
+			return false;
+		jf_block = jf_block_sse42;
+		return true;
+	case JSONL_ISA_AVX2:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("avx2"))
+			return false;
+		jf_block = jf_block_avx2;
+		return true;
+#else
+	case JSONL_ISA_SSE42:
+	case JSONL_ISA_AVX2:
+		return false;
+#endif
+	}
+	return false;
+}
+
+/* Runtime dispatch, once at load time (before any thread can parse): the
+ * widest kernel the CPU has. */
+__attribute__((constructor)) static void jf_dispatch(void)
+{
+	if (!jsonl_fast_isa(JSONL_ISA_AVX2) && !jsonl_fast_isa(JSONL_ISA_SSE42))
+		jsonl_fast_isa(JSONL_ISA_SCALAR);
+}
+
+/* Fills f->q; false if the line has a backslash or a control byte.  A line
+ * of 64 bytes or more ends with a block that overlaps the one before it
+ * (shifted into place); only a shorter line is copied, padded with spaces
+ * (neither quote nor control). */
+static bool jf_classify(struct jf_line *f)
+{
+	uint32_t full = f->len / 64, rest = f->len % 64;
+	char tail[64];
+	uint64_t last;
+	bool ok = true;
+
+	for (uint32_t w = 0; w < full; w++)
+		ok &= jf_block(f->line + 64 * w, &f->q[w]);
+	for (uint32_t w = full; w < JF_WORDS; w++)
+		f->q[w] = 0;
+	if (rest == 0)
+		return ok;
+	if (full == 0) {
+		memset(tail, ' ', sizeof(tail));
+		memcpy(tail, f->line, rest);
+		return jf_block(tail, &f->q[0]) && ok;
+	}
+	ok &= jf_block(f->line + f->len - 64, &last);
+	f->q[full] = last >> (64 - rest);
+	return ok;
+}
+
+/* Offset of the first quote at or after off, or len when there is none. */
+static inline uint32_t jf_quote(const struct jf_line *f, uint32_t off)
+{
+	uint32_t w = off / 64;
+	uint64_t m;
+
+	if (off >= f->len)
+		return f->len;
+	m = f->q[w] & (~0ULL << (off % 64));
+	while (m == 0) { /* bounded by JF_WORDS */
+		if (++w >= JF_WORDS)
+			return f->len;
+		m = f->q[w];
+	}
+	return w * 64 + (uint32_t)__builtin_ctzll(m);
+}
+
+/* Up to 8 leading ASCII digits of [p, end): their count, value in *v. */
+static inline unsigned jf_digits8(const char *p, const char *end, uint64_t *v)
+{
+	uint64_t w, x, nd;
+	unsigned n;
+
+	if (end - p < 8) {
+		uint64_t acc = 0;
+
+		for (n = 0; n < (unsigned)(end - p) && (unsigned)(p[n] - '0') <= 9; n++)
+			acc = acc * 10 + (unsigned)(p[n] - '0');
+		*v = acc;
+		return n;
+	}
+	memcpy(&w, p, sizeof(w)); /* little-endian: p[0] is the low byte */
+	x = w - 0x3030303030303030ULL;
+	/* A byte is a digit iff it is 0..9 after the subtraction; borrows and
+	 * carries only move upward, so bytes below the first non-digit are exact. */
+	nd = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+	n = nd ? (unsigned)__builtin_ctzll(nd) / 8 : 8;
+	if (n == 0) {
+		*v = 0;
+		return 0;
+	}
+	x <<= 8 * (8 - n); /* the n digits to the top, zeros below: leading zeros */
+	x = (x * 10 + (x >> 8)) & 0x00ff00ff00ff00ffULL;
+	x = (x * 100 + (x >> 16)) & 0x0000ffff0000ffffULL;
+	x = (x * 10000 + (x >> 32)) & 0xffffffffULL;
+	*v = x;
+	return n;
+}
+
+/* A run of digits at *pp into *v: its length, or 0 if there is none or it is
+ * longer than max (max <= JF_U64_MAX, so *v cannot overflow). */
+static inline unsigned jf_uint(const char **pp, const char *end, unsigned max, uint64_t *v)
+{
+	static const uint64_t pow10[9] = {1,      10,      100,      1000,     10000,
+	                                  100000, 1000000, 10000000, 100000000};
+	const char *p = *pp;
+	uint64_t acc = 0, chunk;
+	unsigned n = 0, k;
+
+	for (unsigned i = 0; i < 3; i++) { /* 3 x 8 > JF_U64_MAX */
+		k = jf_digits8(p, end, &chunk);
+		acc = acc * pow10[k] + chunk;
+		n += k;
+		p += k;
+		if (k < 8 || n > max)
+			break;
+	}
+	if (n == 0 || n > max)
+		return 0;
+	*pp = p;
+	*v = acc;
+	return n;
+}
+
+/* A plain decimal (digits, optionally '.' and digits) at *pp; false on
+ * anything else or more digits than the fast path takes.  Same value and dp
+ * as dec_parse for the texts it accepts. */
+static inline bool jf_decimal(const char **pp, const char *end, int64_t *val, uint8_t *dp)
+{
+	static const int64_t scale[TRADE_SCALE_DIGITS + 1] = {
+	        100000000, 10000000, 1000000, 100000, 10000, 1000, 100, 10, 1};
+	uint64_t ip, fp = 0;
+	unsigned nf = 0;
+	const char *p = *pp;
+
+	if (!jf_uint(&p, end, JF_INT_MAX, &ip))
+		return false;
+	if (p < end && *p == '.') {
+		p++;
+		nf = jf_uint(&p, end, TRADE_SCALE_DIGITS, &fp);
+		if (nf == 0)
+			return false;
+	}
+	*val = (int64_t)ip * TRADE_SCALE + (int64_t)fp * scale[nf];
+	*dp = (uint8_t)nf;
+	*pp = p;
+	return true;
+}
+
+/* The fields as the fast path found them. */
+struct jf_state {
+	const char *p, *end;
+	uint8_t seen;   /* bit per enum jkey: key met (dup -> general) */
+	uint8_t valued; /* bit per enum jkey: key met with a non-null value */
+	uint64_t ms;    /* timestamp_ms when valued */
+};
+
+static inline void jf_blanks(struct jf_state *st)
+{
+	while (st->p < st->end && *st->p == ' ')
+		st->p++;
+}
+
+/* A string value at st->p: its content span; false if not a string. */
+static inline bool jf_string(struct jf_state *st, const struct jf_line *f, const char **s,
+                             uint32_t *n)
+{
+	uint32_t open = (uint32_t)(st->p - f->line), close;
+
+	if (st->p >= st->end || *st->p != '"')
+		return false;
+	close = jf_quote(f, open + 1);
+	if (close >= f->len)
+		return false;
+	*s = st->p + 1;
+	*n = close - open - 1;
+	st->p = f->line + close + 1;
+	return true;
+}
+
+/* A decimal given as a number or a string holding one. */
+static inline bool jf_dec_value(struct jf_state *st, const struct jf_line *f, int64_t *v,
+                                uint8_t *dp)
+{
+	const char *s, *q;
+	uint32_t n;
+
+	if (st->p < st->end && *st->p != '"')
+		return jf_decimal(&st->p, st->end, v, dp);
+	if (!jf_string(st, f, &s, &n))
+		return false;
+	q = s;
+	return jf_decimal(&q, s + n, v, dp) && q == s + n;
+}
+
+/* Unsigned digits given as a number or a string of digits. */
+static inline bool jf_u64_value(struct jf_state *st, const struct jf_line *f, uint64_t *v)
+{
+	const char *s, *q;
+	uint32_t n;
+
+	if (st->p < st->end && *st->p != '"')
+		return jf_uint(&st->p, st->end, JF_U64_MAX, v) != 0;
+	if (!jf_string(st, f, &s, &n))
+		return false;
+	q = s;
+	return jf_uint(&q, s + n, JF_U64_MAX, v) != 0 && q == s + n;
+}
+
+static inline bool jf_pair(struct jf_state *st, const struct jf_line *f, struct jsonl_trade *out)
+{
+	const char *s;
+	uint32_t n;
+
+	if (!jf_string(st, f, &s, &n) || n == 0 || n > TRADE_SYMBOL_MAX)
+		return false;
+	for (uint32_t i = 0; i < n; i++) { /* no control byte: see jf_classify */
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	out->pair = s;
+	out->pair_len = n;
+	return true;
+}
+
+static inline bool jf_side(struct jf_state *st, const struct jf_line *f, uint8_t *side)
+{
+	const char *s;
+	uint32_t n, w = 0;
+
+	*side = TRADE_SIDE_UNKNOWN;
+	if (!jf_string(st, f, &s, &n) || n > 4) /* "unknown": the general scanner */
+		return false;
+	if (n == 0)
+		return true;
+	for (uint32_t i = 0; i < n; i++) /* among letters, |0x20 folds only A-Z onto a-z */
+		w |= (uint32_t)((unsigned char)s[i] | 0x20) << (8 * i);
+	if (w == ('b' | 'u' << 8 | 'y' << 16) || w == 'b')
+		*side = TRADE_SIDE_BUY;
+	else if (w == ('s' | 'e' << 8 | 'l' << 16 | (uint32_t)'l' << 24) || w == 's')
+		*side = TRADE_SIDE_SELL;
+	return *side != TRADE_SIDE_UNKNOWN;
+}
+
+/* A key's index among the known ones, K_COUNT for any other.  Fixed-size
+ * compares (no call): keys are met on every line. */
+static inline int jf_key(const char *s, uint32_t n)
+{
+	switch (n) {
+	case 3:
+		return memcmp(s, "seq", 3) == 0 ? K_SEQ : K_COUNT;
+	case 4:
+		if (memcmp(s, "pair", 4) == 0)
+			return K_PAIR;
+		return memcmp(s, "side", 4) == 0 ? K_SIDE : K_COUNT;
+	case 5:
+		return memcmp(s, "price", 5) == 0 ? K_PRICE : K_COUNT;
+	case 6:
+		return memcmp(s, "volume", 6) == 0 ? K_VOLUME : K_COUNT;
+	case 8:
+		return memcmp(s, "trade_id", 8) == 0 ? K_TRADE_ID : K_COUNT;
+	case 9:
+		return memcmp(s, "timestamp", 9) == 0 ? K_TIMESTAMP : K_COUNT;
+	case 12:
+		return memcmp(s, "timestamp_ms", 12) == 0 ? K_TIMESTAMP_MS : K_COUNT;
+	}
+	return K_COUNT;
+}
+
+/* The value of known key k at st->p into out; false to hand the line over. */
+static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
+                            struct jsonl_trade *out)
+{
+	struct trade *t = &out->t;
+	const char *s;
+	uint32_t n;
+
+	switch (k) {
+	case K_PAIR:
+		return jf_pair(st, f, out);
+	case K_PRICE:
+		return jf_dec_value(st, f, &t->price, &t->price_dp);
+	case K_VOLUME:
+		return jf_dec_value(st, f, &t->qty, &t->qty_dp) && t->qty > 0;
+	case K_TIMESTAMP:
+		return jf_string(st, f, &s, &n) &&
+		       timefmt_parse(s, n, &t->ts_exch_ns, &t->ts_digits) == 0;
+	case K_TIMESTAMP_MS:
+		return jf_u64_value(st, f, &st->ms);
+	case K_SIDE:
+		return jf_side(st, f, &t->side);
+	case K_TRADE_ID:
+		if (!jf_u64_value(st, f, &t->trade_id))
+			return false;
+		t->flags |= t->trade_id ? TRADE_F_HAS_ID : 0;
+		return true;
+	case K_SEQ:
+		if (!jf_u64_value(st, f, &t->seq))
+			return false;
+		t->flags |= t->seq ? TRADE_F_HAS_SEQ : 0;
+		return true;
+	}
+	return false;
+}
+
+/* Keys whose null value means "absent" rather than a refusal. */
+#define JF_NULLABLE                                                                                \
+	(1u << K_TIMESTAMP | 1u << K_TIMESTAMP_MS | 1u << K_SIDE | 1u << K_TRADE_ID | 1u << K_SEQ)
+
+/* One "key": value member at st->p. */
+static bool jf_member(struct jf_state *st, const struct jf_line *f, struct jsonl_trade *out)
+{
+	struct jscan sc;
+	struct jv skipped;
+	const char *s;
+	uint32_t n;
+	int k;
+
+	if (!jf_string(st, f, &s, &n))
+		return false;
+	k = jf_key(s, n);
+	jf_blanks(st);
+	if (st->p >= st->end || *st->p != ':')
+		return false;
+	st->p++;
+	jf_blanks(st);
+	sc.p = st->p;
+	sc.end = st->end;
+	if (k == K_COUNT) { /* skipped exactly as the general scanner skips it */
+		if (!jscan_value(&sc, &skipped))
+			return false;
+		st->p = sc.p;
+		return true;
+	}
+	if (st->seen & (1u << k))
+		return false; /* a duplicate key: the general scanner's refusal */
+	st->seen |= (uint8_t)(1u << k);
+	if (st->p < st->end && *st->p == 'n') {
+		if (!(JF_NULLABLE & (1u << k)) || !jscan_literal(&sc, "null", 4))
+			return false;
+		st->p = sc.p;
+		return true;
+	}
+	st->valued |= (uint8_t)(1u << k);
+	return jf_known(st, f, k, out);
+}
+
+/* After the closing brace: the required fields present and the time set. */
+static bool jf_finish(const struct jf_state *st, struct jsonl_trade *out)
+{
+	const unsigned need = 1u << K_PAIR | 1u << K_PRICE | 1u << K_VOLUME;
+
+	if ((st->valued & need) != need)
+		return false;
+	if (!(st->valued & (1u << K_TIMESTAMP))) {
+		if (!(st->valued & (1u << K_TIMESTAMP_MS)) ||
+		    st->ms > (uint64_t)(INT64_MAX / NS_PER_MS))
+			return false;
+		out->t.ts_exch_ns = (int64_t)st->ms * NS_PER_MS;
+		out->t.ts_digits = 3;
+	}
+	out->t.flags |= TRADE_F_HAS_TS;
+	return true;
+}
+
+bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out)
+{
+	struct jf_line f;
+	struct jf_state st = {line, line + len, 0, 0, 0};
+
+	assert(line != NULL || len == 0);
+	assert(out != NULL);
+	memset(out, 0, sizeof(*out));
+	if (len < 2 || len > JF_LINE_MAX)
+		return false;
+	f.line = line;
+	f.len = (uint32_t)len;
+	if (!jf_classify(&f))
+		return false;
+	jf_blanks(&st);
+	if (st.p >= st.end || *st.p != '{')
+		return false;
+	st.p++;
+	/* Each member takes at least 4 bytes ("k":0). */
+	for (unsigned i = 0; i < JF_LINE_MAX / 4; i++) {
+		int c;
+
+		jf_blanks(&st);
+		if (!jf_member(&st, &f, out))
+			break;
+		jf_blanks(&st);
+		if (st.p >= st.end)
+			break;
+		c = *st.p++;
+		if (c == '}') {
+			jf_blanks(&st);
+			if (st.p != st.end || !jf_finish(&st, out))
+				break;
+			return true;
+		}
+		if (c != ',')
+			break;
+	}
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out)
+{
+	if (jsonl_parse_fast(line, len, out))
+		return MALFORMED_NONE;
+	return jsonl_parse_general(line, len, out);
 }
 
 /* ---- line framing ---- */

@@ -2,7 +2,8 @@
  *
  * The input is a byte stream: it is fed to jsonl_stream_feed in chunks whose
  * sizes come from the first byte (so line splits across reads are covered),
- * and every line the framer delivers goes through jsonl_parse. */
+ * and every line the framer delivers goes through jsonl_parse; a line the
+ * fast path takes must give the general scanner's record byte for byte. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,14 @@ static void on_line(void *ctx, const char *line, size_t len, int too_long)
 	if (!copy)
 		return;
 	memcpy(copy, line, len);
+	/* the fast path must match the general scanner byte for byte, or not take the line */
+	if (jsonl_parse_fast(copy, len, &t)) {
+		struct jsonl_trade g;
+
+		if (jsonl_parse_general(copy, len, &g) != MALFORMED_NONE ||
+		    memcmp(&g, &t, sizeof(g)) != 0)
+			abort();
+	}
 	(void)jsonl_parse(copy, len, &t);
 	free(copy);
 }

@@ -1,0 +1,255 @@
+/* test_jsonl_fast.c -- differential test of the JSON-lines fast path.
+ *
+ * jsonl_parse_fast must give, for every line it takes, the very bytes
+ * jsonl_parse_general gives, and must never take a line the general scanner
+ * refuses; jsonl_parse must equal jsonl_parse_general on every line.  The
+ * corpus: hand-written edge cases, a trades-gen file (argv[1], made by the
+ * build), and seeded mutations of both (byte replaced, inserted, deleted,
+ * the line cut, a span repeated), each parsed from an exactly sized heap
+ * copy so ASan sees any read outside the line.
+ *   test_jsonl_fast [GEN_FILE]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "trades/jsonl.h"
+
+#include "check.h"
+
+#define MUTATIONS     24     /* per corpus line */
+#define GEN_LINES_MAX 200000 /* of the generated file */
+
+static unsigned long n_lines, n_fast;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* One line through all three entry points; returns whether fast took it. */
+static bool diff_one(const char *s, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+	struct jsonl_trade g, f, j, zero;
+	enum malformed mg, mj;
+	bool took;
+
+	CHECK(copy != NULL);
+	memcpy(copy, s, len);
+	memset(&zero, 0, sizeof(zero));
+	mg = jsonl_parse_general(copy, len, &g);
+	took = jsonl_parse_fast(copy, len, &f);
+	mj = jsonl_parse(copy, len, &j);
+	CHECK(mj == mg);
+	CHECK(memcmp(&j, &g, sizeof(g)) == 0);
+	if (took) {
+		CHECK(mg == MALFORMED_NONE);
+		CHECK(memcmp(&f, &g, sizeof(g)) == 0);
+	} else {
+		CHECK(memcmp(&f, &zero, sizeof(f)) == 0);
+	}
+	if (took && (mg != MALFORMED_NONE || memcmp(&f, &g, sizeof(g)) != 0))
+		fprintf(stderr, "fast/general differ (general %d) on: %.*s\n", (int)mg, (int)len,
+		        s);
+	else if (mj != mg)
+		fprintf(stderr, "jsonl_parse %d, general %d on: %.*s\n", (int)mj, (int)mg, (int)len,
+		        s);
+	free(copy);
+	n_lines++;
+	n_fast += took;
+	return took;
+}
+
+static const char mut_bytes[] =
+        "0123456789.-+eE\"\\,:{}[] nulltruefalse\x01\x1f\x7f\x80\xff\tazAZ/";
+
+/* One seeded mutation of s into buf (JSONL_LINE_MAX + 64 bytes); its length. */
+static size_t mutate(const char *s, size_t len, char *buf)
+{
+	size_t pos = len ? (size_t)(rng() % len) : 0, n = len, span;
+	char c = mut_bytes[rng() % (sizeof(mut_bytes) - 1)];
+
+	memcpy(buf, s, len);
+	switch (rng() % 5) {
+	case 0: /* replace */
+		if (len)
+			buf[pos] = c;
+		break;
+	case 1: /* insert */
+		memmove(buf + pos + 1, buf + pos, len - pos);
+		buf[pos] = c;
+		n++;
+		break;
+	case 2: /* delete */
+		if (len) {
+			memmove(buf + pos, buf + pos + 1, len - pos - 1);
+			n--;
+		}
+		break;
+	case 3: /* cut */
+		n = pos;
+		break;
+	default: /* repeat a span (a duplicate key, a longer number) */
+		span = 1 + rng() % 16;
+		if (pos + span > len)
+			span = len - pos;
+		if (n + span <= JSONL_LINE_MAX) {
+			memmove(buf + pos + span, buf + pos, len - pos);
+			n += span;
+		}
+		break;
+	}
+	return n;
+}
+
+static void diff_mutations(const char *s, size_t len)
+{
+	static char buf[JSONL_LINE_MAX + 64];
+
+	diff_one(s, len);
+	for (unsigned i = 0; i < MUTATIONS && len <= JSONL_LINE_MAX; i++)
+		diff_one(buf, mutate(s, len, buf));
+}
+
+/* Lines the fast path must take (and the general scanner accept alike). */
+static const char *const taken[] = {
+        "{\"pair\":\"BTC/USD\",\"price\":105944.1,\"volume\":\"0.5\","
+        "\"timestamp\":\"2025-01-02T03:04:05.123Z\",\"timestamp_ms\":1735787045123,"
+        "\"side\":\"buy\",\"trade_id\":42,\"seq\":7}",
+        "{\"seq\":3,\"side\":\"SELL\",\"trade_id\":\"0\",\"volume\":1,\"price\":\"0\","
+        "\"timestamp_ms\":\"1735776000003\",\"pair\":\"E\"}",
+        " { \"pair\" : \"A/B\" , \"price\" : 9999999999.99999999 , \"volume\" : 0.00000001 ,"
+        " \"timestamp_ms\" : 9223372036854 , \"side\" : \"\" } ",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":00012.50,\"timestamp\":\"2025-01-02 03:04:05Z\","
+        "\"timestamp_ms\":null,\"side\":null,\"trade_id\":null,\"seq\":null}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp\":null,\"timestamp_ms\":5,"
+        "\"side\":\"b\",\"trade_id\":9999999999999999999,\"seq\":\"1234567890123456789\"}",
+        "{\"fee\":null,\"ok\":true,\"no\":false,\"x\":-1.5e-3,\"note\":\"a b\",\"meta\":{\"v\":"
+        "[1,{\"x\":null}]},\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,"
+        "\"side\":\"S\",\"feed\":\"k\",\"rx_ns\":1}",
+        "{\"pair\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\",\"price\":1,\"volume\":2,"
+        "\"timestamp\":\"2025-01-02T03:04:05.123456789+01:00\"}",
+};
+
+/* Lines the fast path must hand over (the general scanner decides). */
+static const char *const handed[] = {
+        "{\"pair\":\"A/B\",\"price\":-1,\"volume\":2,\"timestamp_ms\":5}",          /* sign */
+        "{\"pair\":\"A/B\",\"price\":1e2,\"volume\":2,\"timestamp_ms\":5}",         /* exponent */
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":0,\"timestamp_ms\":5}",           /* range */
+        "{\"pair\":\"A/B\",\"price\":1.123456789,\"volume\":2,\"timestamp_ms\":5}", /* 9 dp */
+        "{\"pair\":\"A/B\",\"price\":12345678901,\"volume\":2,\"timestamp_ms\":5}", /* 11 int */
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":9223372036855}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"trade_id\":"
+        "18446744073709551615}", /* 20 digits */
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"side\":\"unknown\"}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"side\":\"bu\"}",
+        "{\"pair\":\"A\\/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}", /* escape */
+        "{\"pair\":\"A/B\",\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp\":\"2025-13-02T03:04:05Z\"}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2}", /* no time */
+        "{\"pair\":null,\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}x",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,}",
+        "{\"pair\":\"A/B\",\"price\":1.,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":\"1 \",\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}\r",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"x\":[[[[",
+        "{}",
+        "",
+};
+
+static void test_edges(void)
+{
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		CHECK(diff_one(taken[i], strlen(taken[i])));
+		diff_mutations(taken[i], strlen(taken[i]));
+	}
+	for (size_t i = 0; i < sizeof(handed) / sizeof(handed[0]); i++) {
+		CHECK(!diff_one(handed[i], strlen(handed[i])));
+		diff_mutations(handed[i], strlen(handed[i]));
+	}
+}
+
+/* Every length around the 64-byte blocks and the fast path's 512-byte limit,
+ * a quote on each side of every block edge. */
+static void test_lengths(void)
+{
+	static char line[JSONL_LINE_MAX];
+	const char *head = "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"n\":\"";
+
+	for (size_t pad = 0; pad < 600; pad++) {
+		size_t n = strlen(head);
+		bool took;
+
+		memcpy(line, head, n);
+		memset(line + n, 'x', pad);
+		n += pad;
+		memcpy(line + n, "\"}", 2);
+		n += 2;
+		took = diff_one(line, n);
+		CHECK(took == (n <= 512));
+	}
+}
+
+/* The generator's own lines (key orders, number/string forms, blanks,
+ * unknown keys, escapes) and their mutations. */
+static void test_gen_file(const char *path)
+{
+	static char line[JSONL_LINE_MAX + 2];
+	unsigned long lines = 0, fast0 = n_fast, base0 = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "test_jsonl_fast: %s: fopen: %s\n", path, strerror(errno));
+		CHECK(f != NULL);
+		return;
+	}
+	while (lines < GEN_LINES_MAX && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+
+		if (n && line[n - 1] == '\n')
+			n--;
+		base0 += diff_one(line, n);
+		if (lines % 8 == 0)
+			diff_mutations(line, n);
+		lines++;
+	}
+	fclose(f);
+	printf("generated file: %lu lines, %lu taken by the fast path (%lu with mutations)\n",
+	       lines, base0, n_fast - fast0);
+	CHECK(lines >= 1000);
+	/* The fast path is the common case: most generated lines are plain. */
+	CHECK(base0 * 10 >= lines * 8);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const names[] = {"scalar", "sse4.2", "avx2"};
+	const enum jsonl_isa isas[] = {JSONL_ISA_SCALAR, JSONL_ISA_SSE42, JSONL_ISA_AVX2};
+	unsigned ran = 0;
+
+	/* Every quote-pass kernel the CPU has, the dispatched default last. */
+	for (unsigned i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+		if (!jsonl_fast_isa(isas[i])) {
+			printf("kernel %s: not on this CPU, skipped\n", names[i]);
+			continue;
+		}
+		ran++;
+		n_lines = n_fast = 0;
+		rng_state = 0x9e3779b97f4a7c15ULL;
+		test_edges();
+		test_lengths();
+		if (argc > 1)
+			test_gen_file(argv[1]);
+		printf("kernel %s: %lu lines compared, %lu taken by the fast path\n", names[i],
+		       n_lines, n_fast);
+	}
+	CHECK(ran >= 1);
+	CHECK_DONE();
+}
