@@ -132,7 +132,7 @@ if not dropped():
 print(f"noread: the first ack dropped within {lines} lines", file=sys.stderr)
 mark("stuck")
 while off < len(data):          # phase 2: each pass sends >= 1 line
-    off = send(off, 400, 0.0005)
+    off = send(off, 100, 0.0005)
 mark("sent")
 wait_for("done")
 s.close()   # never called recv
