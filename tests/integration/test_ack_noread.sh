@@ -137,7 +137,10 @@ mark("sent")
 wait_for("done")
 s.close()   # never called recv
 PY
-in_ns "$PY" "$T/noread.py" "$P_NOREAD" "$T/noread.jsonl" "$T" "$T/serve.err" 2>"$T/noread.err" &
+# Not through in_ns (a function: its & would fork a subshell): $! is the client itself, as
+# ip netns exec execs it, so cleanup_ns can end it.
+ip netns exec "$NS" "$PY" "$T/noread.py" "$P_NOREAD" "$T/noread.jsonl" "$T" "$T/serve.err" \
+	2>"$T/noread.err" &
 NOREAD=$!
 
 wait_file() { # wait_file NAME SECONDS
