@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rest_body.h"
 #include "trades/log.h"
 #include "trades/source.h"
 #include "trades/timefmt.h"
@@ -16,9 +17,7 @@
 struct source_rest {
 	struct source_rest_config cfg;
 	CURL *curl;
-	char *body;
-	size_t len;
-	bool overflow;
+	struct rest_body body; /* the response being gathered */
 	int64_t last_mono;
 	uint64_t rng;
 	struct source_rest_stats st;
@@ -27,15 +26,8 @@ struct source_rest {
 static size_t rest_write_cb(char *data, size_t size, size_t n, void *user)
 {
 	struct source_rest *r = user;
-	size_t len = size * n;
 
-	if (r->len + len > SOURCE_REST_BODY_MAX) {
-		r->overflow = true;
-		return 0; /* curl fails the transfer: CURLE_WRITE_ERROR */
-	}
-	memcpy(r->body + r->len, data, len);
-	r->len += len;
-	return len;
+	return rest_body_add(&r->body, data, size, n); /* 0 past the limit: CURLE_WRITE_ERROR */
 }
 
 int source_rest_open(struct source_rest **out, const struct source_rest_config *cfg, char *err,
@@ -44,7 +36,7 @@ int source_rest_open(struct source_rest **out, const struct source_rest_config *
 	struct source_rest *r = calloc(1, sizeof(*r));
 
 	*out = NULL;
-	if (!r || !(r->body = malloc(SOURCE_REST_BODY_MAX + 1))) {
+	if (!r || rest_body_init(&r->body, SOURCE_REST_BODY_MAX) < 0) {
 		free(r);
 		return errfmt(err, errlen, "rest: malloc: %s", strerror(ENOMEM));
 	}
@@ -107,24 +99,22 @@ static int rest_once(struct source_rest *r, const char *url, char *err, size_t e
 
 	if (r->last_mono && wait > 0)
 		rest_sleep(r, wait);
-	r->len = 0;
-	r->overflow = false;
+	rest_body_reset(&r->body);
 	curl_easy_setopt(r->curl, CURLOPT_URL, url);
 	rc = curl_easy_perform(r->curl);
 	r->last_mono = timefmt_mono_ns();
 	r->st.requests++;
 	if (rc != CURLE_OK) {
 		errfmt(err, errlen, "GET %s: %s", url,
-		       r->overflow ? "body larger than the limit" : curl_easy_strerror(rc));
-		return r->overflow || rc == CURLE_PEER_FAILED_VERIFICATION ? -1 : 1;
+		       r->body.overflow ? "body larger than the limit" : curl_easy_strerror(rc));
+		return r->body.overflow || rc == CURLE_PEER_FAILED_VERIFICATION ? -1 : 1;
 	}
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		errfmt(err, errlen, "GET %s: HTTP %ld", url, status);
 		return status == 429 || status >= 500 ? 1 : -1;
 	}
-	r->body[r->len] = '\0';
-	r->st.bytes += r->len;
+	r->st.bytes += r->body.len;
 	return 0;
 }
 
@@ -151,8 +141,8 @@ int source_rest_get(struct source_rest *r, const char *path, const char **body, 
 		r->st.failures++;
 		return -1;
 	}
-	*body = r->body;
-	*len = r->len;
+	*body = rest_body_finish(&r->body, len);
+	ENSURE(*body); /* no overflow: that transfer failed above */
 	return 0;
 }
 
@@ -167,6 +157,6 @@ void source_rest_close(struct source_rest *r)
 		return;
 	if (r->curl)
 		curl_easy_cleanup(r->curl);
-	free(r->body);
+	rest_body_free(&r->body);
 	free(r);
 }

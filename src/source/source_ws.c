@@ -2,7 +2,8 @@
  *
  * Steps of a session: getaddrinfo -> non-blocking connect (each address in
  * turn) -> SSL_connect (SNI, verify peer, verify host name or IP) -> HTTP
- * upgrade -> wslay client context over SSL_read/SSL_write -> poll loop.
+ * upgrade -> frames (ws_frame.c: libwslay over SSL_read/SSL_write) -> poll
+ * loop.
  * Every wait polls for at most SOURCE_WAIT_MS, so *stop is seen promptly.
  */
 #include "trades/source_ws.h"
@@ -14,22 +15,19 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <wslay/wslay.h>
 
 #include "trades/log.h"
 #include "trades/timefmt.h"
+#include "ws_frame.h"
 
-#define WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 section 1.3 */
 #define WS_STOP_FLUSH_TURNS 20 /* loop turns a close frame gets to leave at stop */
 
 struct source_ws {
@@ -42,9 +40,8 @@ struct source_ws {
 	SSL_CTX *tls;
 	SSL *ssl;
 	int fd;
-	wslay_event_context_ptr wc;
-	uint8_t pre[SOURCE_WS_HEADER_MAX]; /* stream bytes read with the upgrade response */
-	size_t pre_len, pre_off;
+	struct ws_frame fr;  /* the session's framing (fr.wc NULL between sessions) */
+	struct ws_head head; /* the upgrade response; bytes past it feed fr first */
 	bool eof, drop, delivered;
 	uint32_t gen;
 	int64_t last_rx_mono;
@@ -277,84 +274,38 @@ static int ws_write_all(struct source_ws *ws, const char *buf, size_t len, int64
 	return 0;
 }
 
-/* base64(SHA-1(key GUID)): what the server must answer. */
-static void ws_accept_for(const char *key, char *out)
+/* Reads the response head into ws->head; bytes after it stay there.
+ * 0, or -1 (no complete head within SOURCE_WS_HEADER_MAX or the deadline). */
+static int ws_read_head(struct source_ws *ws, int64_t deadline)
 {
-	unsigned char md[SHA_DIGEST_LENGTH];
-	char cat[64];
-	int n = snprintf(cat, sizeof(cat), "%s%s", key, WS_GUID);
-
-	SHA1((const unsigned char *)cat, (size_t)n, md);
-	EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
-}
-
-/* Header value of name in the response head (NUL-terminated), or NULL. */
-static const char *ws_header(const char *head, const char *name, size_t *vlen)
-{
-	size_t nl = strlen(name);
-	const char *p = strstr(head, "\r\n");
-
-	while (p && p[2] != '\r') { /* bounded by the head's lines */
-		const char *line = p + 2, *end = strstr(line, "\r\n");
-
-		if (!end)
-			return NULL;
-		if ((size_t)(end - line) > nl && line[nl] == ':' && !strncasecmp(line, name, nl)) {
-			line += nl + 1;
-			while (*line == ' ' || *line == '\t')
-				line++;
-			*vlen = (size_t)(end - line);
-			while (*vlen && (line[*vlen - 1] == ' ' || line[*vlen - 1] == '\t'))
-				(*vlen)--;
-			return line;
-		}
-		p = end;
-	}
-	return NULL;
-}
-
-/* Reads the response head; bytes after it stay in pre[]. */
-static int ws_read_head(struct source_ws *ws, char *head, int64_t deadline)
-{
-	size_t have = 0;
-	char *end;
-
+	ws_head_init(&ws->head);
 	for (;;) { /* bounded: SOURCE_WS_HEADER_MAX bytes or the deadline */
-		int rc;
+		size_t room = 0;
+		uint8_t *at = ws_head_space(&ws->head, &room);
+		int rc, done;
 
-		if (have == SOURCE_WS_HEADER_MAX - 1)
+		if (!at)
 			return -1;
-		rc = SSL_read(ws->ssl, ws->pre + have, (int)(SOURCE_WS_HEADER_MAX - 1 - have));
+		rc = SSL_read(ws->ssl, at, room > INT32_MAX ? INT32_MAX : (int)room);
 		if (rc <= 0) {
 			if (ws_tls_retry(ws, rc, deadline) < 0)
 				return -1;
 			continue;
 		}
-		have += (size_t)rc;
-		ws->pre[have] = '\0';
-		end = strstr((char *)ws->pre, "\r\n\r\n");
-		if (end) {
-			size_t hl = (size_t)(end - (char *)ws->pre) + 4;
-
-			memcpy(head, ws->pre, hl);
-			head[hl] = '\0';
-			memmove(ws->pre, ws->pre + hl, have - hl);
-			ws->pre_len = have - hl;
-			ws->pre_off = 0;
-			return 0;
-		}
+		done = ws_head_add(&ws->head, (size_t)rc);
+		if (done != 0)
+			return done > 0 ? 0 : -1;
 	}
 }
 
 static int ws_upgrade(struct source_ws *ws, int64_t deadline)
 {
-	static char head[SOURCE_WS_HEADER_MAX];
 	unsigned char nonce[16];
-	char key[32], want[32], req[SOURCE_WS_PATH_MAX + SOURCE_WS_HOST_MAX + 256];
-	const char *acc;
-	size_t alen = 0;
+	char key[WS_KEY_LEN + 1], why[128];
+	char req[SOURCE_WS_PATH_MAX + SOURCE_WS_HOST_MAX + 256];
 	int n;
 
+	_Static_assert(4 * ((sizeof(nonce) + 2) / 3) == WS_KEY_LEN, "base64 of the nonce");
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
 		return -1;
 	EVP_EncodeBlock((unsigned char *)key, nonce, sizeof(nonce));
@@ -364,50 +315,31 @@ static int ws_upgrade(struct source_ws *ws, int64_t deadline)
 	             "User-Agent: trades\r\n\r\n",
 	             ws->path, ws->host, strcmp(ws->port, "443") ? ":" : "",
 	             strcmp(ws->port, "443") ? ws->port : "", key);
-	if (ws_write_all(ws, req, (size_t)n, deadline) < 0 ||
-	    ws_read_head(ws, head, deadline) < 0) {
+	if (ws_write_all(ws, req, (size_t)n, deadline) < 0 || ws_read_head(ws, deadline) < 0) {
 		ws_warn(ws, "upgrade", "no complete HTTP response");
 		return -1;
 	}
-	ws_accept_for(key, want);
-	acc = ws_header(head, "Sec-WebSocket-Accept", &alen);
-	if (strncmp(head, "HTTP/1.1 101", 12) != 0 || !acc || alen != strlen(want) ||
-	    memcmp(acc, want, alen) != 0) {
-		char shown[128];
-
-		ws_warn(ws, "upgrade refused",
-		        log_escape(head, strcspn(head, "\r"), 80, shown, sizeof(shown)));
+	if (ws_upgrade_check(&ws->head, key, why, sizeof(why)) < 0) {
+		ws_warn(ws, "upgrade refused", why);
 		return -1;
 	}
 	return 0;
 }
 
-/* ---- wslay callbacks ---- */
+/* ---- the stream under the frames (ws_frame_ops) ---- */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr wc, uint8_t *buf, size_t len, int flags,
-                          void *user)
+static ssize_t ws_read_op(void *ctx, uint8_t *buf, size_t len)
 {
-	struct source_ws *ws = user;
-	int rc, e;
+	struct source_ws *ws = ctx;
+	int rc = SSL_read(ws->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len), e;
 
-	(void)flags;
-	if (ws->pre_off < ws->pre_len) {
-		size_t n = ws->pre_len - ws->pre_off < len ? ws->pre_len - ws->pre_off : len;
-
-		memcpy(buf, ws->pre + ws->pre_off, n);
-		ws->pre_off += n;
-		return (ssize_t)n;
-	}
-	rc = SSL_read(ws->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (rc > 0) {
 		ws->last_rx_mono = timefmt_mono_ns();
 		return rc;
 	}
 	e = SSL_get_error(ws->ssl, rc);
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		wslay_event_set_error(wc, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return 0;
 	ws->eof = true;
 	if (e != SSL_ERROR_ZERO_RETURN && !(e == SSL_ERROR_SYSCALL && errno == 0)) {
 		char why[256];
@@ -418,54 +350,39 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr wc, uint8_t *buf, size_t len, 
 		ws->st.closes++;
 	}
 	ERR_clear_error();
-	wslay_event_set_error(wc, WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr wc, const uint8_t *data, size_t len, int flags,
-                          void *user)
+static ssize_t ws_write_op(void *ctx, const uint8_t *data, size_t len)
 {
-	struct source_ws *ws = user;
-	int rc, e;
+	struct source_ws *ws = ctx;
+	int rc = SSL_write(ws->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len), e;
 
-	(void)flags;
-	rc = SSL_write(ws->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (rc > 0)
 		return rc;
 	e = SSL_get_error(ws->ssl, rc);
-	wslay_event_set_error(wc, e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
-	                                  ? WSLAY_ERR_WOULDBLOCK
-	                                  : WSLAY_ERR_CALLBACK_FAILURE);
 	ERR_clear_error();
-	return -1;
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
-static int ws_genmask_cb(wslay_event_context_ptr wc, uint8_t *buf, size_t len, void *user)
+static void ws_message_op(void *ctx, uint8_t opcode, const uint8_t *msg, size_t len,
+                          uint16_t status)
 {
-	(void)wc, (void)user;
-	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
-}
-
-static void ws_msg_cb(wslay_event_context_ptr wc, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *user)
-{
-	struct source_ws *ws = user;
+	struct source_ws *ws = ctx;
 	struct source_chan ch = {.conn = 0, .gen = ws->gen};
 
-	(void)wc;
-	if (arg->opcode == WSLAY_TEXT_FRAME) {
+	if (opcode == WSLAY_TEXT_FRAME) {
 		ws->st.messages++;
-		ws->st.bytes += arg->msg_length;
+		ws->st.bytes += len;
 		ws->delivered = true;
 		if (ws->cfg.h.datagram)
-			ws->cfg.h.datagram(ws->cfg.h.ctx, &ch, arg->msg, arg->msg_length,
-			                   timefmt_now_ns(), false);
-	} else if (arg->opcode == WSLAY_BINARY_FRAME) {
+			ws->cfg.h.datagram(ws->cfg.h.ctx, &ch, msg, len, timefmt_now_ns(), false);
+	} else if (opcode == WSLAY_BINARY_FRAME) {
 		ws->st.binary++;
-	} else if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+	} else if (opcode == WSLAY_CONNECTION_CLOSE) {
 		ws->st.closes++;
 		log_info("websocket %s: server closed the session (status %u)", ws->peer,
-		         (unsigned)arg->status_code);
+		         (unsigned)status);
 	}
 }
 
@@ -473,9 +390,7 @@ static void ws_msg_cb(wslay_event_context_ptr wc, const struct wslay_event_on_ms
 
 static void ws_teardown(struct source_ws *ws)
 {
-	if (ws->wc)
-		wslay_event_context_free(ws->wc);
-	ws->wc = NULL;
+	ws_frame_close(&ws->fr);
 	if (ws->ssl) {
 		SSL_shutdown(ws->ssl); /* one try: no waiting for the peer's notify */
 		SSL_free(ws->ssl);
@@ -484,29 +399,25 @@ static void ws_teardown(struct source_ws *ws)
 	if (ws->fd >= 0)
 		close(ws->fd);
 	ws->fd = -1;
-	ws->pre_len = ws->pre_off = 0;
 	ERR_clear_error();
 }
 
 /* Connect, TLS, upgrade, wslay.  0 (a session is open), or -1. */
 static int ws_connect(struct source_ws *ws)
 {
-	static const struct wslay_event_callbacks cbs = {
-	        .recv_callback = ws_recv_cb,
-	        .send_callback = ws_send_cb,
-	        .genmask_callback = ws_genmask_cb,
-	        .on_msg_recv_callback = ws_msg_cb,
-	};
+	const struct ws_frame_ops ops = {
+	        .read = ws_read_op, .write = ws_write_op, .message = ws_message_op, .ctx = ws};
 	int64_t deadline = timefmt_mono_ns() + (int64_t)SOURCE_WS_CONNECT_MS * 1000000;
 
 	ws->st.connects++;
 	if (ws_connect_tcp(ws, deadline) < 0 || ws_tls_handshake(ws, deadline) < 0 ||
-	    ws_upgrade(ws, deadline) < 0 || wslay_event_context_client_init(&ws->wc, &cbs, ws)) {
+	    ws_upgrade(ws, deadline) < 0 ||
+	    ws_frame_open(&ws->fr, &ops, ws->head.buf + ws->head.head_len,
+	                  ws->head.have - ws->head.head_len) < 0) {
 		ws->st.failures++;
 		ws_teardown(ws);
 		return -1;
 	}
-	wslay_event_config_set_max_recv_msg_length(ws->wc, SOURCE_WS_MSG_MAX);
 	ws->eof = ws->drop = ws->delivered = false;
 	ws->last_rx_mono = timefmt_mono_ns();
 	ws->st.sessions++;
@@ -531,9 +442,9 @@ static int ws_turn(struct source_ws *ws)
 	uint64_t before = ws->st.messages;
 	int n, timeout = SOURCE_WAIT_MS;
 
-	if (wslay_event_want_write(ws->wc))
+	if (ws_frame_want_write(&ws->fr))
 		pfd.events |= POLLOUT;
-	if (ws->pre_off < ws->pre_len || SSL_pending(ws->ssl) > 0)
+	if (ws_frame_buffered(&ws->fr) || SSL_pending(ws->ssl) > 0)
 		timeout = 0;
 	n = poll(&pfd, 1, timeout);
 	if (n < 0 && errno != EINTR) {
@@ -541,14 +452,14 @@ static int ws_turn(struct source_ws *ws)
 		ws_warn(ws, "poll", strerror(errno));
 		return -1;
 	}
-	if ((n > 0 || timeout == 0) && wslay_event_recv(ws->wc) != 0)
+	if ((n > 0 || timeout == 0) && ws_frame_recv(&ws->fr) != 0)
 		ws->eof = true;
-	if (!ws->eof && wslay_event_want_write(ws->wc) && wslay_event_send(ws->wc) != 0)
+	if (!ws->eof && ws_frame_want_write(&ws->fr) && ws_frame_send(&ws->fr) != 0)
 		ws->eof = true;
 	ws_batch_end(ws, (unsigned)(ws->st.messages - before));
 	if (ws->eof || ws->drop)
 		return -1;
-	if (!wslay_event_want_read(ws->wc) && !wslay_event_want_write(ws->wc))
+	if (!ws_frame_want_read(&ws->fr) && !ws_frame_want_write(&ws->fr))
 		return -1; /* close handshake done */
 	if (timefmt_mono_ns() - ws->last_rx_mono > (int64_t)ws->cfg.dead_ms * 1000000) {
 		ws->st.dead++;
@@ -563,12 +474,12 @@ static void ws_close_session(struct source_ws *ws)
 {
 	unsigned i;
 
-	if (wslay_event_queue_close(ws->wc, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0) != 0)
+	if (ws_frame_queue_close(&ws->fr, WSLAY_CODE_NORMAL_CLOSURE) != 0)
 		return;
-	for (i = 0; i < WS_STOP_FLUSH_TURNS && wslay_event_want_write(ws->wc); i++) {
-		if (wslay_event_send(ws->wc) != 0)
+	for (i = 0; i < WS_STOP_FLUSH_TURNS && ws_frame_want_write(&ws->fr); i++) {
+		if (ws_frame_send(&ws->fr) != 0)
 			break;
-		if (wslay_event_want_write(ws->wc))
+		if (ws_frame_want_write(&ws->fr))
 			poll(&(struct pollfd){.fd = ws->fd, .events = POLLOUT}, 1, SOURCE_WAIT_MS);
 	}
 }
@@ -634,10 +545,8 @@ int source_ws_run(struct source_ws *ws)
 
 int source_ws_send(struct source_ws *ws, const char *text, size_t len)
 {
-	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
-
 	ENSURE(len <= SOURCE_WS_SEND_MAX);
-	if (!ws->wc || wslay_event_queue_msg(ws->wc, &m) != 0) {
+	if (ws_frame_queue_text(&ws->fr, text, len) != 0) {
 		ws->st.send_dropped++;
 		return -1;
 	}

@@ -21,7 +21,16 @@ for _ in $(seq 1 100); do grep -q '^ready$' "$T/mc.out" && break; sleep 0.1; don
 grep -q '^ready$' "$T/mc.out" || fail "serve not ready"
 ip netns exec "$NS" "$TRADES_GEN" --format moldudp64 --count 5000 --instruments 6 --seed 4 \
 	--udp "$GROUP" --rate 100000 --totals "$T/mc.json" 2>/dev/null || fail "gen"
-sleep 0.3
+# Wait on the service's own counters (the feed's accepted reaching the generator's trades), not
+# a fixed 0.3 s: a loaded or ASan receiver can take longer than that.
+want=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["trades"])' "$T/mc.json")
+deadline=$((SECONDS + 60))
+until [ "$("$TRADES" stat --state-dir "$T/mc" --json | "$PY" -c '
+import json, sys
+print(sum(f["accepted"] for f in json.load(sys.stdin)["feeds"] if f["feed"] == "mc"))')" -ge "$want" ]; do
+	[ "$SECONDS" -lt "$deadline" ] || fail "feed mc: fewer than $want trades accepted after 60 s"
+	sleep 0.1
+done
 stop_serve
 stat_json "$T/mc" "$T/stat.json"
 "$PY" "$HERE/compare.py" totals "$T/mc.json" "$T/stat.json" --feed mc --gaps 0 || fail "multicast totals"
