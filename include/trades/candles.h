@@ -170,6 +170,11 @@ int state_candles_ring_read(const struct state *s, uint32_t ring, struct candle 
 uint32_t state_candles_rings_used(const struct state *s);
 /* Index of the ring of (inst, interval k), or -1 when it has none. */
 int state_candles_ring_index(const struct state *s, uint32_t inst, uint32_t k);
+/* Late trades (for a candle already closed: counted, not applied) summed
+ * over the rings of interval k; each ring's count is one word read on its
+ * own.  Trades that found the ring pool full (no candle at all). */
+uint64_t state_candles_late(const struct state *s, uint32_t k);
+uint64_t state_candles_pool_full(const struct state *s);
 /* A ring's watermark without copying it (a cheap "did it move" check);
  * INT64_MIN for a ring not in use. */
 int64_t state_candles_ring_watermark(const struct state *s, uint32_t ring);

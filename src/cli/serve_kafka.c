@@ -120,7 +120,7 @@ static void cli_kafka_config(const struct cli_kafka *o, const struct pipeline *p
 
 #if HAVE_KAFKA
 /* The closed-candles topic (--kafka-candles-topic), after the trades one. */
-static int cli_kafka_candles(const struct cli_kafka *o, struct pipeline *p, const char *state_dir)
+static int cli_kafka_candles(struct cli_kafka *o, struct pipeline *p, const char *state_dir)
 {
 	struct sink_kafka_candles_config cfg = {
 	        .state_dir = state_dir, .brokers = o->brokers, .topic = o->candles_topic};
@@ -148,12 +148,13 @@ static int cli_kafka_candles(const struct cli_kafka *o, struct pipeline *p, cons
 		s->close(s);
 		return CLI_FAIL;
 	}
+	o->candles_sink = s;
 	log_info("kafka: producing closed candles to topic %s", o->candles_topic);
 	return CLI_OK;
 }
 #endif
 
-int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *state_dir)
+int cli_kafka_start(struct cli_kafka *o, struct pipeline *p, const char *state_dir)
 {
 #if HAVE_KAFKA
 	struct sink_kafka_config cfg;
@@ -192,6 +193,7 @@ int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *s
 		s->close(s);
 		return CLI_FAIL;
 	}
+	o->trades_sink = k;
 	log_info("kafka: producing topic %s at %s from its own thread", o->topic, o->brokers);
 	return cli_kafka_candles(o, p, state_dir);
 #else

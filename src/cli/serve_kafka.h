@@ -28,6 +28,10 @@ struct cli_kafka {
 	char volume_key[SINK_KAFKA_KEY_MAX + 1];
 	unsigned nopts;
 	char opt[SINK_KAFKA_OPTS_MAX][CLI_KAFKA_OPT_BYTES]; /* "KEY\0VALUE" */
+	/* Set by cli_kafka_start, for the operations figures (cli_ops_publish);
+	 * valid until pipeline_close. */
+	struct sink_kafka *trades_sink;
+	struct sink *candles_sink;
 };
 
 #define CLI_KAFKA_OPTIONS                                                                          \
@@ -55,6 +59,6 @@ int cli_kafka_opt(int c, const char *arg, struct cli_kafka *o);
 /* After pipeline_open: starts the sink if --kafka was given and registers
  * it with the pipeline (pipeline_close stops it).  CLI_OK, or an exit code
  * (message logged). */
-int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *state_dir);
+int cli_kafka_start(struct cli_kafka *o, struct pipeline *p, const char *state_dir);
 
 #endif

@@ -454,6 +454,25 @@ int state_candles_ring_index(const struct state *s, uint32_t inst, uint32_t k)
 	return of == 0 || of > r->ring_cap ? -1 : (int)(of - 1);
 }
 
+uint64_t state_candles_late(const struct state *s, uint32_t k)
+{
+	uint32_t used = state_candles_rings_used(s);
+	uint64_t n = 0;
+
+	for (uint32_t r = 0; r < used; r++) { /* bounded by ring_cap */
+		const struct candle_ring_hdr *h = &candle_rings(s)[r].h;
+
+		if (__atomic_load_n(&h->interval, __ATOMIC_RELAXED) == k)
+			n += __atomic_load_n(&h->late, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
+uint64_t state_candles_pool_full(const struct state *s)
+{
+	return __atomic_load_n(&candle_region(s)->pool_full, __ATOMIC_RELAXED);
+}
+
 int64_t state_candles_ring_watermark(const struct state *s, uint32_t ring)
 {
 	if (ring >= state_candles_rings_used(s))
