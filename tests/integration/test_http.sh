@@ -211,4 +211,32 @@ grep -q "^trades_feed_accepted_total{feed=\"tcp:127.0.0.1:0\"} $ACC\$" "$T/metri
 	fail "/metrics after the attack: accepted $ACC not shown"
 echo "hostile ok: $ok/10 answered during it; ingest reached $((2 * N))"
 stop_serve
+
+# ---- source counters of an ,ack listener and a UDP one (stat --json "source")
+start_serve acks --state-dir "$T/a" --tcp 127.0.0.1:0,ack,feed=acked --udp 127.0.0.1:0,feed=dgram
+head -n 100 "$T/sent.jsonl" >"$T/acked.jsonl"
+"$PY" - "$TCP_PORT" "$UDP_PORT" "$T/acked.jsonl" <<'PY' || fail "ack client"
+import socket, sys, time
+data = open(sys.argv[3], "rb").read()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(data)
+got, end = b"", time.time() + 10
+while b"ack 100\n" not in got and time.time() < end:
+    got += s.recv(4096)
+assert b"ack 100\n" in got, got
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in data.splitlines()[:5]:
+    u.sendto(line + b"\n", ("127.0.0.1", int(sys.argv[2])))
+PY
+wait_received "$T/a" 105 30
+sleep 0.5 # the next publish (every 100 ms)
+"$TRADES" stat --state-dir "$T/a" --json | "$PY" -c "
+import json, sys
+src = {f['feed']: f['source'] for f in json.load(sys.stdin)['feeds']}
+a, d = src['acked'], src['dgram']
+assert a['bytes'] == $(stat -c %s "$T/acked.jsonl") and a['acks_sent'] >= 1 and a['acks_dropped'] == 0, a
+assert d['packets'] == 5 and d['kernel_drops'] == 0, d
+" || fail "source counters: $("$TRADES" stat --state-dir "$T/a" --json)"
+stop_serve
+echo "source counters ok: ,ack bytes and acks, UDP packets"
 echo "PASS http"

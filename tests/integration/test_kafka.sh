@@ -278,6 +278,14 @@ for (p, iv), r in c.expect('$T/trades.jsonl', 2 * 10**9, [10**9, 60 * 10**9]).it
     n += sum(1 for x in r.get('all', []) if r['wm'] >= x['start'] + iv + 2 * 10**9)
 print(n)")
 	for _ in $(seq 1 150); do [ "$(ccount)" -ge "$WANT" ] && break; sleep 0.2; done
+	sleep 0.5 # one more publish of the sinks' counters into the state (every 100 ms)
+	SINKS=$(kjson "$T/state" "{s['name']: s for s in d['sinks']}")
+	"$PY" -c "
+s = $SINKS
+c, k = s['kafka-candles'], s['kafka']
+assert c['sent'] > 0 and c['acked'] == c['sent'] and c['lag'] == 0 and c['errors'] == 0, c
+assert k['sent'] > 0 and k['acked'] == k['sent'], k
+" || fail "stat --json sinks: $SINKS"
 	stop_serve
 	timeout 30 kcat -C -b "$BROKERS" -t candles -o beginning -e -q -f '%k\t%h\t%s\n' \
 		>"$T/candles.tsv" || fail "kcat candles"
