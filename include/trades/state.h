@@ -212,12 +212,13 @@ struct state_undo {
  * feeds, written by the writer only, each field a single word read on its
  * own (no seqlock: a reader may see one publish's journal figures with the
  * next one's sink figures, never a torn word). ---- */
-#define STATE_PUBLISH_MS   100u /* source and sink figures refreshed this often */
-#define STATE_SINKS_MAX    4u   /* sinks shown */
-#define STATE_SINK_NAME    32u
-#define STATE_HIST_BUCKETS 32u /* bucket i: latencies < 2^(i+10) ns (1 us .. 18 min); last: +Inf   \
-	                        */
-#define STATE_HIST_SHIFT 10u   /* bucket 0 ends at 2^10 ns */
+#define STATE_PUBLISH_MS 100u /* source and sink figures refreshed this often */
+#define STATE_SINKS_MAX  4u   /* sinks shown */
+#define STATE_SINK_NAME  32u
+#define STATE_HIST_BUCKETS                                                                         \
+	32u                  /* bucket i: latencies < 2^(i+10) ns (1 us .. 18 min); last: +Inf     \
+	                      */
+#define STATE_HIST_SHIFT 10u /* bucket 0 ends at 2^10 ns */
 
 /* Latency stages, one sample per committed batch (the batch's oldest
  * trade): receive (ts_rx_ns) -> decoded (the batch handed to the journal),
