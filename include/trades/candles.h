@@ -160,6 +160,25 @@ int state_candles_interval(const struct state *s, int64_t interval_ns);
 int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, struct candle *out,
                        uint32_t max, struct candle_ring_hdr *hdr);
 
+/* The same by ring index (0 .. state_candles_rings_used - 1): the ring's
+ * instrument and interval are in hdr (required here).  Rings are handed out
+ * in trade order, so a rebuild from the journal gives every ring the same
+ * index.  Returns the count, or -1 if ring is not in use or was held. */
+int state_candles_ring_read(const struct state *s, uint32_t ring, struct candle *out, uint32_t max,
+                            struct candle_ring_hdr *hdr);
+/* Rings in use (<= ring_cap). */
+uint32_t state_candles_rings_used(const struct state *s);
+/* Index of the ring of (inst, interval k), or -1 when it has none. */
+int state_candles_ring_index(const struct state *s, uint32_t inst, uint32_t k);
+/* Late trades (for a candle already closed: counted, not applied) summed
+ * over the rings of interval k; each ring's count is one word read on its
+ * own.  Trades that found the ring pool full (no candle at all). */
+uint64_t state_candles_late(const struct state *s, uint32_t k);
+uint64_t state_candles_pool_full(const struct state *s);
+/* A ring's watermark without copying it (a cheap "did it move" check);
+ * INT64_MIN for a ring not in use. */
+int64_t state_candles_ring_watermark(const struct state *s, uint32_t ring);
+
 /* True if a candle of the ring with this watermark is closed
  * (watermark >= start + interval + grace). */
 bool state_candle_closed(const struct state *s, uint32_t interval, const struct candle *c,

@@ -159,6 +159,9 @@ bool pipeline_decode_only(const struct pipeline *p);
 bool pipeline_store_ready(struct pipeline *p);
 /* The state, for reading (NULL when decode-only). */
 const struct state *pipeline_state(const struct pipeline *p);
+/* The writable state, for the operations figures the serving loop
+ * publishes (state_feed_source_set, state_ops_sink); NULL in decode-only. */
+struct state *pipeline_state_w(struct pipeline *p);
 /* jseq of the last journal entry (0: empty journal or decode-only). */
 uint64_t pipeline_journal_last(const struct pipeline *p);
 /* jseq up to which the journal is durable under the --sync policy, as of

@@ -157,4 +157,67 @@ void sink_kafka_free(struct sink_kafka *k);
 /* A copy of the live counters (taken under the sink's lock). */
 void sink_kafka_status_get(struct sink_kafka *k, struct sink_kafka_status *st);
 
+/* ---- closed candles to a topic of their own (--kafka-candles-topic) ----
+ *
+ * The engine hands each candle that closes (candles.h: watermark >= end +
+ * grace) to a bounded queue (sink.candle: a copy, no allocation; a full
+ * queue is counted); a thread of its own produces them, and also maps the
+ * state file read-only and every 100 ms looks at the rings whose watermark
+ * moved for closed candles newer than the ring's mark (what a restart, a
+ * resume or a full queue left), oldest first per ring, as
+ *   key    the pair
+ *   value  sink_format_candle's line without its '\n': the downstream's
+ *          schema {pair, open, high, low, close, volume, window_start_ms,
+ *          window_end_ms, candle_seconds} plus "type":"candle", trades and
+ *          vwap; the decimals are exact strings from fixed point
+ *   header "candle": "INTERVAL_NS:START_NS" (decimal ASCII)
+ *   timestamp  window_end_ms
+ * with the trades topic's producer settings (idempotent, acks=all, never
+ * times out).  Candles are a pure function of the journal (a rebuilt state
+ * has the same rings at the same indexes), so nothing is produced from the
+ * ingest path and a restart re-derives what it must send.
+ *
+ * Guarantee: every closed candle once, per (pair, interval) in window
+ * order, across kill -9, broker outages and delivery failures, as long as
+ * the sink is less than CANDLE_RING_LEN candles behind on a ring (a ring
+ * keeps the 32 newest; older ones that left unsent are counted as
+ * `overruns` and logged).  How: per ring the start of the newest
+ * acknowledged candle is persisted in STATE_DIR/sinks/kafka-candles.marks
+ * (with the topic and cluster id; another topic or cluster ignores it), and
+ * at most SINK_KAFKA_CANDLES_WINDOW candles are ever produced beyond what
+ * that file holds; at a resume the sink reads back the last WINDOW messages
+ * of every partition (header "candle") and takes, per ring, the newer of
+ * the file's mark and the tail's.  The topic must be written by this sink
+ * only. */
+#define SINK_KAFKA_CANDLES_WINDOW 512u /* candles beyond the marks file, at most */
+
+struct sink_kafka_candles_config {
+	const char *state_dir; /* the state file is read here, the marks file kept */
+	const char *brokers;
+	const char *topic;
+	unsigned nopts; /* --kafka-opt, as for the trades topic */
+	const char *opt_key[SINK_KAFKA_OPTS_MAX];
+	const char *opt_val[SINK_KAFKA_OPTS_MAX];
+	uint32_t stop_ms; /* 0: SINK_KAFKA_STOP_MS */
+};
+
+struct sink_kafka_candles_status {
+	uint64_t sent;          /* candles handed to librdkafka (this process) */
+	uint64_t acked;         /* successful delivery reports */
+	uint64_t errors;        /* failed reports and produce calls */
+	uint64_t resumes;       /* tail reads (1 at start, +1 per recovery) */
+	uint64_t overruns;      /* rings found more than CANDLE_RING_LEN candles behind */
+	uint64_t inflight;      /* unacknowledged now */
+	uint64_t queue_dropped; /* engine hand-overs the full queue refused (the scan's) */
+};
+
+/* Opens the state read-only, checks the configuration and starts the thread;
+ * the struct sink to register (write is a no-op; close stops the thread
+ * after up to stop_ms of delivering, persists the marks, frees).  NULL with
+ * err filled ("kafka candles: ..."). */
+struct sink *sink_kafka_candles_start(const struct sink_kafka_candles_config *cfg, char *err,
+                                      size_t errlen);
+/* A copy of the live counters of a sink sink_kafka_candles_start returned. */
+void sink_kafka_candles_status_get(struct sink *s, struct sink_kafka_candles_status *st);
+
 #endif

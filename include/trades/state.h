@@ -48,8 +48,10 @@
 
 #define STATE_MAGIC "TRDSTAT1" /* 8 bytes, no NUL stored */
 #define STATE_VERSION                                                                              \
-	5u /* bump on any layout change (2: 32 decoder counters,                                   \
-	      3: candle region, 4: per-instrument crc, 5: 40 decoder counters) */
+	6u /* bump on any layout change (2: 32 decoder counters,                                   \
+	      3: candle region, 4: per-instrument crc, 5: 40 decoder counters,                     \
+	      6: source counters per feed, operations block: journal, sinks,                       \
+	      latency histograms) */
 #define STATE_FILE_NAME        "trades.state"
 #define STATE_LOCK_NAME        "trades.lock" /* writer exclusion, 0600, holds the pid */
 #define STATE_HEADER_SIZE      4096u
@@ -135,6 +137,18 @@ _Static_assert(STATE_EXT_COUNT <= STATE_EXT_MAX, "state file reserves 40 decoder
 /* snake_case name of a decoder counter ("unknown_order_e"). */
 const char *state_ext_name(enum state_ext e);
 
+/* Source counters of one feed (its listeners summed), since the writer
+ * started.  Published by the serving loop, at most every
+ * STATE_PUBLISH_MS. */
+struct state_source {
+	uint64_t bytes;        /* payload bytes delivered (streams and datagrams) */
+	uint64_t packets;      /* datagrams, or TCP reads that returned data */
+	uint64_t kernel_drops; /* datagrams the kernel dropped on the feed's UDP sockets
+	                          (/proc/net/udp "drops"); 0 where not known (TCP) */
+	uint64_t acks_sent;    /* "ack N" lines written or queued (,ack listeners) */
+	uint64_t acks_dropped; /* acks not written: the client does not read */
+};
+
 /* Per-feed counters.  received = messages seen (lines, ITCH trade messages);
  * received == accepted + duplicates + malformed + store_failed for JSON
  * feeds. */
@@ -157,6 +171,10 @@ struct state_feed {
 	uint64_t store_failed; /* refused: the journal could not store them */
 	uint64_t id_jumps;     /* trade ids > STATE_DEDUP_JUMP_MAX above the dedup mark:
 	                          accepted undeduplicated, the mark not moved (padding too) */
+	/* Version 6: what the source delivered for this feed's listeners since
+	 * the writer started (set, not added, by state_feed_source_set at a
+	 * bounded cadence; not journaled, not part of any identity). */
+	struct state_source src;
 } __attribute__((aligned(64)));
 
 /* Duplicate filter for one (instrument, feed): ids <= hwm - WINDOW are taken
@@ -190,6 +208,47 @@ struct state_undo {
 	struct state_feed feed;
 };
 
+/* ---- operations block (version 6): what /metrics and stat show beyond the
+ * feeds, written by the writer only, each field a single word read on its
+ * own (no seqlock: a reader may see one publish's journal figures with the
+ * next one's sink figures, never a torn word). ---- */
+#define STATE_PUBLISH_MS 100u /* source and sink figures refreshed this often */
+#define STATE_SINKS_MAX  4u   /* sinks shown */
+#define STATE_SINK_NAME  32u
+#define STATE_HIST_BUCKETS                                                                         \
+	32u                  /* bucket i: latencies < 2^(i+10) ns (1 us .. 18 min); last: +Inf     \
+	                      */
+#define STATE_HIST_SHIFT 10u /* bucket 0 ends at 2^10 ns */
+
+/* Latency stages, one sample per committed batch (the batch's oldest
+ * trade): receive (ts_rx_ns) -> decoded (the batch handed to the journal),
+ * and decoded -> committed (journal_commit and its sync done). */
+enum state_stage { STATE_STAGE_RX_DECODED, STATE_STAGE_DECODED_COMMITTED, STATE_STAGE_COUNT };
+
+struct state_hist {
+	uint64_t count;                      /* samples */
+	uint64_t sum_ns;                     /* their sum */
+	uint64_t bucket[STATE_HIST_BUCKETS]; /* not cumulative; Prometheus sums them */
+};
+
+struct state_sink_ops {
+	char name[STATE_SINK_NAME]; /* "" = unused slot */
+	uint64_t sent;              /* messages handed on (written, or to librdkafka) */
+	uint64_t acked;             /* acknowledged (Kafka delivery reports; = sent for files) */
+	uint64_t errors;            /* failed writes or deliveries */
+	uint64_t lag;               /* journal entries (trades sink) or candles not yet acked */
+};
+
+struct state_ops {
+	uint64_t journal_entries;     /* entries written (last jseq) */
+	uint64_t journal_bytes;       /* older segments whole + the current one's append offset */
+	uint64_t journal_segments;    /* segment files */
+	int64_t journal_last_sync_ns; /* CLOCK_MONOTONIC of the last msync (or the open) */
+	int64_t published_ns;         /* wall clock of the last source/sink publish */
+	struct state_sink_ops sink[STATE_SINKS_MAX];
+	struct state_hist hist[STATE_STAGE_COUNT];
+};
+
 struct state_header {
 	char magic[8];
 	uint32_t version;
@@ -217,8 +276,9 @@ struct state_header {
 	 * fields above keep their offsets: immutable, checked against the
 	 * layout like the offsets above (not under layout_crc: the region
 	 * header carries its own). */
-	uint64_t off_candles;  /* region start, after the dedup table */
-	uint64_t candles_size; /* region bytes (state_candles_size) */
+	uint64_t off_candles;                              /* region start, after the dedup table */
+	uint64_t candles_size;                             /* region bytes (state_candles_size) */
+	struct state_ops ops __attribute__((aligned(64))); /* version 6 */
 };
 _Static_assert(sizeof(struct state_header) <= STATE_HEADER_SIZE, "header fits its page");
 
@@ -336,6 +396,25 @@ void state_feed_ext_add(struct state *s, uint16_t feed, enum state_ext e, uint64
 /* Feed gaps a decoder's own sequencer found (MoldUDP64: holes every line
  * missed): gaps += gaps, gap_missing += missing. */
 void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t missing);
+
+/* ---- operations figures (writer only; version 6) ----
+ * Set (not added) from the writer's own counters; no undo: after a kill
+ * the next publish rewrites them.  feed < TRADE_FEED_MAX, sink <
+ * STATE_SINKS_MAX, stage < STATE_STAGE_COUNT and a writable state are
+ * checked (always on). */
+void state_feed_source_set(struct state *s, uint16_t feed, const struct state_source *src);
+void state_ops_journal(struct state *s, uint64_t entries, uint64_t bytes, uint64_t segments,
+                       int64_t last_sync_ns);
+/* Sink slot i: name (cut to STATE_SINK_NAME - 1 bytes) and counters. */
+void state_ops_sink(struct state *s, unsigned i, const char *name, const struct state_sink_ops *v);
+/* Stamps ops.published_ns. */
+void state_ops_published(struct state *s, int64_t now_ns);
+/* One latency sample (ns < 0 counts as 0) into a stage's histogram. */
+void state_hist_add(struct state *s, enum state_stage stage, int64_t ns);
+/* Bucket of a latency: 0 .. STATE_HIST_BUCKETS - 1. */
+unsigned state_hist_bucket(int64_t ns);
+/* Upper bound of bucket i in ns (INT64_MAX for the last). */
+int64_t state_hist_le_ns(unsigned i);
 
 /* Crash-test seam: when non-NULL, the appliers call it at each point where a
  * kill must leave the file recoverable (tests set it to raise SIGKILL at a

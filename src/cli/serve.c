@@ -439,6 +439,7 @@ struct serve_ack {
 	bool shut;          /* shut down after the store came back */
 	uint64_t held;      /* bytes not read after the failure: the client resends them */
 	uint32_t gen;       /* source_chan.gen of the connection */
+	uint16_t listen;    /* listener index (operations figures) */
 	uint64_t lines;     /* lines handled (received) on the connection */
 	uint64_t ackable;   /* lines handled before any store failure */
 	uint64_t jseq;      /* journal_last after the ackable-th line */
@@ -464,6 +465,8 @@ struct serve_wiring {
 	int64_t ack_next_ns;     /* monotonic: next ack round */
 	/* TCP listeners' connection counters already added to their feeds */
 	struct source_listen_conns conns_pub[SOURCE_LISTEN_MAX];
+	struct cli_ops ops;            /* source counters per listener (serve_http.h) */
+	const struct cli_kafka *kafka; /* its sinks' counters, published with them */
 };
 
 static struct decoder *serve_conn_dec(struct serve_wiring *w, const struct source_chan *ch)
@@ -480,7 +483,8 @@ static int serve_opened(void *ctx, const struct source_chan *ch)
 	addr_str(ch->peer, peer, sizeof(peer));
 	decoder_init(serve_conn_dec(w, ch), w->pipe, (enum decoder_format)w->format[ch->listen],
 	             false, w->feed[ch->listen], peer);
-	w->acks[ch->conn] = (struct serve_ack){.on = source_listen_ack(w->src, ch->listen),
+	w->acks[ch->conn] = (struct serve_ack){.listen = (uint16_t)ch->listen,
+	                                       .on = source_listen_ack(w->src, ch->listen),
 	                                       .gen = ch->gen,
 	                                       .pending = w->acks[ch->conn].pending};
 	serve_conn_dec(w, ch)->allow_nonpositive = w->nonpos[ch->listen];
@@ -533,6 +537,7 @@ static void serve_stream(void *ctx, const struct source_chan *ch, const void *bu
 	 * the dedup mark on, and the failed ones, resent after the reconnect,
 	 * could fall below the dedup window as duplicates (lost).  The client
 	 * resends everything after its last ack, in order. */
+	cli_ops_listener(&w->ops, ch->listen, len);
 	if (w->acks[ch->conn].on && w->acks[ch->conn].failed) {
 		w->acks[ch->conn].held += len;
 		return;
@@ -551,9 +556,13 @@ static bool serve_ack_one(struct serve_wiring *w, uint32_t conn, uint64_t durabl
 
 	if (!a->on)
 		return false;
-	if (a->ackable > a->acked && a->jseq <= durable &&
-	    source_ack(w->src, conn, a->gen, a->ackable) >= 0)
-		a->acked = a->ackable;
+	if (a->ackable > a->acked && a->jseq <= durable) {
+		int rc = source_ack(w->src, conn, a->gen, a->ackable);
+
+		cli_ops_ack(&w->ops, a->listen, rc);
+		if (rc >= 0)
+			a->acked = a->ackable;
+	}
 	if (a->shut)
 		return false;
 	if (a->failed && pipeline_store_ready(w->pipe)) {
@@ -595,6 +604,7 @@ static void serve_datagram(void *ctx, const struct source_chan *ch, const void *
 	struct serve_wiring *w = ctx;
 
 	ENSURE(ch->listen < SOURCE_LISTEN_MAX);
+	cli_ops_listener(&w->ops, ch->listen, len);
 	decoder_input(&w->udp_dec[ch->listen], buf, len, rx_ns, rx_kernel, ch->peer);
 }
 
@@ -628,6 +638,7 @@ static void serve_batch_end(void *ctx, const struct source_batch *b)
 	/* also when idle: tickers (Mold deadlines, counters) and the sync policy */
 	pipeline_commit(w->pipe);
 	serve_ack_round(w); /* after the commit: its sync decides what is durable */
+	cli_ops_publish(&w->ops, w->pipe, w->src, w->feed, w->kafka);
 }
 
 /* Adds one listener; -1 after printing the error (usage). */
@@ -904,6 +915,7 @@ int cmd_serve(int argc, char **argv)
 		return refused ? CLI_REFUSED : CLI_FAIL;
 	}
 	w.pipe = pipe;
+	w.kafka = &o.kafka;
 	serve_log_state(&o, pipe);
 	rc = privdrop_apply("serve", o.st.state_dir, 0); /* sockets are bound: no capability */
 	if (rc == CLI_OK && o.print && cli_print_sink("serve", pipe) < 0)

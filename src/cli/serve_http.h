@@ -11,6 +11,10 @@
 
 #include <stdint.h>
 
+#include "serve_kafka.h"
+#include "trades/source.h"
+#include "trades/state.h"
+
 struct http;
 
 struct cli_http {
@@ -43,5 +47,40 @@ int cli_http_start(struct cli_http *o, const char *state_dir);
  * holds an fd of the state file, and closing it earlier would drop the
  * writer's lock (a POSIX record lock goes with any close in the process). */
 void cli_http_stop(struct cli_http *o);
+
+/* ---- operations figures into the state file (version 6) ----
+ * What /metrics and `stat` show of the sources and sinks: the serving loop
+ * counts per listener (cli_ops_listener), and at its batch ends calls
+ * cli_ops_publish, which at most every STATE_PUBLISH_MS sums the listeners
+ * of each feed into the feed's state_source and copies the Kafka sinks'
+ * counters into the operations block.  Kernel drops of UDP sockets come from
+ * /proc/net/udp and /proc/net/udp6 ("drops", matched by socket inode), read
+ * at most once a second.  No allocation. */
+struct cli_ops {
+	int64_t next_ns;                          /* monotonic: next publish */
+	int64_t drops_next_ns;                    /* monotonic: next /proc/net/udp read */
+	struct state_source l[SOURCE_LISTEN_MAX]; /* by listener, kernel_drops included */
+	uint64_t ino[SOURCE_LISTEN_MAX];          /* UDP listener's socket inode, 0 unknown */
+	bool ino_done;
+};
+
+/* Hot path: one delivery (bytes, one read or datagram) on listener i. */
+static inline void cli_ops_listener(struct cli_ops *o, unsigned i, uint64_t bytes)
+{
+	if (i < SOURCE_LISTEN_MAX) {
+		o->l[i].bytes += bytes;
+		o->l[i].packets++;
+	}
+}
+/* One ack result on listener i (source_ack: 1 written, -1 dropped). */
+static inline void cli_ops_ack(struct cli_ops *o, unsigned i, int rc)
+{
+	if (i < SOURCE_LISTEN_MAX && rc != 0)
+		*(rc > 0 ? &o->l[i].acks_sent : &o->l[i].acks_dropped) += 1;
+}
+/* At a batch end: publishes when due.  feed[i] is listener i's feed id;
+ * kafka may be NULL. */
+void cli_ops_publish(struct cli_ops *o, struct pipeline *p, const struct source *src,
+                     const uint16_t *feed, const struct cli_kafka *kafka);
 
 #endif

@@ -72,13 +72,14 @@ static int cli_kafka_kv(const char *arg, struct cli_kafka *o)
 
 int cli_kafka_opt(int c, const char *arg, struct cli_kafka *o)
 {
-	if (c < 1101 || c > 1104)
+	if (c < 1101 || c > 1105)
 		return 0;
 	if (!HAVE_KAFKA)
 		return cli_kafka_missing(c == 1101   ? "--kafka"
 		                         : c == 1102 ? "--kafka-topic"
 		                         : c == 1103 ? "--kafka-opt"
-		                                     : "--kafka-keys");
+		                         : c == 1104 ? "--kafka-keys"
+		                                     : "--kafka-candles-topic");
 	switch (c) {
 	case 1101:
 		o->brokers = arg[0] ? arg : NULL;
@@ -88,6 +89,9 @@ int cli_kafka_opt(int c, const char *arg, struct cli_kafka *o)
 		return 1;
 	case 1103:
 		return cli_kafka_kv(arg, o) < 0 ? -1 : 1;
+	case 1105:
+		o->candles_topic = arg;
+		return 1;
 	default:
 		return cli_kafka_keys(arg, o) < 0 ? -1 : 1;
 	}
@@ -114,7 +118,43 @@ static void cli_kafka_config(const struct cli_kafka *o, const struct pipeline *p
 }
 #endif
 
-int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *state_dir)
+#if HAVE_KAFKA
+/* The closed-candles topic (--kafka-candles-topic), after the trades one. */
+static int cli_kafka_candles(struct cli_kafka *o, struct pipeline *p, const char *state_dir)
+{
+	struct sink_kafka_candles_config cfg = {
+	        .state_dir = state_dir, .brokers = o->brokers, .topic = o->candles_topic};
+	struct sink *s;
+	char err[512];
+
+	if (!o->candles_topic)
+		return CLI_OK;
+	if (strcmp(o->candles_topic, o->topic) == 0) {
+		log_error("kafka: --kafka-candles-topic %s is the trades topic", o->candles_topic);
+		return CLI_USAGE;
+	}
+	cfg.nopts = o->nopts;
+	for (unsigned i = 0; i < o->nopts; i++) {
+		cfg.opt_key[i] = o->opt[i];
+		cfg.opt_val[i] = o->opt[i] + strlen(o->opt[i]) + 1;
+	}
+	s = sink_kafka_candles_start(&cfg, err, sizeof(err));
+	if (!s) {
+		log_error("%s", err);
+		return CLI_FAIL;
+	}
+	if (pipeline_add_sink(p, s) < 0) {
+		log_error("kafka: more than %d sinks", PIPELINE_SINKS_MAX);
+		s->close(s);
+		return CLI_FAIL;
+	}
+	o->candles_sink = s;
+	log_info("kafka: producing closed candles to topic %s", o->candles_topic);
+	return CLI_OK;
+}
+#endif
+
+int cli_kafka_start(struct cli_kafka *o, struct pipeline *p, const char *state_dir)
 {
 #if HAVE_KAFKA
 	struct sink_kafka_config cfg;
@@ -123,8 +163,13 @@ int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *s
 	char err[512];
 	uint32_t i, n;
 
-	if (!o->brokers)
-		return CLI_OK;
+	if (!o->brokers) {
+		if (!o->candles_topic)
+			return CLI_OK;
+		log_error("kafka: --kafka-candles-topic %s needs --kafka BROKERS",
+		          o->candles_topic);
+		return CLI_USAGE;
+	}
 	cli_kafka_config(o, p, state_dir, &cfg);
 	k = sink_kafka_new(&cfg, err, sizeof(err));
 	if (!k) {
@@ -148,8 +193,9 @@ int cli_kafka_start(const struct cli_kafka *o, struct pipeline *p, const char *s
 		s->close(s);
 		return CLI_FAIL;
 	}
+	o->trades_sink = k;
 	log_info("kafka: producing topic %s at %s from its own thread", o->topic, o->brokers);
-	return CLI_OK;
+	return cli_kafka_candles(o, p, state_dir);
 #else
 	(void)p;
 	(void)state_dir;

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "trades/candles.h"
 #include "trades/decimal.h"
 #include "trades/log.h"
 #include "trades/sink_kafka.h"
 #include "trades/state.h"
+#include "trades/timefmt.h"
 
 struct stat_row {
 	struct state_instrument in;
@@ -162,10 +164,58 @@ static void stat_json_feeds(FILE *f, const struct state *s)
 			        (unsigned long long)fd->ext[m]);
 			msep = ",";
 		}
-		fprintf(f, "}}");
+		fprintf(f,
+		        "},\"source\":{\"bytes\":%llu,\"packets\":%llu,\"kernel_drops\":%llu,"
+		        "\"acks_sent\":%llu,\"acks_dropped\":%llu}}",
+		        (unsigned long long)fd->src.bytes, (unsigned long long)fd->src.packets,
+		        (unsigned long long)fd->src.kernel_drops,
+		        (unsigned long long)fd->src.acks_sent,
+		        (unsigned long long)fd->src.acks_dropped);
 		sep = ",";
 	}
 	fprintf(f, "]");
+}
+
+/* Journal, sinks, late candles and latency summaries (state version 6). */
+static void stat_json_ops(FILE *f, const struct state *s)
+{
+	const struct state_ops *o = &s->hdr->ops;
+	const char *sep = "";
+	char name[16];
+
+	fprintf(f,
+	        ",\"journal\":{\"entries\":%llu,\"bytes\":%llu,\"segments\":%llu,"
+	        "\"last_sync_age_ms\":%lld},\"sinks\":[",
+	        (unsigned long long)o->journal_entries, (unsigned long long)o->journal_bytes,
+	        (unsigned long long)o->journal_segments,
+	        (long long)(o->journal_last_sync_ns
+	                            ? (timefmt_mono_ns() - o->journal_last_sync_ns) / 1000000
+	                            : -1));
+	for (unsigned i = 0; i < STATE_SINKS_MAX; i++) {
+		const struct state_sink_ops *k = &o->sink[i];
+
+		if (!k->name[0])
+			continue;
+		fprintf(f, "%s{\"name\":", sep);
+		stat_json_str(f, k->name, sizeof(k->name));
+		fprintf(f, ",\"sent\":%llu,\"acked\":%llu,\"errors\":%llu,\"lag\":%llu}",
+		        (unsigned long long)k->sent, (unsigned long long)k->acked,
+		        (unsigned long long)k->errors, (unsigned long long)k->lag);
+		sep = ",";
+	}
+	fprintf(f, "],\"candles\":{\"pool_full\":%llu,\"late\":{",
+	        (unsigned long long)state_candles_pool_full(s));
+	for (uint32_t k = 0; k < state_candles_intervals(s); k++)
+		fprintf(f, "%s\"%s\":%llu", k ? "," : "",
+		        candle_interval_name(state_candles_interval_ns(s, k), name, sizeof(name)),
+		        (unsigned long long)state_candles_late(s, k));
+	fprintf(f, "}},\"latency\":{");
+	for (unsigned st = 0; st < STATE_STAGE_COUNT; st++)
+		fprintf(f, "%s\"%s\":{\"count\":%llu,\"sum_ns\":%llu}", st ? "," : "",
+		        st == STATE_STAGE_RX_DECODED ? "rx_to_decoded" : "decoded_to_committed",
+		        (unsigned long long)o->hist[st].count,
+		        (unsigned long long)o->hist[st].sum_ns);
+	fprintf(f, "}");
 }
 
 static void stat_json(FILE *f, const struct state *s, struct stat_row *rows, uint32_t n,
@@ -192,6 +242,7 @@ static void stat_json(FILE *f, const struct state *s, struct stat_row *rows, uin
 	}
 	fprintf(f, "],");
 	stat_json_feeds(f, s);
+	stat_json_ops(f, s);
 	sink_kafka_stat_print(dir, atomic_load(&s->hdr->applied_jseq), true, f); /* Kafka sink */
 	fprintf(f, "}\n");
 }
@@ -235,6 +286,43 @@ static void stat_table_conns(const struct state_feed *fd)
 	       (unsigned long long)fd->ext[STATE_EXT_CONNS_IDLE_CLOSED]);
 }
 
+/* What the source delivered to a feed, on the feeds it delivered to. */
+static void stat_table_source(const struct state_feed *fd)
+{
+	if (!fd->name[0] || (!fd->src.bytes && !fd->src.acks_sent && !fd->src.acks_dropped))
+		return;
+	printf("%-28s source bytes=%llu packets=%llu kernel_drops=%llu acks_sent=%llu "
+	       "acks_dropped=%llu\n",
+	       fd->name, (unsigned long long)fd->src.bytes, (unsigned long long)fd->src.packets,
+	       (unsigned long long)fd->src.kernel_drops, (unsigned long long)fd->src.acks_sent,
+	       (unsigned long long)fd->src.acks_dropped);
+}
+
+static void stat_table_ops(const struct state *s)
+{
+	const struct state_ops *o = &s->hdr->ops;
+	char name[16];
+
+	printf("\njournal: %llu entries, %llu bytes, %llu segments\n",
+	       (unsigned long long)o->journal_entries, (unsigned long long)o->journal_bytes,
+	       (unsigned long long)o->journal_segments);
+	for (unsigned i = 0; i < STATE_SINKS_MAX; i++)
+		if (o->sink[i].name[0])
+			printf("sink %s: sent=%llu acked=%llu errors=%llu lag=%llu\n",
+			       o->sink[i].name, (unsigned long long)o->sink[i].sent,
+			       (unsigned long long)o->sink[i].acked,
+			       (unsigned long long)o->sink[i].errors,
+			       (unsigned long long)o->sink[i].lag);
+	if (state_candles_intervals(s) == 0)
+		return;
+	printf("candles: late");
+	for (uint32_t k = 0; k < state_candles_intervals(s); k++)
+		printf(" %s=%llu",
+		       candle_interval_name(state_candles_interval_ns(s, k), name, sizeof(name)),
+		       (unsigned long long)state_candles_late(s, k));
+	printf(", pool_full=%llu\n", (unsigned long long)state_candles_pool_full(s));
+}
+
 static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 {
 	uint32_t i, f;
@@ -264,6 +352,9 @@ static void stat_table(const struct state *s, struct stat_row *rows, uint32_t n)
 		stat_table_hostile(&s->feeds[f]);
 	for (f = 0; f < TRADE_FEED_MAX; f++)
 		stat_table_conns(&s->feeds[f]);
+	for (f = 0; f < TRADE_FEED_MAX; f++)
+		stat_table_source(&s->feeds[f]);
+	stat_table_ops(s);
 	printf("\njournal entries applied: %llu, clean: %s, writer pid: %d\n",
 	       (unsigned long long)atomic_load(&s->hdr->applied_jseq),
 	       atomic_load(&s->hdr->clean) ? "yes" : "no", state_writer_pid(s));
@@ -287,10 +378,10 @@ static int stat_write(const struct state *s, const char *dir, bool json, FILE *f
 		if (rr < 0) {
 			if (who)
 				fprintf(stderr, "%s: instrument %u: %s\n", who, i,
-				        rr == STATE_READ_DAMAGED
-				                ? "slot fails its checksum (damaged), not shown; the "
-				                  "service rebuilds it at start"
-				                : "writer holds it too long");
+				        rr == STATE_READ_DAMAGED ? "slot fails its checksum "
+				                                   "(damaged), not shown; the "
+				                                   "service rebuilds it at start"
+				                                 : "writer holds it too long");
 			continue;
 		}
 		stat_format(&rows[got++]);

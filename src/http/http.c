@@ -118,8 +118,106 @@ static void http_feeds(FILE *f, const struct state *s)
 	FEED("trades_feed_gaps_total", gaps, "Sequence gap events.");
 	FEED("trades_feed_gap_missing_total", gap_missing, "Sequence numbers missing in gaps.");
 	FEED("trades_feed_out_of_order_total", out_of_order, "Sequence numbers seen out of order.");
+	FEED("trades_source_bytes_total", src.bytes, "Payload bytes the source delivered.");
+	FEED("trades_source_packets_total", src.packets,
+	     "Datagrams, or TCP reads that returned data, the source delivered.");
+	FEED("trades_source_kernel_drops_total", src.kernel_drops,
+	     "Datagrams the kernel dropped on the feed's UDP sockets (0 where not known).");
+	FEED("trades_source_acks_sent_total", src.acks_sent, "Ack lines written to ,ack clients.");
+	FEED("trades_source_acks_dropped_total", src.acks_dropped,
+	     "Acks not written: the client did not read.");
 #undef FEED
 	http_feed_reasons(f, s);
+}
+
+static void http_sink_family(FILE *f, const struct state *s, const char *name, const char *type,
+                             const char *help, size_t off)
+{
+	http_help(f, name, type, help);
+	for (unsigned i = 0; i < STATE_SINKS_MAX; i++) {
+		const struct state_sink_ops *k = &s->hdr->ops.sink[i];
+
+		if (!k->name[0])
+			continue;
+		fprintf(f, "%s{sink=", name);
+		http_label_write(f, k->name, sizeof(k->name));
+		fprintf(f, "} %llu\n",
+		        (unsigned long long)*(const uint64_t *)((const char *)k + off));
+	}
+}
+
+static void http_journal(FILE *f, const struct state *s)
+{
+	const struct state_ops *o = &s->hdr->ops;
+	int64_t age = o->journal_last_sync_ns ? timefmt_mono_ns() - o->journal_last_sync_ns : 0;
+
+	http_help(f, "trades_journal_entries_total", "counter", "Journal entries written.");
+	fprintf(f, "trades_journal_entries_total %llu\n", (unsigned long long)o->journal_entries);
+	http_help(f, "trades_journal_bytes", "gauge",
+	          "Journal bytes: older segments whole plus the current one's append offset.");
+	fprintf(f, "trades_journal_bytes %llu\n", (unsigned long long)o->journal_bytes);
+	http_help(f, "trades_journal_segments", "gauge", "Journal segment files.");
+	fprintf(f, "trades_journal_segments %llu\n", (unsigned long long)o->journal_segments);
+	http_help(f, "trades_journal_last_sync_age_seconds", "gauge",
+	          "Time since the journal's last msync (or its open).");
+	fprintf(f, "trades_journal_last_sync_age_seconds %.3f\n", (double)age / 1e9);
+#define SINK(n, t, fld, h) http_sink_family(f, s, n, t, h, offsetof(struct state_sink_ops, fld))
+	SINK("trades_sink_sent_total", "counter", sent, "Messages a sink handed on.");
+	SINK("trades_sink_acked_total", "counter", acked, "Messages a sink had acknowledged.");
+	SINK("trades_sink_errors_total", "counter", errors, "Failed writes or deliveries.");
+	SINK("trades_sink_lag", "gauge", lag,
+	     "Journal entries (kafka) or candles (kafka-candles) not yet acknowledged.");
+#undef SINK
+}
+
+static void http_candle_counts(FILE *f, const struct state *s)
+{
+	char name[16];
+
+	http_help(f, "trades_candles_late_total", "counter",
+	          "Trades for a candle already closed (after the grace): counted, not applied.");
+	for (uint32_t k = 0; k < state_candles_intervals(s); k++)
+		fprintf(f, "trades_candles_late_total{interval=\"%s\"} %llu\n",
+		        candle_interval_name(state_candles_interval_ns(s, k), name, sizeof(name)),
+		        (unsigned long long)state_candles_late(s, k));
+	http_help(f, "trades_candles_pool_full_total", "counter",
+	          "Trades that found the candle ring pool full (no candle).");
+	fprintf(f, "trades_candles_pool_full_total %llu\n",
+	        (unsigned long long)state_candles_pool_full(s));
+}
+
+/* Per-stage latency, one sample per committed batch, from the writer's
+ * log2 histograms in the state file (cumulative here, as Prometheus wants). */
+static void http_latency(FILE *f, const struct state *s)
+{
+	static const char *const stage[STATE_STAGE_COUNT] = {"rx_to_decoded",
+	                                                     "decoded_to_committed"};
+
+	http_help(f, "trades_stage_latency_seconds", "histogram",
+	          "Pipeline stage latency per committed batch (its oldest trade).");
+	for (unsigned st = 0; st < STATE_STAGE_COUNT; st++) {
+		const struct state_hist *h = &s->hdr->ops.hist[st];
+		uint64_t cum = 0, count = h->count;
+
+		for (unsigned i = 0; i + 1 < STATE_HIST_BUCKETS; i++) {
+			cum += h->bucket[i];
+			fprintf(f,
+			        "trades_stage_latency_seconds_bucket{stage=\"%s\",le=\"%.9g\"} "
+			        "%llu\n",
+			        stage[st], (double)state_hist_le_ns(i) / 1e9,
+			        (unsigned long long)cum);
+		}
+		cum += h->bucket[STATE_HIST_BUCKETS - 1];
+		/* count and buckets are read one by one while the writer adds: the
+		 * +Inf bucket must equal _count, so both take the larger */
+		count = cum > count ? cum : count;
+		fprintf(f, "trades_stage_latency_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n",
+		        stage[st], (unsigned long long)count);
+		fprintf(f, "trades_stage_latency_seconds_sum{stage=\"%s\"} %.9f\n", stage[st],
+		        (double)h->sum_ns / 1e9);
+		fprintf(f, "trades_stage_latency_seconds_count{stage=\"%s\"} %llu\n", stage[st],
+		        (unsigned long long)count);
+	}
 }
 
 /* Resident set size from /proc/self/statm (bytes), 0 if unreadable. */
@@ -171,6 +269,9 @@ void http_metrics_write(const struct state *s, uint32_t cap, FILE *f)
 	fprintf(f, "trades_instruments %u\n", (unsigned)atomic_load(&s->hdr->inst_count));
 	http_help(f, "trades_heartbeat_age_seconds", "gauge", "Age of the writer's heartbeat.");
 	fprintf(f, "trades_heartbeat_age_seconds %.3f\n", (double)age / 1e9);
+	http_journal(f, s);
+	http_candle_counts(f, s);
+	http_latency(f, s);
 	http_instruments(f, s, cap);
 }
 

@@ -57,6 +57,7 @@ struct pipeline {
 	struct ratelimit store_rl[TRADE_FEED_MAX];
 	unsigned candle_sinks;                   /* sinks with a candle() */
 	int64_t candle_wm[CANDLE_INTERVALS_MAX]; /* watermarks before an apply */
+	int64_t batch_rx_min; /* oldest ts_rx_ns accepted since the last commit, 0 none */
 };
 
 _Static_assert(sizeof(((struct pipeline_config *)0)->candle_ns) ==
@@ -508,6 +509,8 @@ enum pipeline_verdict pipeline_submit(struct pipeline *p, const struct trade *t)
 	if (p->candle_sinks)
 		pipeline_candles_closed(p, t);
 	p->stats.accepted++;
+	if (t->ts_rx_ns > 0 && (p->batch_rx_min == 0 || t->ts_rx_ns < p->batch_rx_min))
+		p->batch_rx_min = t->ts_rx_ns; /* latency histograms (state_hist_add) */
 	TRADES_PROBE_TRADE(t);
 	pipeline_to_sinks(p, t);
 	return PIPELINE_ACCEPTED;
@@ -547,6 +550,7 @@ void pipeline_feed_gaps(struct pipeline *p, uint16_t feed, uint64_t gaps, uint64
 
 void pipeline_commit(struct pipeline *p)
 {
+	int64_t decoded_ns, wall_ns;
 	unsigned i;
 
 	TRADES_PROBE_COMMIT(p->stats.received, p->stats.accepted);
@@ -566,12 +570,24 @@ void pipeline_commit(struct pipeline *p)
 	if (p->decode_only)
 		return;
 	pipeline_rx_flush(p);
+	decoded_ns = p->batch_rx_min ? timefmt_now_ns() : 0;
 	journal_commit(&p->journal);
 	/* a roll msyncs the old segment (unless none), so a synced current
 	 * segment means everything written is durable */
 	if (p->journal.cfg.sync == JOURNAL_SYNC_NONE || p->journal.synced_off >= p->journal.off)
 		p->durable_jseq = p->journal.next_jseq - 1;
-	state_heartbeat(&p->state, timefmt_now_ns());
+	wall_ns = timefmt_now_ns();
+	if (decoded_ns) { /* one sample per batch: its oldest trade */
+		state_hist_add(&p->state, STATE_STAGE_RX_DECODED, decoded_ns - p->batch_rx_min);
+		state_hist_add(&p->state, STATE_STAGE_DECODED_COMMITTED, wall_ns - decoded_ns);
+		p->batch_rx_min = 0;
+	}
+	state_ops_journal(&p->state, p->journal.next_jseq - 1,
+	                  (p->journal.segments ? p->journal.segments - 1 : 0) *
+	                                  p->journal.cfg.segment_bytes +
+	                          p->journal.off,
+	                  p->journal.segments, p->journal.last_sync_ns);
+	state_heartbeat(&p->state, wall_ns);
 }
 
 const char *pipeline_symbol(const struct pipeline *p, uint32_t inst)
@@ -617,6 +633,11 @@ bool pipeline_store_ready(struct pipeline *p)
 bool pipeline_decode_only(const struct pipeline *p)
 {
 	return p->decode_only;
+}
+
+struct state *pipeline_state_w(struct pipeline *p)
+{
+	return p->decode_only ? NULL : &p->state;
 }
 
 const struct state *pipeline_state(const struct pipeline *p)

@@ -420,9 +420,7 @@ int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, 
                        uint32_t max, struct candle_ring_hdr *hdr)
 {
 	const struct candle_region *r = candle_region(s);
-	uint32_t of, n;
-	const struct candle_ring *ring;
-	struct candle_ring copy;
+	uint32_t of;
 
 	ENSURE(s->map && (out || max == 0));
 	if (inst >= r->inst_cap || interval >= r->n_intervals || interval >= CANDLE_INTERVALS_MAX)
@@ -433,7 +431,68 @@ int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, 
 	                     __ATOMIC_ACQUIRE);
 	if (of == 0 || of > r->ring_cap)
 		return 0;
-	ring = &candle_rings(s)[of - 1];
+	return state_candles_ring_read(s, of - 1, out, max, hdr);
+}
+
+uint32_t state_candles_rings_used(const struct state *s)
+{
+	const struct candle_region *r = candle_region(s);
+	uint32_t used = atomic_load_explicit(&r->rings_used, memory_order_acquire);
+
+	return used <= r->ring_cap ? used : r->ring_cap;
+}
+
+int state_candles_ring_index(const struct state *s, uint32_t inst, uint32_t k)
+{
+	const struct candle_region *r = candle_region(s);
+	uint32_t of;
+
+	if (inst >= r->inst_cap || k >= state_candles_intervals(s))
+		return -1;
+	of = __atomic_load_n(&candle_ring_of(s)[(uint64_t)inst * CANDLE_INTERVALS_MAX + k],
+	                     __ATOMIC_ACQUIRE);
+	return of == 0 || of > r->ring_cap ? -1 : (int)(of - 1);
+}
+
+uint64_t state_candles_late(const struct state *s, uint32_t k)
+{
+	uint32_t used = state_candles_rings_used(s);
+	uint64_t n = 0;
+
+	for (uint32_t r = 0; r < used; r++) { /* bounded by ring_cap */
+		const struct candle_ring_hdr *h = &candle_rings(s)[r].h;
+
+		if (__atomic_load_n(&h->interval, __ATOMIC_RELAXED) == k)
+			n += __atomic_load_n(&h->late, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
+uint64_t state_candles_pool_full(const struct state *s)
+{
+	return __atomic_load_n(&candle_region(s)->pool_full, __ATOMIC_RELAXED);
+}
+
+int64_t state_candles_ring_watermark(const struct state *s, uint32_t ring)
+{
+	if (ring >= state_candles_rings_used(s))
+		return INT64_MIN;
+	return __atomic_load_n(&candle_rings(s)[ring].h.watermark_ns, __ATOMIC_ACQUIRE);
+}
+
+int state_candles_ring_read(const struct state *s, uint32_t ring_ix, struct candle *out,
+                            uint32_t max, struct candle_ring_hdr *hdr)
+{
+	uint32_t n;
+	const struct candle_ring *ring;
+	struct candle_ring copy;
+
+	ENSURE(s->map && (out || max == 0));
+	if (hdr)
+		memset(hdr, 0, sizeof(*hdr));
+	if (ring_ix >= state_candles_rings_used(s))
+		return -1;
+	ring = &candle_rings(s)[ring_ix];
 	for (uint32_t i = 0; i < STATE_READ_RETRIES; i++) {
 		uint32_t before = atomic_load_explicit(&ring->h.seqlock, memory_order_acquire);
 

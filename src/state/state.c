@@ -43,7 +43,7 @@ _Static_assert(sizeof(struct state_instrument) == 192, "instrument slot is 3 cac
 _Static_assert(offsetof(struct state_instrument, crc) + sizeof(uint32_t) <=
                        sizeof(struct state_instrument),
                "the crc is the slot's last field");
-_Static_assert(sizeof(struct state_feed) == 768, "feed slot is 12 cache lines");
+_Static_assert(sizeof(struct state_feed) == 832, "feed slot is 13 cache lines");
 _Static_assert(offsetof(struct state_feed, store_failed) ==
                        offsetof(struct state_feed, malformed_by) + MALFORMED_MAX * 8,
                "store_failed sits in the old padding after malformed_by");
@@ -1148,6 +1148,69 @@ void state_feed_ext_add(struct state *s, uint16_t feed, enum state_ext e, uint64
 
 	ENSURE((unsigned)e < STATE_EXT_COUNT);
 	f->ext[e] += n;
+}
+
+void state_feed_source_set(struct state *s, uint16_t feed, const struct state_source *src)
+{
+	struct state_feed *f = state_feed_w(s, feed);
+
+	f->src = *src;
+}
+
+void state_ops_journal(struct state *s, uint64_t entries, uint64_t bytes, uint64_t segments,
+                       int64_t last_sync_ns)
+{
+	struct state_ops *o = &s->hdr->ops;
+
+	ENSURE(!s->readonly);
+	o->journal_entries = entries;
+	o->journal_bytes = bytes;
+	o->journal_segments = segments;
+	o->journal_last_sync_ns = last_sync_ns;
+}
+
+void state_ops_sink(struct state *s, unsigned i, const char *name, const struct state_sink_ops *v)
+{
+	struct state_sink_ops *o;
+
+	ENSURE(!s->readonly && i < STATE_SINKS_MAX);
+	o = &s->hdr->ops.sink[i];
+	if (strncmp(o->name, name, sizeof(o->name) - 1) != 0)
+		snprintf(o->name, sizeof(o->name), "%s", name);
+	o->sent = v->sent;
+	o->acked = v->acked;
+	o->errors = v->errors;
+	o->lag = v->lag;
+}
+
+void state_ops_published(struct state *s, int64_t now_ns)
+{
+	ENSURE(!s->readonly);
+	s->hdr->ops.published_ns = now_ns;
+}
+
+unsigned state_hist_bucket(int64_t ns)
+{
+	uint64_t v = ns > 0 ? (uint64_t)ns >> STATE_HIST_SHIFT : 0;
+	unsigned b = v ? 64u - (unsigned)__builtin_clzll(v) : 0;
+
+	return b < STATE_HIST_BUCKETS ? b : STATE_HIST_BUCKETS - 1;
+}
+
+int64_t state_hist_le_ns(unsigned i)
+{
+	return i + 1 >= STATE_HIST_BUCKETS ? INT64_MAX : (int64_t)1 << (i + STATE_HIST_SHIFT);
+}
+
+void state_hist_add(struct state *s, enum state_stage stage, int64_t ns)
+{
+	struct state_hist *h;
+
+	ENSURE(!s->readonly && (unsigned)stage < STATE_STAGE_COUNT);
+	h = &s->hdr->ops.hist[stage];
+	h->count++;
+	h->sum_ns += ns > 0 ? (uint64_t)ns : 0;
+	h->bucket[state_hist_bucket(ns)]++;
 }
 
 void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t missing)

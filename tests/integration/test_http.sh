@@ -41,7 +41,34 @@ grep -q "^trades_feed_accepted_total{feed=\"tcp:127.0.0.1:0\"} $N\$" "$T/metrics
 	fail "--http-instruments 4: not 4 instrument series"
 grep -q '^trades_http_request_duration_seconds_bucket{le="+Inf"}' "$T/metrics" ||
 	fail "no histogram"
-echo "metrics ok: promtool clean, accepted $N"
+# the operations series (state version 6): per feed source, journal, candles,
+# stage latency histograms; the byte count is exactly what the generator sent
+"$TRADES_GEN" --count $N --instruments 8 --out "$T/sent.jsonl" 2>/dev/null || fail "trades-gen --out"
+SENT=$(stat -c %s "$T/sent.jsonl")
+metric() { awk -v k="$1" '$1==k {print $2}' "$T/metrics"; }
+[ "$(metric 'trades_source_bytes_total{feed="tcp:127.0.0.1:0"}')" = "$SENT" ] ||
+	fail "source bytes $(metric 'trades_source_bytes_total{feed="tcp:127.0.0.1:0"}'), sent $SENT"
+[ "$(metric 'trades_source_packets_total{feed="tcp:127.0.0.1:0"}')" -gt 0 ] || fail "no packets"
+grep -q '^# TYPE trades_source_kernel_drops_total counter$' "$T/metrics" || fail "no kernel drops"
+[ "$(metric trades_journal_entries_total)" -ge $N ] || fail "journal entries: $(metric trades_journal_entries_total)"
+[ "$(metric trades_journal_segments)" -ge 1 ] || fail "journal segments"
+grep -q '^trades_journal_last_sync_age_seconds [0-9]' "$T/metrics" || fail "no sync age"
+grep -q '^trades_candles_late_total{interval="1m"} 0$' "$T/metrics" || fail "no late candle counter"
+grep -q '^# TYPE trades_stage_latency_seconds histogram$' "$T/metrics" || fail "no latency histogram"
+for st in rx_to_decoded decoded_to_committed; do
+	c=$(metric "trades_stage_latency_seconds_count{stage=\"$st\"}")
+	[ "$c" -gt 0 ] && [ "$(metric "trades_stage_latency_seconds_bucket{stage=\"$st\",le=\"+Inf\"}")" = "$c" ] ||
+		fail "stage $st: count '$c' or +Inf bucket wrong"
+done
+"$TRADES" stat --state-dir "$T/s" --json | "$PY" -c "
+import json, sys
+d = json.load(sys.stdin)
+f = [x for x in d['feeds'] if x['feed'] == 'tcp:127.0.0.1:0'][0]['source']
+assert f['bytes'] == $SENT and set(f) == {'bytes', 'packets', 'kernel_drops', 'acks_sent', 'acks_dropped'}, f
+assert d['journal']['entries'] >= $N and d['latency']['rx_to_decoded']['count'] > 0, d['journal']
+assert d['candles']['late'] == {'1m': 0}, d['candles']
+" || fail "stat --json operations fields"
+echo "metrics ok: promtool clean, accepted $N, source bytes $SENT, histograms"
 
 # ---- /stat is trades stat --json, /healthz is trades health
 curl -sf "http://$HTTP/stat" >"$T/http_stat.json" || fail "GET /stat"
@@ -49,7 +76,8 @@ stat_json "$T/s" "$T/stat.json"
 "$PY" - "$T/http_stat.json" "$T/stat.json" <<'PY' || fail "/stat differs from stat --json"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
-assert a == b, (a, b)
+ages = [x["journal"].pop("last_sync_age_ms") for x in (a, b)]  # read at two moments
+assert a == b and min(ages) >= 0, (a, b)
 PY
 curl -sf "http://$HTTP/healthz" >"$T/healthz" || fail "GET /healthz not 200"
 grep -q "^healthy: writer pid $SERVE_PID," "$T/healthz" || fail "/healthz: $(cat "$T/healthz")"
@@ -183,4 +211,32 @@ grep -q "^trades_feed_accepted_total{feed=\"tcp:127.0.0.1:0\"} $ACC\$" "$T/metri
 	fail "/metrics after the attack: accepted $ACC not shown"
 echo "hostile ok: $ok/10 answered during it; ingest reached $((2 * N))"
 stop_serve
+
+# ---- source counters of an ,ack listener and a UDP one (stat --json "source")
+start_serve acks --state-dir "$T/a" --tcp 127.0.0.1:0,ack,feed=acked --udp 127.0.0.1:0,feed=dgram
+head -n 100 "$T/sent.jsonl" >"$T/acked.jsonl"
+"$PY" - "$TCP_PORT" "$UDP_PORT" "$T/acked.jsonl" <<'PY' || fail "ack client"
+import socket, sys, time
+data = open(sys.argv[3], "rb").read()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(data)
+got, end = b"", time.time() + 10
+while b"ack 100\n" not in got and time.time() < end:
+    got += s.recv(4096)
+assert b"ack 100\n" in got, got
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in data.splitlines()[:5]:
+    u.sendto(line + b"\n", ("127.0.0.1", int(sys.argv[2])))
+PY
+wait_received "$T/a" 105 30
+sleep 0.5 # the next publish (every 100 ms)
+"$TRADES" stat --state-dir "$T/a" --json | "$PY" -c "
+import json, sys
+src = {f['feed']: f['source'] for f in json.load(sys.stdin)['feeds']}
+a, d = src['acked'], src['dgram']
+assert a['bytes'] == $(stat -c %s "$T/acked.jsonl") and a['acks_sent'] >= 1 and a['acks_dropped'] == 0, a
+assert d['packets'] == 5 and d['kernel_drops'] == 0, d
+" || fail "source counters: $("$TRADES" stat --state-dir "$T/a" --json)"
+stop_serve
+echo "source counters ok: ,ack bytes and acks, UDP packets"
 echo "PASS http"

@@ -12,9 +12,13 @@
 #            journal keeps everything, the sink catches up when it returns
 #   errors   injected Produce errors, retriable and not
 #   kill9    kill -9 of serve mid-stream, restart: no duplicates, no holes
+#   candles  --kafka-candles-topic: every closed candle once in the topic
+#            "candles", equal to candles_check.py's own computation from the
+#            trades, across a kill -9 + restart, a restart with nothing new
+#            and a rebuild of the state from the journal (neither re-sends)
 #   usage    option errors exit 2 and name the input
 source "$(dirname "$0")/lib.sh"
-SCENARIO=${1:?usage: test_kafka.sh basic|down|errors|kill9|usage}
+SCENARIO=${1:?usage: test_kafka.sh basic|down|errors|kill9|candles|usage}
 : "${TRADES_KAFKA_MOCK:?TRADES_KAFKA_MOCK must point at trades-kafka-mock}"
 command -v kcat >/dev/null || fail "kcat not found: install the Debian package kcat"
 N=${KAFKA_COUNT:-30000} # the mock keeps ~5 MiB per partition: stay well below
@@ -244,6 +248,71 @@ kill9)
 	wait_synced "$T/state" 60
 	stop_serve
 	check_topic trades "$T/state"
+	;;
+candles)
+	mock_cmd topic candles 3
+	CHECK="$HERE/candles_check.py"
+	C_OPTS=(--kafka "$BROKERS" --kafka-candles-topic candles --candles 1s,1m --candle-grace 2s)
+	"$TRADES_GEN" --count 6000 --instruments 4 --seed 14 --out "$T/gen.jsonl" 2>/dev/null ||
+		fail "trades-gen"
+	"$PY" "$CHECK" make "$T/gen.jsonl" "$T/trades.jsonl" 10 || fail "candles_check make"
+	head -n 3000 "$T/trades.jsonl" >"$T/first.jsonl"
+	tail -n +3001 "$T/trades.jsonl" >"$T/second.jsonl"
+	ccount() { timeout 30 kcat -C -b "$BROKERS" -t candles -o beginning -e -q -f 'x\n' | wc -l; }
+	serve_kafka serve "${C_OPTS[@]}"
+	cat "$T/first.jsonl" >"/dev/tcp/127.0.0.1/$TCP_PORT"
+	wait_received "$T/state" 3000 60
+	for _ in $(seq 1 100); do [ "$(ccount)" -gt 20 ] && break; sleep 0.2; done
+	kill -KILL "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null || true
+	SERVE_PID=
+	echo "killed with $(ccount) candles in the topic"
+	serve_kafka serve2 "${C_OPTS[@]}"
+	cat "$T/second.jsonl" >"/dev/tcp/127.0.0.1/$TCP_PORT"
+	wait_received "$T/state" 6000 60
+	# every candle the stream closed, as the check computes it
+	WANT=$("$PY" -c "
+import sys; sys.path.insert(0, '$HERE'); import candles_check as c
+n = 0
+for (p, iv), r in c.expect('$T/trades.jsonl', 2 * 10**9, [10**9, 60 * 10**9]).items():
+    n += sum(1 for x in r.get('all', []) if r['wm'] >= x['start'] + iv + 2 * 10**9)
+print(n)")
+	for _ in $(seq 1 150); do [ "$(ccount)" -ge "$WANT" ] && break; sleep 0.2; done
+	sleep 0.5 # one more publish of the sinks' counters into the state (every 100 ms)
+	SINKS=$(kjson "$T/state" "{s['name']: s for s in d['sinks']}")
+	"$PY" -c "
+s = $SINKS
+c, k = s['kafka-candles'], s['kafka']
+assert c['sent'] > 0 and c['acked'] == c['sent'] and c['lag'] == 0 and c['errors'] == 0, c
+assert k['sent'] > 0 and k['acked'] == k['sent'], k
+" || fail "stat --json sinks: $SINKS"
+	stop_serve
+	timeout 30 kcat -C -b "$BROKERS" -t candles -o beginning -e -q -f '%k\t%h\t%s\n' \
+		>"$T/candles.tsv" || fail "kcat candles"
+	cut -f 3 "$T/candles.tsv" >"$T/candles.jsonl"
+	"$PY" "$CHECK" sink "$T/trades.jsonl" "$T/candles.jsonl" 2 1 60 ||
+		fail "candles topic differs from the computation"
+	"$PY" - "$T/candles.tsv" <<'EOF' || fail "candle keys/headers"
+import json, sys
+for line in open(sys.argv[1]):
+    key, hdr, val = line.rstrip("\n").split("\t", 2)
+    d = json.loads(val)
+    iv, start = hdr.removeprefix("candle=").split(":")
+    if key != d["pair"] or int(start) // 10**6 != d["window_start_ms"] or \
+            int(iv) // 10**9 != d["candle_seconds"] or not isinstance(d["open"], str):
+        sys.exit(f"bad candle message: {line}")
+EOF
+	# a restart with nothing new, then a rebuild from the journal: nothing re-sent
+	serve_kafka serve3 "${C_OPTS[@]}"
+	sleep 1
+	stop_serve
+	rm "$T/state/trades.state"
+	serve_kafka serve4 "${C_OPTS[@]}"
+	sleep 1
+	stop_serve
+	[ "$(grep -c 'kafka candles: stopped: 0 sent' "$T/serve.err")" -eq 2 ] ||
+		fail "a restart re-sent candles: $(grep 'kafka candles: stopped' "$T/serve.err")"
+	[ "$(ccount)" -eq "$WANT" ] || fail "topic holds $(ccount) candles, want $WANT"
 	;;
 *) fail "unknown scenario $SCENARIO" ;;
 esac

@@ -1322,6 +1322,59 @@ static void test_rollback(void)
 	remove_dir(dir);
 }
 
+/* Version 6 operations figures: log2 buckets at their edges, set-not-add
+ * source counters, sink slots, and all of it surviving a reopen. */
+static void test_ops(void)
+{
+	struct state s;
+	struct state_source src = {.bytes = 100, .packets = 3, .acks_sent = 2, .acks_dropped = 1};
+	struct state_sink_ops k = {.sent = 5, .acked = 4, .errors = 1, .lag = 1};
+	const struct state_hist *h;
+	char dir[128];
+
+	CHECK_EQ_INT(state_hist_bucket(-5), 0);
+	CHECK_EQ_INT(state_hist_bucket(1023), 0);
+	CHECK_EQ_INT(state_hist_bucket(1024), 1);
+	CHECK_EQ_INT(state_hist_bucket(2047), 1);
+	CHECK_EQ_INT(state_hist_bucket(2048), 2);
+	CHECK_EQ_INT(state_hist_bucket(INT64_MAX), STATE_HIST_BUCKETS - 1);
+	for (unsigned i = 0; i + 1 < STATE_HIST_BUCKETS; i++) { /* le(i) is bucket i's bound */
+		CHECK_EQ_INT(state_hist_bucket(state_hist_le_ns(i) - 1), i);
+		CHECK_EQ_INT(state_hist_bucket(state_hist_le_ns(i)),
+		             i + 1 < STATE_HIST_BUCKETS - 1 ? i + 1 : STATE_HIST_BUCKETS - 1);
+	}
+	test_dir(dir, sizeof(dir), "ops");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 16) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(state_feed_define(&s, 0, "o"), 0);
+	state_feed_source_set(&s, 0, &src);
+	src.bytes = 150; /* set, not added */
+	state_feed_source_set(&s, 0, &src);
+	state_ops_sink(&s, 1, "kafka-candles", &k);
+	state_ops_journal(&s, 9, 4096, 1, 77);
+	state_hist_add(&s, STATE_STAGE_RX_DECODED, 1500);
+	state_hist_add(&s, STATE_STAGE_RX_DECODED, -1);
+	state_close(&s, true);
+	if (open_state(&s, dir, STATE_OPEN_READ, 0) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(s.feeds[0].src.bytes, 150);
+	CHECK_EQ_INT(s.feeds[0].src.acks_dropped, 1);
+	CHECK(strcmp(s.hdr->ops.sink[1].name, "kafka-candles") == 0);
+	CHECK_EQ_INT(s.hdr->ops.sink[1].acked, 4);
+	CHECK_EQ_INT(s.hdr->ops.journal_entries, 9);
+	h = &s.hdr->ops.hist[STATE_STAGE_RX_DECODED];
+	CHECK_EQ_INT(h->count, 2);
+	CHECK_EQ_INT(h->sum_ns, 1500);
+	CHECK_EQ_INT(h->bucket[0], 1);
+	CHECK_EQ_INT(h->bucket[1], 1);
+	state_close(&s, false);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/test_state.XXXXXX");
@@ -1341,6 +1394,7 @@ int main(void)
 	test_rollback();
 	test_seqlock();
 	test_kill9();
+	test_ops();
 	CHECK_EQ_INT(rmdir(root), 0);
 	CHECK_DONE();
 }
