@@ -14,7 +14,8 @@
 #    connection stays open, unread, until the end);
 #  - all NOREAD_COUNT lines of the noread client are accepted: received = accepted + duplicates
 #    + malformed + store_failed = NOREAD_COUNT, accepted = NOREAD_COUNT;
-#  - serve's exit summary ("stopping: ... N acks dropped") reports N > 0;
+#  - serve's exit summary ("stopping: ... N acks dropped") reports N > 0, and
+#    `stat --json` shows the same N as the feed's source.acks_dropped;
 #  - memory: the service's VmRSS, sampled every 100 ms through the phase, stays under its value
 #    once ready + the journal's bytes (file-backed pages of the mmap'ed segments count in VmRSS)
 #    + RSS_SLACK_MB (32 MiB), and its RssAnon (heap, stacks) grows by at most ANON_SLACK_MB
@@ -187,11 +188,17 @@ dropped=$(sed -n 's/.* \([0-9][0-9]*\) acks dropped.*/\1/p' <<<"$summary")
 [ "$dropped" -gt 0 ] || fail "acks dropped is 0: $summary"
 
 stat_json "$T/s" "$T/s.json"
-"$PY" - "$T/s.json" "$NOREAD_COUNT" "$OTHER_COUNT" <<'PY' || fail "counts"
+"$PY" - "$T/s.json" "$NOREAD_COUNT" "$OTHER_COUNT" "$dropped" <<'PY' || fail "counts"
 import json, sys
 d = json.load(open(sys.argv[1]))
 want = {"noread": int(sys.argv[2]), "other": int(sys.argv[3])}
 errs = []
+# The drops are in `stat` too (per feed, "source"), equal to the exit summary's.
+src = {x["feed"]: x.get("source", {}) for x in d["feeds"]}
+if src.get("noread", {}).get("acks_dropped", 0) <= 0:
+    errs.append(f"stat: noread acks_dropped not > 0: {src.get('noread')}")
+if sum(v.get("acks_dropped", 0) for v in src.values()) != int(sys.argv[4]):
+    errs.append(f"stat: acks_dropped {src} != the exit summary's {sys.argv[4]}")
 for name, n in want.items():
     f = [x for x in d["feeds"] if x["feed"] == name]
     if not f:
