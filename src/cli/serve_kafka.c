@@ -119,6 +119,22 @@ static void cli_kafka_config(const struct cli_kafka *o, const struct pipeline *p
 #endif
 
 #if HAVE_KAFKA
+/* A started sink (NULL: failed, err says why) joins the pipeline; closed on
+ * failure.  CLI_OK or CLI_FAIL (logged). */
+static int cli_kafka_add(struct pipeline *p, struct sink *s, const char *err)
+{
+	if (!s) {
+		log_error("%s", err);
+		return CLI_FAIL;
+	}
+	if (pipeline_add_sink(p, s) < 0) {
+		log_error("kafka: more than %d sinks", PIPELINE_SINKS_MAX);
+		s->close(s);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 /* The closed-candles topic (--kafka-candles-topic), after the trades one. */
 static int cli_kafka_candles(struct cli_kafka *o, struct pipeline *p, const char *state_dir)
 {
@@ -139,15 +155,8 @@ static int cli_kafka_candles(struct cli_kafka *o, struct pipeline *p, const char
 		cfg.opt_val[i] = o->opt[i] + strlen(o->opt[i]) + 1;
 	}
 	s = sink_kafka_candles_start(&cfg, err, sizeof(err));
-	if (!s) {
-		log_error("%s", err);
+	if (cli_kafka_add(p, s, err) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (pipeline_add_sink(p, s) < 0) {
-		log_error("kafka: more than %d sinks", PIPELINE_SINKS_MAX);
-		s->close(s);
-		return CLI_FAIL;
-	}
 	o->candles_sink = s;
 	log_info("kafka: producing closed candles to topic %s", o->candles_topic);
 	return CLI_OK;
@@ -184,15 +193,8 @@ int cli_kafka_start(struct cli_kafka *o, struct pipeline *p, const char *state_d
 	for (i = 0; i < TRADE_FEED_MAX; i++)
 		sink_kafka_define(k, 'f', i, pipeline_feed_name(p, (uint16_t)i));
 	s = sink_kafka_start(k, err, sizeof(err));
-	if (!s) {
-		log_error("%s", err);
+	if (cli_kafka_add(p, s, err) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (pipeline_add_sink(p, s) < 0) {
-		log_error("kafka: more than %d sinks", PIPELINE_SINKS_MAX);
-		s->close(s);
-		return CLI_FAIL;
-	}
 	o->trades_sink = k;
 	log_info("kafka: producing topic %s at %s from its own thread", o->topic, o->brokers);
 	return cli_kafka_candles(o, p, state_dir);
