@@ -9,13 +9,20 @@
  * power of two (4 Mi orders: 192 MiB).  The layout:
  *
  *   capacity   power of two >= 2 * max_orders (load factor <= 1/2), >= 16
- *   hash       Fibonacci multiplicative hash of the reference number.  Refs
- *              are mostly consecutive; hashed by identity they would sit in
- *              one long run, and every deletion walks its run to the next
- *              empty slot.  The multiply spreads them: runs stay short
- *   probing    linear; a lookup stops at the first empty slot
- *   deletion   backward shift: the entries after the hole that may move into
- *              it do, so there are no tombstones and a whole day of adds and
+ *   home       the reference number itself, modulo the capacity.  ITCH refs
+ *              are dense and increasing across the day: consecutive adds
+ *              take consecutive slots (sequential memory, prefetched by the
+ *              CPU), and the recent orders, the ones executed and cancelled
+ *              most, stay in cache.  A random hash cost a cache miss per
+ *              message on a table of hundreds of MiB
+ *   probing    linear, Robin Hood: an entry never sits closer to its home
+ *              than one it passed, so a lookup stops at the first empty slot
+ *              or at an entry closer to its home than the ref would be, and
+ *              an order that lives longer than a lap of the table (ref and
+ *              ref + capacity both live) displaces its neighbours by one
+ *   deletion   backward shift: the entries after the hole that are not at
+ *              their home move back one slot, up to an empty slot or an
+ *              entry at its home; no tombstones, so a whole day of adds and
  *              deletes never lengthens the probe chains
  *
  * An empty slot is one with shares == 0: a live order always has shares > 0

@@ -1,18 +1,28 @@
-/* book.c -- live ITCH orders: open addressing, linear probing, backward-shift
- * deletion.  See book.h for the layout and its invariants. */
+/* book.c -- live ITCH orders: open addressing, Robin Hood linear probing
+ * on the reference number itself, backward-shift deletion.  See book.h for
+ * the layout and its invariants. */
 #include "trades/book.h"
+#include "trades/log.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define BOOK_HASH_MUL 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio */
-
 static inline uint64_t book_home(const struct book *b, uint64_t ref)
 {
-	/* The high bits of the product are the well-mixed ones. */
-	return (ref * BOOK_HASH_MUL) >> b->shift;
+	/* Identity: ITCH references are dense and increasing, so consecutive
+	 * adds land in consecutive slots (sequential memory, not one cache miss
+	 * per message) and the recent orders, the ones executed and cancelled,
+	 * stay in cache.  Robin Hood ordering keeps the cost of collisions with
+	 * long-lived orders one table-length back to short displacements. */
+	return ref & b->mask;
+}
+
+/* How far the entry in slot j sits from its home slot. */
+static inline uint64_t book_dist(const struct book *b, uint64_t j)
+{
+	return (j - book_home(b, b->slots[j].ref)) & b->mask;
 }
 
 static inline int slot_empty(const struct book_order *o)
@@ -66,47 +76,81 @@ void book_free(struct book *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Index of ref's slot, or of the empty slot ending its probe sequence. */
-static uint64_t book_probe(const struct book *b, uint64_t ref, uint64_t *probes)
+/* Index of ref's slot, or ~0 when it is not live.  Robin Hood order: the
+ * entries of a cluster sit in order of their homes, so the search ends at an
+ * empty slot or at an entry closer to its home than ref would be.  Bounded
+ * by the capacity; the load limit guarantees an empty slot. */
+static uint64_t book_probe(const struct book *b, uint64_t ref)
 {
 	uint64_t i = book_home(b, ref);
-	uint64_t n;
+	uint64_t d;
 
-	/* Bounded by the capacity; the load limit guarantees an empty slot. */
-	for (n = 1; n <= b->capacity; n++) {
+	for (d = 0; d < b->capacity; d++) {
 		const struct book_order *o = &b->slots[i];
 
-		if (slot_empty(o) || o->ref == ref)
-			break;
+		if (slot_empty(o) || book_dist(b, i) < d)
+			return ~0ull;
+		if (o->ref == ref)
+			return i;
 		i = (i + 1) & b->mask;
 	}
-	assert(n <= b->capacity);
-	*probes = n;
-	return i;
+	assert(0 && "a book with no empty slot");
+	return ~0ull;
 }
 
 struct book_order *book_find(const struct book *b, uint64_t ref)
 {
-	uint64_t probes;
 	uint64_t i;
 
 	assert(b->slots != NULL);
-	i = book_probe(b, ref, &probes);
-	return slot_empty(&b->slots[i]) ? NULL : &b->slots[i];
+	i = book_probe(b, ref);
+	return i == ~0ull ? NULL : &b->slots[i];
+}
+
+/* Stores o (not live, the book not full): from its home, an entry closer to
+ * its own home than the carried one is gives up its slot to it and is
+ * carried on (Robin Hood).  Returns the longest displacement, in slots + 1. */
+static uint64_t book_place(struct book *b, struct book_order carry)
+{
+	uint64_t i = book_home(b, carry.ref), d = 0, dmax = 0, n;
+
+	/* Bounded by the capacity: at most half the slots are live. */
+	for (n = 0; n < b->capacity; n++) {
+		struct book_order *e = &b->slots[i];
+		uint64_t ed;
+
+		if (d > dmax)
+			dmax = d;
+		if (slot_empty(e)) {
+			*e = carry;
+			return dmax + 1;
+		}
+		ed = book_dist(b, i);
+		if (ed < d) {
+			struct book_order t = *e;
+
+			*e = carry;
+			carry = t;
+			d = ed;
+		}
+		i = (i + 1) & b->mask;
+		d++;
+	}
+	ENSURE(0 && "a book with no empty slot");
+	return dmax + 1;
 }
 
 enum book_status book_add(struct book *b, const struct book_order *o)
 {
+	struct book_order n;
 	uint64_t probes;
-	uint64_t i;
 
 	assert(b->slots != NULL && o != NULL);
 	if (o->shares == 0) {
 		b->stats.zero++;
 		return BOOK_ZERO;
 	}
-	i = book_probe(b, o->ref, &probes);
-	if (!slot_empty(&b->slots[i])) {
+	if (book_probe(b, o->ref) != ~0ull) {
 		b->stats.exists++;
 		return BOOK_EXISTS;
 	}
@@ -114,8 +158,9 @@ enum book_status book_add(struct book *b, const struct book_order *o)
 		b->stats.full++;
 		return BOOK_FULL;
 	}
-	b->slots[i] = *o;
-	memset(b->slots[i].pad, 0, sizeof(b->slots[i].pad));
+	n = *o;
+	memset(n.pad, 0, sizeof(n.pad));
+	probes = book_place(b, n);
 	b->stats.live++;
 	b->stats.inserts++;
 	if (b->stats.live > b->stats.max_live)
@@ -132,24 +177,16 @@ void book_remove(struct book *b, struct book_order *o)
 	assert(o >= b->slots && o < b->slots + b->capacity && !slot_empty(o));
 	assert(b->stats.live > 0);
 	hole = (uint64_t)(o - b->slots);
-	j = hole;
-	/* Backward shift: walk the cluster after the hole; an entry whose home
-	 * is not cyclically inside (hole, j] would be unreachable past the hole,
-	 * so it moves into the hole, which moves to where it was.  Ends at the
-	 * first empty slot: bounded by the capacity. */
+	/* Backward shift: the entries after the hole that are not at their home
+	 * move back one slot each.  Ends at an empty slot or at an entry at its
+	 * home (Robin Hood order: nothing after it belongs before it).  Bounded
+	 * by the capacity. */
 	for (n = 1; n < b->capacity; n++) {
-		struct book_order *e;
-		uint64_t home;
-
-		j = (j + 1) & b->mask;
-		e = &b->slots[j];
-		if (slot_empty(e))
+		j = (hole + 1) & b->mask;
+		if (slot_empty(&b->slots[j]) || book_dist(b, j) == 0)
 			break;
-		home = book_home(b, e->ref);
-		if (((j - home) & b->mask) >= ((j - hole) & b->mask)) {
-			b->slots[hole] = *e;
-			hole = j;
-		}
+		b->slots[hole] = b->slots[j];
+		hole = j;
 	}
 	assert(n < b->capacity);
 	memset(&b->slots[hole], 0, sizeof(b->slots[hole]));

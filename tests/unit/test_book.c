@@ -14,7 +14,6 @@
 #define CHURN_KEYS         12288u /* key space 3x the table: adds often find it full or taken */
 #define CHURN_OPS          1000000u
 #define CHURN_VERIFY_EVERY 50000u
-#define HASH_MUL           0x9E3779B97F4A7C15ull /* book.c's multiplier: to build colliding keys */
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 
@@ -161,24 +160,11 @@ static void test_full(void)
 	book_free(&b);
 }
 
-/* Multiplicative inverse of an odd number mod 2^64 (Newton: 6 steps from 3
- * correct bits give 192). */
-static uint64_t inverse64(uint64_t a)
-{
-	uint64_t x = a;
-	int i;
-
-	for (i = 0; i < 6; i++)
-		x *= 2 - a * x;
-	return x;
-}
-
-/* A key whose home slot in a table of 2^bits is `home`; r picks which one. */
+/* A key whose home slot in a table of 2^bits is `home` (book.c homes a
+ * reference number at itself modulo the capacity); r picks which lap. */
 static uint64_t key_with_home(unsigned bits, uint64_t home, uint64_t r)
 {
-	uint64_t product = (home << (64 - bits)) | (r & ((1ull << (64 - bits)) - 1));
-
-	return product * inverse64(HASH_MUL);
+	return ((r >> bits) << bits) | home;
 }
 
 /* Eight keys sharing home slot 14 of 16 (the cluster wraps past the end),
@@ -248,8 +234,17 @@ static void churn_verify(const struct book *b)
 		                   p->locate != m->locate || p->side != m->side)))
 			bad++;
 	}
-	for (k = 0; k < b->capacity; k++)
+	for (k = 0; k < b->capacity; k++) {
+		uint64_t j = (k + 1) & b->mask;
+
 		in_table += b->slots[k].shares != 0;
+		/* Robin Hood order: a neighbour is at most one slot further from
+		 * its home than this entry, or lookups would stop too early. */
+		if (b->slots[k].shares != 0 && b->slots[j].shares != 0 &&
+		    ((j - (b->slots[j].ref & b->mask)) & b->mask) >
+		            ((k - (b->slots[k].ref & b->mask)) & b->mask) + 1)
+			bad++;
+	}
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(in_table, churn_live);
 	CHECK_EQ_INT(b->stats.live, churn_live);
