@@ -52,7 +52,8 @@ int book_init(struct book *b, uint64_t max_orders)
 	           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
 		return -1;
-	/* Large tables are probed at random: huge pages save TLB misses.  Best
+	/* Large tables: huge pages save TLB misses (lookups of older orders reach
+	 * far back in the table).  Best
 	 * effort, a refusal changes nothing but speed. */
 	(void)madvise(map, cap * sizeof(struct book_order), MADV_HUGEPAGE);
 	/* Fault every page in now: first touches at run time zero a (huge)
