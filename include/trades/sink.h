@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "trades/candles.h"
 #include "trades/trade.h"
 
 #define SINK_JSON_MAX 512 /* a formatted trade always fits, with '\n' */
@@ -29,6 +30,26 @@ struct sink_candle {
 	uint64_t trades;
 	uint8_t price_dp, qty_dp; /* decimals to print (the instrument's) */
 };
+
+/* The sink's view of candle c of pair (the one conversion, used by the
+ * pipeline as candles close and by the Kafka candle sink's start-up scan). */
+static inline struct sink_candle sink_candle_of(const struct candle *c, const char *pair,
+                                                int64_t interval_ns, uint8_t price_dp,
+                                                uint8_t qty_dp)
+{
+	return (struct sink_candle){.pair = pair,
+	                            .start_ns = c->start_ns,
+	                            .interval_ns = interval_ns,
+	                            .open = c->open,
+	                            .high = c->high,
+	                            .low = c->low,
+	                            .close = c->close,
+	                            .volume = c->volume,
+	                            .vwap = candle_vwap(c),
+	                            .trades = c->trades,
+	                            .price_dp = price_dp,
+	                            .qty_dp = qty_dp};
+}
 
 struct sink {
 	const char *name;

@@ -430,20 +430,9 @@ static void pipeline_candle_out(struct pipeline *p, const struct trade *t, uint3
                                 const struct candle *c)
 {
 	struct state_instrument *in = &p->state.inst[t->instrument];
-	struct sink_candle sc = {
-	        .pair = pipeline_symbol(p, t->instrument),
-	        .start_ns = c->start_ns,
-	        .interval_ns = state_candles_interval_ns(&p->state, k),
-	        .open = c->open,
-	        .high = c->high,
-	        .low = c->low,
-	        .close = c->close,
-	        .volume = c->volume,
-	        .vwap = candle_vwap(c),
-	        .trades = c->trades,
-	        .price_dp = in->price_dp,
-	        .qty_dp = in->qty_dp,
-	};
+	struct sink_candle sc =
+	        sink_candle_of(c, pipeline_symbol(p, t->instrument),
+	                       state_candles_interval_ns(&p->state, k), in->price_dp, in->qty_dp);
 
 	for (unsigned i = 0; i < p->nsinks; i++) {
 		struct sink *s = p->sinks[i];

@@ -548,19 +548,9 @@ static bool kc_snap_send(struct kc *k)
 		}
 		for (uint32_t i = 0; i < sn->n && !k->reset && k->unreflected < KC_WINDOW; i++) {
 			const struct candle *c = &sn->c[i];
-			struct sink_candle sc = {
-			        .pair = in.symbol,
-			        .start_ns = c->start_ns,
-			        .interval_ns = state_candles_interval_ns(&k->st, sn->h.interval),
-			        .open = c->open,
-			        .high = c->high,
-			        .low = c->low,
-			        .close = c->close,
-			        .volume = c->volume,
-			        .vwap = candle_vwap(c),
-			        .trades = c->trades,
-			        .price_dp = in.price_dp,
-			        .qty_dp = in.qty_dp};
+			struct sink_candle sc = sink_candle_of(
+			        c, in.symbol, state_candles_interval_ns(&k->st, sn->h.interval),
+			        in.price_dp, in.qty_dp);
 
 			if (c->start_ns > k->sent[r])
 				kc_send(k, r, &sc, KC_SNAP_TAG | (uint64_t)r << 8 | i);
