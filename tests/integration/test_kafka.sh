@@ -263,6 +263,7 @@ candles)
 	cat "$T/first.jsonl" >"/dev/tcp/127.0.0.1/$TCP_PORT"
 	wait_received "$T/state" 3000 60
 	for _ in $(seq 1 100); do [ "$(ccount)" -gt 20 ] && break; sleep 0.2; done
+	kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited before the kill -9"
 	kill -KILL "$SERVE_PID"
 	wait "$SERVE_PID" 2>/dev/null || true
 	SERVE_PID=
