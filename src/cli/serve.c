@@ -857,6 +857,10 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 		return rc;
 	serve_announce(w->src);
 	rc = source_run(w->src);
+	/* A last publish of the operations figures, not held to the 100 ms
+	 * cadence, so that stat after a stop shows the exit summary's counts. */
+	w->ops.next_ns = 0;
+	cli_ops_publish(&w->ops, w->pipe, w->src, w->feed, w->kafka);
 	st = source_stats(w->src);
 	log_info("stopping: %llu connections, %llu datagrams, %llu bytes received, %llu acks sent, "
 	         "%llu acks dropped",
