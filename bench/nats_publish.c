@@ -123,6 +123,11 @@ int main(int argc, char **argv)
 		return np_die(argv[1], s);
 	jsOptions_Init(&jo);
 	jo.PublishAsync.MaxPending = NP_PENDING;
+	/* On a loaded machine the server's acks lag: a publish that finds
+	 * NP_PENDING in flight waits for room, and an ack may take longer than
+	 * the 5 s default, rather than failing the run (it did, once, in CI). */
+	jo.PublishAsync.StallWait = NP_WAIT_MS;
+	jo.Wait = NP_WAIT_MS;
 	jo.PublishAsync.ErrHandler = np_on_error;
 	s = natsConnection_JetStream(&js, nc, &jo);
 	if (s != NATS_OK)
