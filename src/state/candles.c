@@ -511,7 +511,8 @@ got:
 	/* the newest n, from slots head-n .. head-1 */
 	for (uint32_t i = 0; i < n; i++)
 		out[i] = copy.c[(copy.h.head + CANDLE_RING_LEN * 2 - n + i) % CANDLE_RING_LEN];
-	qsort(out, n, sizeof(out[0]), candle_cmp);
+	if (n > 1) /* out may be NULL with max 0: a header-only read (qsort wants a base) */
+		qsort(out, n, sizeof(out[0]), candle_cmp);
 	if (hdr) {
 		*hdr = copy.h;
 		atomic_store_explicit(&hdr->seqlock, 0, memory_order_relaxed);
