@@ -7,7 +7,10 @@
  * feed gets a kernel UDP socket its re-requests go out on and whose answers
  * the rx lcore reads (line MOLD_LINE_REREQUEST).  Port statistics and the
  * drop counters are published into the state under the feed "dpdk:portN"
- * (decoder counters port_*, so `trades stat` shows them), and logged at stop.
+ * (decoder counters port_*, so `trades stat` shows them), and logged at stop;
+ * that feed's source figures (/metrics, `stat`) are the port's: payload
+ * bytes and datagrams delivered, and as kernel_drops the frames the NIC
+ * dropped (imissed + rx_nombuf), there being no kernel on this path.
  *
  * Order: options -> pipeline_open -> feeds, decoders, sockets -> EAL and
  * port -> "listening dpdk ..." and "ready" -> rx loop -> on the signal:
@@ -24,10 +27,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "candles_cli.h"
 #include "cli.h"
 #include "config.h"
 #include "privdrop.h"
 #include "serve_dpdk.h"
+#include "serve_http.h"
+#include "serve_kafka.h"
 #include "trades/addr.h"
 #include "trades/log.h"
 #include "trades/sink.h"
@@ -86,6 +92,9 @@ struct sd_opts {
 	const char *rerequest;
 	bool print;
 	struct cli_itch itch;
+	struct cli_candles candles;
+	struct cli_kafka kafka;
+	struct cli_http http;
 };
 
 /* Port statistics into the state: enum state_ext order from PORT_IPACKETS. */
@@ -105,6 +114,8 @@ struct sd {
 	uint16_t port_feed;                        /* "dpdk:portN" */
 	uint64_t published[SD_PUBLISHED];
 	int64_t next_publish_ns;
+	struct cli_ops ops;            /* the port's figures as the source's (serve_http.h) */
+	const struct cli_kafka *kafka; /* its sinks' figures */
 };
 
 static void sd_usage(FILE *f)
@@ -137,7 +148,8 @@ static void sd_usage(FILE *f)
 	        "  --dpdk-idle-us US  nap after %u empty polls (%u; 0 = spin, for isolated "
 	        "cores)\n"
 	        "  --mold-rerequest HOST:PORT  gap re-requests, sent through a kernel UDP "
-	        "socket\n" CLI_ITCH_HELP "  --state-dir, --sync, --segment-size, --instruments, "
+	        "socket\n" CLI_ITCH_HELP CLI_CANDLE_HELP CLI_KAFKA_HELP CLI_HTTP_HELP
+	        "  --state-dir, --sync, --segment-size, --instruments, "
 	        "--print, --log-level, --user: as without --dpdk\n\n"
 	        "exit codes: 0 stopped cleanly, 1 runtime error, 2 usage, 3 state/journal "
 	        "refused\n",
@@ -281,6 +293,9 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 	        {"io", required_argument, 0, 'X'},
 	        PRIVDROP_OPTION,
 	        CLI_ITCH_OPTIONS,
+	        CLI_CANDLE_OPTIONS,
+	        CLI_KAFKA_OPTIONS,
+	        CLI_HTTP_OPTIONS,
 	        CLI_COMMON_OPTIONS,
 	        {0, 0, 0, 0},
 	};
@@ -289,7 +304,9 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->dc.idle_us = SOURCE_DPDK_IDLE_US_DEFAULT;
 	cli_itch_defaults(&o->itch);
-	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0)
+	cli_candles_defaults(&o->candles);
+	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
+	    cli_kafka_env(&o->kafka) < 0 || cli_http_env(&o->http) < 0)
 		return -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -300,6 +317,12 @@ static int sd_parse(int argc, char **argv, struct sd_opts *o)
 		}
 		if (r == 0)
 			r = cli_itch_opt("serve", c, optarg, &o->itch);
+		if (r == 0)
+			r = cli_candles_opt("serve", c, optarg, &o->candles);
+		if (r == 0)
+			r = cli_kafka_opt(c, optarg, &o->kafka);
+		if (r == 0)
+			r = cli_http_opt(c, optarg, &o->http);
 		if (r == 0) {
 			r = sd_parse_opt(c, optarg, o);
 			if (r > 0)
@@ -354,6 +377,15 @@ static void sd_publish(struct sd *s, unsigned i, uint64_t now)
 	s->published[i] = now;
 }
 
+static void sd_publish_source(struct sd *s, const struct source_dpdk_stats *st)
+{
+	struct state_source src = {.bytes = st->bytes,
+	                           .packets = st->datagrams,
+	                           .kernel_drops = st->imissed + st->rx_nombuf};
+
+	cli_ops_publish_feed(&s->ops, s->pipe, s->port_feed, &src, s->kafka);
+}
+
 /* Ticker: port statistics and the drop total into the state, every
  * SOURCE_DPDK_STATS_MS (the backend refreshes them as often). */
 static void sd_tick(void *ctx, int64_t now_mono_ns)
@@ -370,6 +402,7 @@ static void sd_tick(void *ctx, int64_t now_mono_ns)
 	sd_publish(s, 2, st.ierrors);
 	sd_publish(s, 3, st.rx_nombuf);
 	sd_publish(s, 4, st.dropped);
+	sd_publish_source(s, &st);
 }
 _Static_assert(STATE_EXT_PORT_IPACKETS + SD_PUBLISHED == STATE_EXT_PORT_UNMATCHED + 1,
                "the DPDK counters are five in a row of enum state_ext, in this order");
@@ -538,6 +571,21 @@ static void sd_log_stats(const struct sd *s)
 	         (unsigned long long)st.dropped, kinds);
 }
 
+/* After the privilege drop, as serve without --dpdk: the candle, Kafka and
+ * HTTP outputs.  CLI_OK or an exit code (logged). */
+static int sd_outputs(struct sd *s, struct sd_opts *o)
+{
+	int rc = CLI_OK;
+
+	if (cli_candles_start("serve", &o->candles, s->pipe) < 0)
+		rc = CLI_FAIL;
+	if (rc == CLI_OK)
+		rc = cli_kafka_start(&o->kafka, s->pipe, o->st.state_dir);
+	if (rc == CLI_OK)
+		rc = cli_http_start(&o->http, o->st.state_dir);
+	return rc;
+}
+
 static int sd_run(struct sd *s, struct sd_opts *o)
 {
 	struct source_handler h = {.ctx = s, .datagram = sd_datagram, .batch_end = sd_batch_end};
@@ -560,18 +608,21 @@ static int sd_run(struct sd *s, struct sd_opts *o)
 		return CLI_FAIL;
 	}
 	rc = privdrop_apply("serve", o->st.state_dir, SD_KEEP_CAPS); /* after EAL init */
+	if (rc == CLI_OK)
+		rc = sd_outputs(s, o);
+	if (rc == CLI_OK && pipeline_add_ticker(s->pipe, sd_tick, s) < 0) {
+		log_error("dpdk: pipeline_add_ticker: more than %d tickers", PIPELINE_TICKERS_MAX);
+		rc = CLI_FAIL;
+	}
 	if (rc != CLI_OK) {
 		source_dpdk_close(s->src);
 		s->src = NULL;
 		return rc;
 	}
-	if (pipeline_add_ticker(s->pipe, sd_tick, s) < 0) {
-		log_error("dpdk: pipeline_add_ticker: more than %d tickers", PIPELINE_TICKERS_MAX);
-		return CLI_FAIL;
-	}
 	sd_announce(o);
 	rc = source_dpdk_run(s->src);
 	s->next_publish_ns = 0;
+	s->ops.next_ns = 0;
 	sd_tick(s, 0); /* the last port statistics */
 	pipeline_commit(s->pipe);
 	sd_log_stats(s);
@@ -603,6 +654,7 @@ int cmd_serve_dpdk(int argc, char **argv)
 
 	if (sd_parse(argc, argv, &o) < 0 || cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
+	cli_candles_config(&o.candles, &pc);
 	for (i = 0; o.rerequest && i < o.nf && !o.f[i].mold; i++)
 		;
 	if (o.rerequest && i == o.nf) {
@@ -618,10 +670,12 @@ int cmd_serve_dpdk(int argc, char **argv)
 	}
 	memset(&s, 0, sizeof(s));
 	s.pipe = pipe;
+	s.kafka = &o.kafka;
 	rc = o.print && cli_print_sink("serve", pipe) < 0 ? CLI_FAIL : sd_run(&s, &o);
 	sd_free(&s);
 	ps = *pipeline_stats(pipe);
 	pipeline_close(pipe, rc == CLI_OK);
+	cli_http_stop(&o.http); /* after the state's writer: see serve_http.h */
 	cli_log_stopped(&ps);
 	return rc;
 }

@@ -86,16 +86,38 @@ static void cli_ops_sinks(struct state *st, const struct cli_kafka *kafka)
 #endif
 }
 
+/* The state's writer when a publish is due (and the next one set), else NULL. */
+static struct state *cli_ops_due(struct cli_ops *o, struct pipeline *p, int64_t now)
+{
+	struct state *st = pipeline_state_w(p);
+
+	if (!st || now < o->next_ns)
+		return NULL;
+	o->next_ns = now + (int64_t)STATE_PUBLISH_MS * 1000000LL;
+	return st;
+}
+
+void cli_ops_publish_feed(struct cli_ops *o, struct pipeline *p, uint16_t feed,
+                          const struct state_source *src, const struct cli_kafka *kafka)
+{
+	struct state *st = cli_ops_due(o, p, timefmt_mono_ns());
+
+	if (!st)
+		return;
+	state_feed_source_set(st, feed, src);
+	cli_ops_sinks(st, kafka);
+	state_ops_published(st, timefmt_now_ns());
+}
+
 void cli_ops_publish(struct cli_ops *o, struct pipeline *p, const struct source *src,
                      const uint16_t *feed, const struct cli_kafka *kafka)
 {
-	struct state *st = pipeline_state_w(p);
 	unsigned n = source_listeners(src);
 	int64_t now = timefmt_mono_ns();
+	struct state *st = cli_ops_due(o, p, now);
 
-	if (!st || now < o->next_ns)
+	if (!st)
 		return;
-	o->next_ns = now + (int64_t)STATE_PUBLISH_MS * 1000000LL;
 	n = n < SOURCE_LISTEN_MAX ? n : SOURCE_LISTEN_MAX;
 	if (now >= o->drops_next_ns) {
 		o->drops_next_ns = now + (int64_t)CLI_OPS_DROPS_MS * 1000000LL;

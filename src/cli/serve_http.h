@@ -82,5 +82,10 @@ static inline void cli_ops_ack(struct cli_ops *o, unsigned i, int rc)
  * kafka may be NULL. */
 void cli_ops_publish(struct cli_ops *o, struct pipeline *p, const struct source *src,
                      const uint16_t *feed, const struct cli_kafka *kafka);
+/* The same for a serve path whose source is one feed's and has no listener
+ * table (the Kraken WebSocket, a DPDK port): *src, the source's running
+ * totals, become feed's figures.  Set o->next_ns = 0 first to publish now. */
+void cli_ops_publish_feed(struct cli_ops *o, struct pipeline *p, uint16_t feed,
+                          const struct state_source *src, const struct cli_kafka *kafka);
 
 #endif

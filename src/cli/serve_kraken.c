@@ -22,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "candles_cli.h"
 #include "cli.h"
 #include "config.h"
 #include "kraken_cli.h"
 #include "privdrop.h"
+#include "serve_http.h"
 #include "serve_kafka.h"
 #include "trades/log.h"
 #include "trades/sink.h"
@@ -37,6 +39,8 @@ struct serve_kraken_opts {
 	struct cli_common co;
 	struct cli_kafka kafka; /* --kafka: the trades topic, as the Python service fed it */
 	struct cli_store st;
+	struct cli_candles candles; /* --candles, --candle-grace, --print-candles */
+	struct cli_http http;       /* --http */
 	struct kraken_list pairs;
 	const char *url, *rest_url, *ca_file, *prefix;
 	bool backfill, print;
@@ -60,7 +64,8 @@ static void serve_kraken_usage(FILE *f)
 	        "                    [--kraken-backfill] [--rest-url URL] [--feed PREFIX]\n"
 	        "                    [--ping-ms MS] [--dead-ms MS] [--backoff-min-ms MS]\n"
 	        "                    [--backoff-max-ms MS] [--max-sessions N]\n"
-	        "                    [--state-dir DIR] [--sync MODE] [--print] [--log-level L]\n\n"
+	        "                    [--state-dir DIR] [--sync MODE] [--print] [--log-level L]\n"
+	        "                    [--candles LIST] [--kafka BROKERS] [--http HOST:PORT]\n\n"
 	        "Streams Kraken's WebSocket v2 trade channel (TLS, certificate and host name\n"
 	        "verified) into the journal and state; one feed per pair, PREFIX:PAIR.\n\n"
 	        "  --kraken-url URL    wss://ws.kraken.com/v2; env TRADES_KRAKEN_URL\n"
@@ -72,8 +77,8 @@ static void serve_kraken_usage(FILE *f)
 	        "  --ping-ms MS        application ping after MS quiet (5000)\n"
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
-	        "  --max-sessions N    stop after N sessions (0: never)\n" CLI_KAFKA_HELP
-	                PRIVDROP_HELP "Drop-in environment: PRODUCT_IDS for --kraken; "
+	        "  --max-sessions N    stop after N sessions (0: never)\n" CLI_CANDLE_HELP
+	                CLI_KAFKA_HELP CLI_HTTP_HELP PRIVDROP_HELP "Drop-in environment: PRODUCT_IDS for --kraken; "
 	        "LIVE_OR_HISTORICAL=live|historical\n"
 	        "(historical: `trades backfill` of the last LAST_N_DAYS days, then exit).\n\n"
 	        "exit codes: 0 stopped, 1 runtime error, 2 usage, 3 state/journal refused\n");
@@ -138,6 +143,8 @@ static const struct option serve_kraken_options[] = {
         {"sync", required_argument, 0, 's'},
         {"print", no_argument, 0, 'p'},
         CLI_KAFKA_OPTIONS,
+        CLI_CANDLE_OPTIONS,
+        CLI_HTTP_OPTIONS,
         PRIVDROP_OPTION,
         CLI_COMMON_OPTIONS,
         {0, 0, 0, 0},
@@ -157,13 +164,18 @@ static int serve_kraken_parse(int argc, char **argv, struct serve_kraken_opts *o
 	o->ping_ms = SERVE_KRAKEN_PING_MS;
 	o->interval_ms = KRAKEN_REST_INTERVAL_MS;
 	if (cli_common_init("serve", &o->co) < 0 || cli_store_env("serve", &o->st) < 0 ||
-	    cli_kafka_env(&o->kafka) < 0)
+	    cli_kafka_env(&o->kafka) < 0 || cli_http_env(&o->http) < 0)
 		return -1;
+	cli_candles_defaults(&o->candles);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_kraken_options, NULL)) != -1) {
 		r = cli_common_opt("serve", c, optarg, &o->co);
 		if (r == 0)
 			r = cli_kafka_opt(c, optarg, &o->kafka);
+		if (r == 0)
+			r = cli_candles_opt("serve", c, optarg, &o->candles);
+		if (r == 0)
+			r = cli_http_opt(c, optarg, &o->http);
 		if (r == 0)
 			r = privdrop_opt(c, optarg);
 		if (r != 0) {
@@ -253,7 +265,17 @@ struct serve_kraken {
 	uint64_t req_id;
 	int64_t last_msg_mono, last_ping_mono;
 	uint64_t acks, sub_errors, pings, pongs, heartbeats, status;
+	struct cli_ops ops; /* the WebSocket's figures into the state (serve_http.h) */
 };
+
+/* The WebSocket's bytes and messages as the PREFIX feed's source figures. */
+static void serve_kraken_publish(struct serve_kraken *sk)
+{
+	const struct source_ws_stats *ws = source_ws_stats(sk->ws);
+	struct state_source src = {.bytes = ws->bytes, .packets = ws->messages};
+
+	cli_ops_publish_feed(&sk->ops, sk->pipe, sk->kf.ctl_feed, &src, &sk->o->kafka);
+}
 
 /* {"method":"subscribe","params":{"channel":"trade","symbol":[..],"snapshot":true},"req_id":N} */
 static int serve_kraken_opened(void *ctx, const struct source_chan *ch)
@@ -343,6 +365,7 @@ static void serve_kraken_batch_end(void *ctx, const struct source_batch *b)
 		sk->last_ping_mono = now;
 	}
 	pipeline_commit(sk->pipe);
+	serve_kraken_publish(sk);
 }
 
 /* The downtime: from each known pair's last stored trade up to now. */
@@ -444,6 +467,7 @@ int cmd_serve_kraken(int argc, char **argv)
 		return cmd_backfill(argc, argv);
 	if (serve_kraken_parse(argc, argv, &o) < 0 || cli_store_config("serve", &o.st, &pc) < 0)
 		return CLI_USAGE;
+	cli_candles_config(&o.candles, &pc);
 	memset(&sk, 0, sizeof(sk));
 	sk.o = &o;
 	cli_stop_signals(serve_kraken_on_signal);
@@ -455,20 +479,28 @@ int cmd_serve_kraken(int argc, char **argv)
 	rc = privdrop_apply("serve", o.st.state_dir, 0); /* TLS client sockets: no capability */
 	if (rc == CLI_OK && o.print && cli_print_sink("serve", sk.pipe) < 0)
 		rc = CLI_FAIL;
+	if (rc == CLI_OK && cli_candles_start("serve", &o.candles, sk.pipe) < 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = cli_kafka_start(&o.kafka, sk.pipe, o.st.state_dir);
+	if (rc == CLI_OK) /* before the set-up: a downtime backfill can take minutes */
+		rc = cli_http_start(&o.http, o.st.state_dir);
 	if (rc == CLI_OK)
 		rc = serve_kraken_setup(&sk, &o);
 	if (rc == CLI_OK) {
 		printf("kraken %s pairs=%u feed=%s\nready\n", o.url, o.pairs.n, o.prefix);
 		fflush(stdout);
 		rc = source_ws_run(sk.ws) < 0 ? CLI_FAIL : CLI_OK;
+		pipeline_commit(sk.pipe);
+		sk.ops.next_ns = 0; /* the last figures, as the exit summary's */
+		serve_kraken_publish(&sk);
 		serve_kraken_report(&sk);
 	}
 	if (sk.rest)
 		kraken_rest_close(&sk.kr);
 	source_ws_close(sk.ws);
 	pipeline_close(sk.pipe, rc == CLI_OK);
+	cli_http_stop(&o.http); /* after the state's writer: see serve_http.h */
 	return rc;
 }
 #else

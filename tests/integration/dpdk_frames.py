@@ -9,7 +9,9 @@ JSON lines of LINES.jsonl packed into UDP datagrams (<= 1400 bytes of whole
 lines) in 802.1Q-tagged frames to --jsonl-port, and frames the service must
 count and drop, of every kind: ARP, IPv6, ICMP, IPv4 fragments, runts, bad
 IPv4 header checksums, other UDP ports and the right port on another group.
-EXPECT.json: {"frames": N, "jsonl_datagrams": N, "drops": {kind: N}}.
+EXPECT.json: {"frames": N, "jsonl_datagrams": N, "drops": {kind: N}, "delivered": N,
+"payload_bytes": N} (delivered: the Mold and JSON datagrams the filters pass; payload_bytes:
+their UDP payloads, from each frame's UDP length field).
 """
 import argparse
 import json
@@ -71,6 +73,16 @@ def jsonl_datagrams(path, limit=1400):
     return out
 
 
+def udp_payload_len(f):
+    """The UDP payload length of an Ethernet (optionally 802.1Q) IPv4 frame."""
+    off, etype = 14, struct.unpack("!H", f[12:14])[0]
+    if etype == ETH_VLAN:
+        off, etype = 18, struct.unpack("!H", f[16:18])[0]
+    assert etype == ETH_IPV4, etype
+    ihl = (f[off] & 15) * 4
+    return struct.unpack("!H", f[off + ihl + 4:off + ihl + 6])[0] - 8
+
+
 def junk(a):
     """(kind, frame) pairs: every kind a few times, counts differ per kind."""
     mold = udp(a.mold_port, b"\0" * 20)
@@ -119,7 +131,10 @@ def main():
         o.write(hdr)
         for sec, usec, f in mixed:
             o.write(struct.pack("<IIII", sec, usec, len(f), len(f)) + f)
-    json.dump({"frames": len(mixed), "jsonl_datagrams": len(dgrams), "drops": drops},
+    delivered = [f for _, _, f in frames] + dgrams
+    json.dump({"frames": len(mixed), "jsonl_datagrams": len(dgrams), "drops": drops,
+               "delivered": len(delivered),
+               "payload_bytes": sum(udp_payload_len(f) for f in delivered)},
               open(a.expect, "w"))
 
 

@@ -68,6 +68,25 @@ assert f['bytes'] == $SENT and set(f) == {'bytes', 'packets', 'kernel_drops', 'a
 assert d['journal']['entries'] >= $N and d['latency']['rx_to_decoded']['count'] > 0, d['journal']
 assert d['candles']['late'] == {'1m': 0}, d['candles']
 " || fail "stat --json operations fields"
+# plain `trades stat` prints the same operations figures as `stat --json`
+"$TRADES" stat --state-dir "$T/s" >"$T/stat.txt" || fail "trades stat"
+"$TRADES" stat --state-dir "$T/s" --json >"$T/stat_ops.json" || fail "trades stat --json"
+"$PY" - "$T/stat_ops.json" "$T/stat.txt" <<'PY' || fail "stat table's operations figures"
+import json, re, sys
+d, txt = json.load(open(sys.argv[1])), open(sys.argv[2]).read()
+j = d["journal"]
+want = f"journal: {j['entries']} entries, {j['bytes']} bytes, {j['segments']} segments"
+assert want in txt, (want, txt)
+for f in d["feeds"]:
+    s = f["source"]
+    if not s["bytes"]:
+        continue
+    line = (f"{f['feed']:<28} source bytes={s['bytes']} packets={s['packets']} "
+            f"kernel_drops={s['kernel_drops']} acks_sent={s['acks_sent']} "
+            f"acks_dropped={s['acks_dropped']}")
+    assert line in txt, (line, txt)
+assert re.search(r"^candles: late 1m=0, pool_full=0$", txt, re.M), txt
+PY
 echo "metrics ok: promtool clean, accepted $N, source bytes $SENT, histograms"
 
 # ---- /stat is trades stat --json, /healthz is trades health

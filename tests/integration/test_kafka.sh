@@ -287,6 +287,18 @@ c, k = s['kafka-candles'], s['kafka']
 assert c['sent'] > 0 and c['acked'] == c['sent'] and c['lag'] == 0 and c['errors'] == 0, c
 assert k['sent'] > 0 and k['acked'] == k['sent'], k
 " || fail "stat --json sinks: $SINKS"
+	# plain `trades stat`: a line per sink with the same counters (read after the JSON:
+	# the counters only grow, so each is at least the JSON's)
+	"$TRADES" stat --state-dir "$T/state" >"$T/stat.txt" || fail "trades stat"
+	"$PY" - "$T/stat.txt" <<PY || fail "stat table sinks: $(grep '^sink ' "$T/stat.txt")"
+import re, sys
+s, txt = $SINKS, open(sys.argv[1]).read()
+for name in ("kafka", "kafka-candles"):
+    m = re.search(r"^sink %s: sent=(\d+) acked=(\d+) errors=(\d+) lag=(\d+)$" % name, txt, re.M)
+    assert m, name
+    sent, acked, errors, lag = map(int, m.groups())
+    assert sent >= s[name]["sent"] and acked >= s[name]["acked"] and errors == 0, (name, m.groups())
+PY
 	stop_serve
 	timeout 30 kcat -C -b "$BROKERS" -t candles -o beginning -e -q -f '%k\t%h\t%s\n' \
 		>"$T/candles.tsv" || fail "kcat candles"

@@ -7,6 +7,7 @@
 # kraken-ws / kraken-rest files, the drop-in environment and TLS refusals.
 source "$(dirname "$0")/lib.sh"
 TOOLS="$SRCDIR/tests/tools"
+need_tool curl curl
 command -v openssl >/dev/null || fail "needs openssl (Debian package openssl)"
 "$PY" -c 'import ssl' || fail "needs python3 with ssl (Debian package python3)"
 if "$TRADES" serve --kraken BTC/USD --help 2>&1 | grep -q 'needs a build'; then
@@ -116,6 +117,16 @@ for i in $(seq 1 300); do # 30 s
 	kill -0 "$SERVE_PID" 2>/dev/null || fail "serve --kraken exited early"
 	sleep 0.1
 done
+if [ -n "$MOCK_PID" ]; then # the Kafka sink's figures in the state, as serve --tcp's
+	for i in $(seq 1 300); do # 30 s
+		"$TRADES" stat --state-dir "$T/live" --json 2>/dev/null | "$PY" -c '
+import json, sys
+k = [s for s in json.load(sys.stdin)["sinks"] if s["name"] == "kafka"]
+sys.exit(0 if k and k[0]["acked"] >= 19 and k[0]["errors"] == 0 else 1)' && break
+		sleep 0.1
+	done
+	[ "$i" -lt 300 ] || fail "--kraken --kafka: the state's sink figures never showed 19 acked: $("$TRADES" stat --state-dir "$T/live" --json)"
+fi
 stop_serve
 for i in $(seq 1 100); do # the WS server ends when the client's close arrives
 	grep -q '^summary' "$T/ws.out" && break
@@ -189,13 +200,35 @@ start_py ws "$TOOLS/kraken_ws_server.py" --cert "$T/cert.pem" --key "$T/key.pem"
 	--scenario "$T/restart.scenario" --timeout 30
 start_serve restart --kraken BTC/USD --kraken-url "wss://localhost:$PORT/v2" \
 	--tls-ca "$T/cert.pem" --kraken-backfill --rest-url "https://localhost:$REST_PORT" \
-	--rest-interval-ms 0 --state-dir "$T/live"
+	--rest-interval-ms 0 --state-dir "$T/live" --http 127.0.0.1:0
+HTTP=$(awk '$1=="listening" && $2=="http" {print $3; exit}' "$T/restart.out")
+[ -n "$HTTP" ] || fail "--kraken --http: no 'listening http' line: $(cat "$T/restart.out")"
 for i in $(seq 1 300); do # 30 s: 19 and the snapshot's 23..25 come back as duplicates
 	st=$("$TRADES" stat --state-dir "$T/live" --json 2>/dev/null || true)
 	[[ "$st" == *'"feed":"kraken:BTC/USD","received":34,'* ]] && break
 	sleep 0.1
 done
+# /metrics while it runs: the WebSocket's two messages (the ack, the snapshot) as the
+# kraken feed's source figures, within a publish (100 ms)
+pk=
+for i in $(seq 1 50); do
+	pk=$(curl -sf "http://$HTTP/metrics" | awk '$1=="trades_source_packets_total{feed=\"kraken\"}" {print $2}')
+	[ "$pk" = 2 ] && break
+	sleep 0.1
+done
+[ "$pk" = 2 ] || fail "--kraken /metrics: source packets of feed kraken '$pk', want 2"
 stop_serve
+for i in $(seq 1 100); do # the WS server ends when the client's close arrives
+	grep -q '^summary' "$T/ws.out" && break
+	sleep 0.05
+done
+summary=$(grep '^summary' "$T/ws.out") || fail "ws server: no summary: $(cat "$T/ws.err")"
+SB=$(sed -n 's/.* sent_bytes=\([0-9]*\).*/\1/p' <<<"$summary")
+"$TRADES" stat --state-dir "$T/live" --json | "$PY" -c "
+import json, sys
+s = [f for f in json.load(sys.stdin)['feeds'] if f['feed'] == 'kraken'][0]['source']
+assert s['packets'] == 2 and s['bytes'] == int('$SB'), (s, '$SB')
+" || fail "--kraken: stat source figures != the server's sent texts ($summary)"
 check_totals "$T/live" BTC/USD all
 check_feeds "$T/live" <<EOF
 kraken:BTC/USD received 34

@@ -147,11 +147,19 @@ class Session:
                                       "time_out": "2024-01-01T00:00:00.000001Z"}))
                 return
 
+    def sent(self, data):
+        """Counts one whole text message sent (the client's source figures)."""
+        self.stats["sent_texts"] += 1
+        self.stats["sent_bytes"] += len(data)
+
     def send(self, text):
-        self.conn.sendall(frame(0x1, text.replace("$REQ", str(self.req)).encode()))
+        data = text.replace("$REQ", str(self.req)).encode()
+        self.conn.sendall(frame(0x1, data))
+        self.sent(data)
 
     def send_fragmented(self, n, text):
         data = text.replace("$REQ", str(self.req)).encode()
+        self.sent(data)
         step = max(1, len(data) // n)
         parts = [data[i:i + step] for i in range(0, len(data), step)]
         for i, part in enumerate(parts):
@@ -188,7 +196,7 @@ def run(args):
     lsock.settimeout(args.timeout)
     print("port %d" % lsock.getsockname()[1], flush=True)
     stats = {k: 0 for k in ("sessions", "subscribes", "texts", "pongs", "pong_ok", "app_pings",
-                            "drops", "close_received")}
+                            "drops", "close_received", "sent_texts", "sent_bytes")}
     stats["symbols"] = ""
     sess = None
     for raw in open(args.scenario):
