@@ -31,6 +31,18 @@
  * nothing can fill the hole, so waiting would only delay the messages after
  * it (set single_wait_ns to tolerate reordering on one line).
  *
+ * Holes are recovered in parallel: while the lowest gap's re-request is
+ * outstanding, each later hole between buffered packets that every line
+ * missed (one line: at once, as the first; two: once both lines passed it
+ * or its wait ran out) is declared and re-requested at once, up to
+ * MOLD_AHEAD_MAX of them ("ahead" holes).  An ahead hole filled before the
+ * delivery reaches it is settled there as recovered; one still missing then
+ * becomes the declared gap with its request already out (its deadline runs
+ * from that request), and retries and give-up go on as for any gap.  New
+ * holes only ever appear next to a newly buffered packet, so a packet costs
+ * O(MOLD_AHEAD_MAX) more; mold_tick looks over the whole buffer for holes
+ * whose wait ran out since.
+ *
  * Everything is bounded: the buffer holds MOLD_BUFFER_PACKETS packets of up
  * to MOLD_PACKET_MAX bytes; when a new out-of-order packet finds it full, the
  * oldest gap is given up early (buffer_overflow).  A request round sends at
@@ -59,6 +71,7 @@
  * before the other line's copy of a packet it lacks. */
 #define MOLD_BUFFER_PACKETS      512
 #define MOLD_REQUEST_BURST       16 /* request packets per round */
+#define MOLD_AHEAD_MAX           8  /* later holes re-requested while the first is */
 #define MOLD_TIMEOUT_DEFAULT_NS  (200 * 1000000LL)
 #define MOLD_RETRIES_DEFAULT     3
 #define MOLD_REQUEST_MAX_DEFAULT 256
@@ -91,6 +104,8 @@ struct mold_config {
 	int64_t timeout_ns;                /* answer deadline of a request round */
 	unsigned retries;                  /* rounds without progress after the first */
 	uint16_t request_max;              /* messages per request packet, >= 1 */
+	unsigned ahead_max;                /* later holes re-requested in parallel with the
+	                                      lowest, 0..MOLD_AHEAD_MAX (0: one at a time) */
 };
 
 struct mold_handler {
@@ -131,6 +146,7 @@ struct mold_stats {
 	uint64_t oversize;               /* out-of-order packets too big to buffer */
 	uint64_t buffered;               /* packets that went through the buffer */
 	uint64_t requests_sent;          /* request packets */
+	uint64_t ahead_holes;            /* gaps re-requested ahead of the lowest one */
 	uint64_t request_errors;         /* request callback failures */
 };
 
@@ -148,6 +164,13 @@ struct mold_slot {
 	int64_t rx_ns;
 	int64_t seen_ns; /* monotonic arrival: when the hole before it showed */
 	uint8_t data[MOLD_PACKET_MAX];
+};
+
+/* A later hole declared and re-requested while the lowest gap is out. */
+struct mold_ahead {
+	uint64_t first, last;
+	uint64_t req_last; /* last seq its request asked for */
+	int64_t sent_ns;   /* monotonic: when its request went out */
 };
 
 struct mold_session {
@@ -174,15 +197,22 @@ struct mold_session {
 	uint16_t nbuf, nfree;
 	uint16_t order[MOLD_BUFFER_PACKETS];
 	uint16_t free_slots[MOLD_BUFFER_PACKETS];
+	uint8_t nahead;       /* of ahead[], ascending, all above gap_last */
+	int64_t ahead_due_ns; /* when a hole not yet missed by every line will be */
+	struct mold_ahead ahead[MOLD_AHEAD_MAX];
 	uint64_t jump_next;          /* one past the last jumped packet; 0 = none */
 	struct ratelimit hostile_rl; /* logs of seq jumps and wrong sessions */
+	struct ratelimit gap_rl;     /* gap log lines */
+	int64_t now;                 /* now_mono_ns of the current call */
+	uint64_t eos_seq;            /* the end-of-session packet's seq; 0 = none yet */
+	bool complete;               /* delivered up to eos_seq, every gap settled (logged) */
 	struct mold_stats stats;
 	struct mold_slot slots[MOLD_BUFFER_PACKETS];
 };
 
 /* Defaults: no session (adopt), first_seq 1, 1 line, wait = timeout =
  * MOLD_TIMEOUT_DEFAULT_NS, single_wait 0, MOLD_RETRIES_DEFAULT retries,
- * MOLD_REQUEST_MAX_DEFAULT messages per request. */
+ * MOLD_REQUEST_MAX_DEFAULT messages per request, MOLD_AHEAD_MAX ahead. */
 void mold_config_default(struct mold_config *cfg);
 
 /* cfg and h are copied; h->message is required, the rest may be NULL. */

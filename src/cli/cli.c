@@ -184,6 +184,7 @@ void cli_itch_defaults(struct cli_itch *o)
 	o->book_orders = DECODER_ITCH_ORDERS_DEFAULT;
 	o->timeout_ms = MOLD_TIMEOUT_DEFAULT_NS / 1000000;
 	o->reorder_ms = CLI_MOLD_REORDER_MS;
+	o->ahead = MOLD_AHEAD_MAX;
 	o->session = NULL;
 }
 
@@ -220,6 +221,10 @@ int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o)
 	case 1005:
 		return cli_u64(cmd, "--mold-reorder", arg, 0, 60000, false, &o->reorder_ms) < 0 ? -1
 		                                                                                : 1;
+	case 1006:
+		return cli_u64(cmd, "--mold-ahead", arg, 0, MOLD_AHEAD_MAX, false, &o->ahead) < 0
+		               ? -1
+		               : 1;
 	default:
 		return 0;
 	}
@@ -240,6 +245,7 @@ void cli_itch_config(const struct cli_itch *o, bool mold, struct decoder_itch_co
 	cfg->mold_cfg.wait_ns = (int64_t)o->timeout_ms * 1000000;
 	cfg->mold_cfg.single_wait_ns = (int64_t)o->reorder_ms * 1000000;
 	cfg->mold_cfg.timeout_ns = (int64_t)o->timeout_ms * 1000000;
+	cfg->mold_cfg.ahead_max = (unsigned)o->ahead;
 	if (o->session) {
 		/* Sessions are space-padded on the wire, like ITCH symbols. */
 		memset(cfg->mold_cfg.session, ' ', MOLD_SESSION_LEN);

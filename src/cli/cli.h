@@ -76,12 +76,14 @@ int cli_store_config(const char *cmd, const struct cli_store *st, struct pipelin
  *   --itch-midnight RFC3339   the feed day's midnight (default: today, US/Eastern)
  *   --book-orders N           live orders the book holds
  *   --mold-session NAME       expected MoldUDP64 session (default: adopt the first)
- *   --mold-timeout MS         hole wait and re-request deadline */
+ *   --mold-timeout MS         hole wait and re-request deadline
+ *   --mold-ahead N            later holes re-requested in parallel (mold.h) */
 struct cli_itch {
 	int64_t midnight_ns;
 	uint64_t book_orders;
 	uint64_t timeout_ms;
 	uint64_t reorder_ms;
+	uint64_t ahead;
 	const char *session;
 };
 #define CLI_MOLD_REORDER_MS 10 /* a single line's hole waits this long for a late datagram */
@@ -90,6 +92,7 @@ struct cli_itch {
 	        {"book-orders", required_argument, 0, 1002},                                       \
 	        {"mold-session", required_argument, 0, 1003},                                      \
 	        {"mold-timeout", required_argument, 0, 1004},                                      \
+	        {"mold-ahead", required_argument, 0, 1006},                                        \
 	{                                                                                          \
 		"mold-reorder", required_argument, 0, 1005                                         \
 	}
@@ -99,7 +102,9 @@ struct cli_itch {
 	"  --book-orders N    live orders the ITCH order book holds (4Mi; tens of millions fit)\n" \
 	"  --mold-session S   MoldUDP64 session expected (default: the first packet's)\n"          \
 	"  --mold-timeout MS  how long a hole waits for the other line / a re-request (200)\n"     \
-	"  --mold-reorder MS  how long a hole on a single line waits for a late datagram (10)\n"
+	"  --mold-reorder MS  how long a hole on a single line waits for a late datagram (10)\n"   \
+	"  --mold-ahead N     holes behind the lowest re-requested in parallel, 0..8 (8;\n"        \
+	"                     0: one hole at a time)\n"
 void cli_itch_defaults(struct cli_itch *o);
 /* Handles one of CLI_ITCH_OPTIONS: 1 handled, 0 not one of them, -1 bad value. */
 int cli_itch_opt(const char *cmd, int c, const char *arg, struct cli_itch *o);

@@ -78,7 +78,8 @@ static void serve_kraken_usage(FILE *f)
 	        "  --dead-ms MS        reconnect after MS without a byte (30000)\n"
 	        "  --backoff-min-ms / --backoff-max-ms  reconnect backoff bounds (250 / 30000)\n"
 	        "  --max-sessions N    stop after N sessions (0: never)\n" CLI_CANDLE_HELP
-	                CLI_KAFKA_HELP CLI_HTTP_HELP PRIVDROP_HELP "Drop-in environment: PRODUCT_IDS for --kraken; "
+	                CLI_KAFKA_HELP CLI_HTTP_HELP PRIVDROP_HELP
+	        "Drop-in environment: PRODUCT_IDS for --kraken; "
 	        "LIVE_OR_HISTORICAL=live|historical\n"
 	        "(historical: `trades backfill` of the last LAST_N_DAYS days, then exit).\n\n"
 	        "exit codes: 0 stopped, 1 runtime error, 2 usage, 3 state/journal refused\n");

@@ -1,11 +1,13 @@
 /* mold.c -- MoldUDP64 sequencing: A/B arbitration, hole buffering, re-request
  * rounds and give-up.  See mold.h for the protocol and the rules.
  *
- * The whole state is one hole at a time: the lowest missing range
+ * The state machine follows one hole at a time: the lowest missing range
  * [next, hole_last].  Later holes wait in the buffer behind it; each remembers
  * when it showed (the arrival of the packet after it), so when the first is
  * settled the next one's wait has already been running and deadlines never
- * stack up.
+ * stack up.  While the lowest is a gap being re-requested, later holes every
+ * line missed are declared and re-requested at once (the "ahead" holes, at
+ * most MOLD_AHEAD_MAX), so their answers travel together with its own.
  */
 #include "trades/mold.h"
 
@@ -49,6 +51,26 @@ static void mold_log(struct mold_session *m, const char *fmt, ...)
 	m->h.log(m->h.ctx, buf);
 }
 
+/* A gap's log line: at most 20 a second (1% loss at full rate would be
+ * thousands), the number held back said with the next one let through.
+ * Every gap is counted in the stats whether logged or not. */
+static void mold_gap_log(struct mold_session *m, const char *what, uint64_t first, uint64_t last,
+                         const char *tail)
+{
+	uint64_t suppressed = 0;
+
+	if (!ratelimit_allow(&m->gap_rl, m->now, &suppressed))
+		return;
+	if (suppressed)
+		mold_log(m, "mold: %s %llu-%llu (%llu messages)%s; %llu gap lines held back", what,
+		         (unsigned long long)first, (unsigned long long)last,
+		         (unsigned long long)(last - first + 1), tail,
+		         (unsigned long long)suppressed);
+	else
+		mold_log(m, "mold: %s %llu-%llu (%llu messages)%s", what, (unsigned long long)first,
+		         (unsigned long long)last, (unsigned long long)(last - first + 1), tail);
+}
+
 /* A session name for a log line: non-printable bytes as '?'. */
 static void mold_session_str(const uint8_t *pkt, char shown[MOLD_SESSION_LEN + 1])
 {
@@ -67,6 +89,7 @@ void mold_config_default(struct mold_config *cfg)
 	cfg->timeout_ns = MOLD_TIMEOUT_DEFAULT_NS;
 	cfg->retries = MOLD_RETRIES_DEFAULT;
 	cfg->request_max = MOLD_REQUEST_MAX_DEFAULT;
+	cfg->ahead_max = MOLD_AHEAD_MAX;
 }
 
 void mold_init(struct mold_session *m, const struct mold_config *cfg, const struct mold_handler *h)
@@ -74,6 +97,7 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
 	ENSURE(h->message != NULL);
 	ENSURE(cfg->request_max >= 1);
 	ENSURE(cfg->lines >= 1 && cfg->lines <= 2);
+	ENSURE(cfg->ahead_max <= MOLD_AHEAD_MAX);
 	ENSURE(cfg->wait_ns >= 0 && cfg->wait_ns <= MOLD_WAIT_MAX_NS);
 	ENSURE(cfg->single_wait_ns >= 0 && cfg->single_wait_ns <= MOLD_WAIT_MAX_NS);
 	ENSURE(cfg->timeout_ns >= 0 && cfg->timeout_ns <= MOLD_WAIT_MAX_NS);
@@ -85,9 +109,11 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
 		m->have_session = true;
 	}
 	m->hostile_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
+	m->gap_rl = (struct ratelimit)RATELIMIT_INIT(1, 20);
 	m->next = cfg->first_seq;
 	m->horizon = cfg->first_seq;
 	m->state = MOLD_IDLE;
+	m->ahead_due_ns = INT64_MAX;
 	m->nfree = MOLD_BUFFER_PACKETS;
 	for (unsigned i = 0; i < MOLD_BUFFER_PACKETS; i++)
 		m->free_slots[i] = (uint16_t)(MOLD_BUFFER_PACKETS - 1 - i);
@@ -237,9 +263,11 @@ static bool mold_buffered(const struct mold_session *m, uint64_t first, uint64_t
 	return false;
 }
 
-/* Keeps a packet that arrived after a hole.  Requires a free slot. */
-static void mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size_t len, uint64_t first,
-                            uint16_t count, int64_t rx_ns, bool rx_kernel, int64_t now)
+/* Keeps a packet that arrived after a hole.  Requires a free slot.
+ * Returns its position in order[]. */
+static uint16_t mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size_t len,
+                                uint64_t first, uint16_t count, int64_t rx_ns, bool rx_kernel,
+                                int64_t now)
 {
 	uint16_t idx, pos;
 	struct mold_slot *s;
@@ -263,10 +291,19 @@ static void mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size_t l
 	m->order[pos] = idx;
 	m->nbuf++;
 	m->stats.buffered++;
+	return pos;
 }
+
+static void mold_ahead_take(struct mold_session *m);
+static bool mold_ahead_front(const struct mold_session *m);
+static void mold_ahead_settle(struct mold_session *m);
 
 static void mold_gap_declare(struct mold_session *m)
 {
+	if (mold_ahead_front(m)) {
+		mold_ahead_take(m); /* counted when it was requested */
+		return;
+	}
 	m->gap_first = m->next;
 	m->gap_last = mold_hole_last(m);
 	m->gap_unrecovered = 0;
@@ -276,10 +313,9 @@ static void mold_gap_declare(struct mold_session *m)
 	m->state = MOLD_REQUESTING;
 	m->stats.gaps++;
 	m->stats.gap_messages += m->gap_last - m->gap_first + 1;
-	mold_log(m, "mold: gap %llu-%llu (%llu messages) missed by every line%s",
-	         (unsigned long long)m->gap_first, (unsigned long long)m->gap_last,
-	         (unsigned long long)(m->gap_last - m->gap_first + 1),
-	         m->h.request ? ", re-requesting" : ", no recovery configured");
+	mold_gap_log(m, "gap", m->gap_first, m->gap_last,
+	             m->h.request ? " missed by every line, re-requesting"
+	                          : " missed by every line, no recovery configured");
 }
 
 /* Settles the declared gap once next has passed it. */
@@ -293,8 +329,7 @@ static void mold_gap_settle(struct mold_session *m)
 	if (m->gap_unrecovered == 0) {
 		if (m->h.gap)
 			m->h.gap(m->h.ctx, m->gap_first, m->gap_last, true);
-		mold_log(m, "mold: gap %llu-%llu recovered", (unsigned long long)m->gap_first,
-		         (unsigned long long)m->gap_last);
+		mold_gap_log(m, "gap", m->gap_first, m->gap_last, " recovered");
 	}
 	m->state = MOLD_IDLE;
 }
@@ -304,7 +339,9 @@ static void mold_gap_settle(struct mold_session *m)
  * buffered packets between and after the pieces are delivered. */
 static void mold_give_up(struct mold_session *m)
 {
-	if (m->state == MOLD_IDLE)
+	if (m->state != MOLD_REQUESTING)
+		mold_ahead_settle(m); /* an earlier give-up may have passed some */
+	if (m->state == MOLD_IDLE && !mold_ahead_front(m))
 		m->stats.holes++;
 	if (m->state != MOLD_REQUESTING)
 		mold_gap_declare(m);
@@ -319,9 +356,7 @@ static void mold_give_up(struct mold_session *m)
 		m->gap_unrecovered += last - m->next + 1;
 		if (m->h.gap)
 			m->h.gap(m->h.ctx, m->next, last, false);
-		mold_log(m, "mold: gave up %llu-%llu (%llu messages unrecoverable)",
-		         (unsigned long long)m->next, (unsigned long long)last,
-		         (unsigned long long)(last - m->next + 1));
+		mold_gap_log(m, "gave up", m->next, last, " unrecoverable");
 		m->next = last + 1;
 		mold_drain(m);
 	}
@@ -329,15 +364,13 @@ static void mold_give_up(struct mold_session *m)
 	mold_gap_settle(m);
 }
 
-/* One re-request round for what is missing of the gap, from next on. */
-static void mold_request_round(struct mold_session *m, int64_t now)
+/* Asks for [from, last] in at most MOLD_REQUEST_BURST packets of at most
+ * request_max messages.  Returns the last seq asked for. */
+static uint64_t mold_request_range(struct mold_session *m, uint64_t from, uint64_t last)
 {
 	uint8_t pkt[MOLD_REQUEST_LEN];
-	uint64_t from = m->next, last = mold_hole_last(m);
 
-	ENSURE(m->h.request != NULL);
-	if (last > m->gap_last)
-		last = m->gap_last;
+	ENSURE(m->h.request != NULL && from <= last);
 	for (unsigned i = 0; i < MOLD_REQUEST_BURST && from <= last; i++) {
 		uint64_t n = last - from + 1;
 
@@ -350,9 +383,162 @@ static void mold_request_round(struct mold_session *m, int64_t now)
 			m->stats.requests_sent++;
 		from += n;
 	}
-	m->req_last = from - 1;
+	return from - 1;
+}
+
+/* One re-request round for what is missing of the gap, from next on. */
+static void mold_request_round(struct mold_session *m, int64_t now)
+{
+	uint64_t last = mold_hole_last(m);
+
+	if (last > m->gap_last)
+		last = m->gap_last;
+	m->req_last = mold_request_range(m, m->next, last);
 	m->req_next = m->next;
 	m->req_deadline_ns = now + m->cfg.timeout_ns;
+}
+
+/* ---- ahead holes: later holes re-requested while the lowest gap is out ---- */
+
+static bool mold_ahead_overlaps(const struct mold_session *m, uint64_t first, uint64_t last)
+{
+	for (unsigned i = 0; i < m->nahead; i++)
+		if (first <= m->ahead[i].last && last >= m->ahead[i].first)
+			return true;
+	return false;
+}
+
+/* Every line missed the hole ending at last that showed at seen_ns. */
+static bool mold_missed(const struct mold_session *m, uint64_t last, int64_t seen_ns, int64_t now)
+{
+	if (mold_two_lines(m) && m->line_end[0] > last && m->line_end[1] > last)
+		return true;
+	return now - seen_ns >= mold_wait_ns(m);
+}
+
+/* [first, last], a hole between buffered packets that showed at seen_ns:
+ * declared and re-requested now if it lies above the lowest gap, every
+ * line missed it and an ahead slot is free. */
+static void mold_ahead_hole(struct mold_session *m, uint64_t first, uint64_t last, int64_t seen_ns,
+                            int64_t now)
+{
+	unsigned pos = m->nahead;
+
+	if (first > last || first <= m->gap_last || m->nahead >= m->cfg.ahead_max ||
+	    mold_ahead_overlaps(m, first, last))
+		return;
+	if (!mold_missed(m, last, seen_ns, now)) {
+		if (seen_ns + mold_wait_ns(m) < m->ahead_due_ns)
+			m->ahead_due_ns = seen_ns + mold_wait_ns(m); /* a tick then */
+		return;
+	}
+	while (pos > 0 && m->ahead[pos - 1].first > first)
+		pos--;
+	memmove(&m->ahead[pos + 1], &m->ahead[pos], (m->nahead - pos) * sizeof(m->ahead[0]));
+	m->ahead[pos] = (struct mold_ahead){.first = first, .last = last, .sent_ns = now};
+	m->ahead[pos].req_last = mold_request_range(m, first, last);
+	m->nahead++;
+	m->stats.holes++;
+	m->stats.gaps++;
+	m->stats.ahead_holes++;
+	m->stats.gap_messages += last - first + 1;
+	mold_gap_log(m, "gap", first, last, " missed by every line, re-requested ahead");
+}
+
+/* Whether ahead holes may be declared now: the lowest gap is out. */
+static bool mold_ahead_open(const struct mold_session *m)
+{
+	return m->state == MOLD_REQUESTING && m->h.request && m->nahead < m->cfg.ahead_max;
+}
+
+/* After a packet was buffered at order position pos: the holes either side
+ * of it, the only places a new hole can show.  The neighbours say cheaply
+ * whether there is one; only then is the exact start found (a packet
+ * further back may overlap it), O(pos) once per new hole. */
+static void mold_ahead_new(struct mold_session *m, unsigned pos, int64_t now)
+{
+	const struct mold_slot *s = &m->slots[m->order[pos]], *p, *n;
+	bool before, after;
+	uint64_t end = m->next;
+
+	if (!mold_ahead_open(m))
+		return;
+	p = pos > 0 ? &m->slots[m->order[pos - 1]] : NULL;
+	n = pos + 1 < m->nbuf ? &m->slots[m->order[pos + 1]] : NULL;
+	before = p && p->first + p->count < s->first && s->first - 1 > m->gap_last;
+	after = n && s->first + s->count < n->first && n->first - 1 > m->gap_last;
+	if (!before && !after)
+		return;
+	for (unsigned i = 0; i < pos; i++) {
+		const struct mold_slot *b = &m->slots[m->order[i]];
+
+		if (b->first + b->count > end)
+			end = b->first + b->count;
+	}
+	if (before)
+		mold_ahead_hole(m, end, s->first - 1, s->seen_ns, now);
+	if (s->first + s->count > end)
+		end = s->first + s->count;
+	if (after)
+		mold_ahead_hole(m, end, n->first - 1, n->seen_ns, now);
+}
+
+/* Every hole of the buffer (when a gap is declared, and at ticks: a wait
+ * that ran out since).  O(nbuf). */
+static void mold_ahead_scan(struct mold_session *m, int64_t now)
+{
+	uint64_t end = m->next;
+
+	m->ahead_due_ns = INT64_MAX; /* set again by the holes still waiting */
+	for (unsigned i = 0; i < m->nbuf && mold_ahead_open(m); i++) {
+		const struct mold_slot *s = &m->slots[m->order[i]];
+
+		if (end < s->first)
+			mold_ahead_hole(m, end, s->first - 1, s->seen_ns, now);
+		if (s->first + s->count > end)
+			end = s->first + s->count;
+	}
+}
+
+/* Ahead holes the delivery has passed: filled before it got there. */
+static void mold_ahead_settle(struct mold_session *m)
+{
+	while (m->nahead > 0 && m->next > m->ahead[0].last) {
+		struct mold_ahead a = m->ahead[0];
+
+		m->nahead--;
+		memmove(&m->ahead[0], &m->ahead[1], m->nahead * sizeof(m->ahead[0]));
+		m->stats.recovered_messages += a.last - a.first + 1;
+		if (m->h.gap)
+			m->h.gap(m->h.ctx, a.first, a.last, true);
+		mold_gap_log(m, "gap", a.first, a.last, " recovered");
+	}
+}
+
+/* The lowest hole is an ahead hole, counted and requested already. */
+static bool mold_ahead_front(const struct mold_session *m)
+{
+	return m->nahead > 0 && m->next >= m->ahead[0].first;
+}
+
+/* It becomes the declared gap, its request's deadline running from when
+ * it went out. */
+static void mold_ahead_take(struct mold_session *m)
+{
+	struct mold_ahead a = m->ahead[0];
+
+	ENSURE(mold_ahead_front(m) && m->next <= a.last);
+	m->nahead--;
+	memmove(&m->ahead[0], &m->ahead[1], m->nahead * sizeof(m->ahead[0]));
+	m->gap_first = a.first;
+	m->gap_last = a.last;
+	m->gap_unrecovered = 0;
+	m->req_retries = 0;
+	m->req_last = a.req_last;
+	m->req_next = a.first;
+	m->req_deadline_ns = a.sent_ns + m->cfg.timeout_ns;
+	m->state = MOLD_REQUESTING;
+	mold_ahead_scan(m, m->now); /* its place ahead is free: the holes behind it */
 }
 
 /* A declared gap: settled, next round, retry, or give up.  Returns true if
@@ -369,7 +555,11 @@ static bool mold_step_requesting(struct mold_session *m, int64_t now)
 	}
 	if (m->req_next == 0 || m->next > m->req_last) {
 		/* first round, or all asked for came: ask for the rest now */
+		bool first = m->req_next == 0;
+
 		mold_request_round(m, now);
+		if (first)
+			mold_ahead_scan(m, now); /* the holes already behind it */
 		return false;
 	}
 	if (now < m->req_deadline_ns)
@@ -396,10 +586,16 @@ static void mold_advance(struct mold_session *m, int64_t now)
 {
 	for (unsigned i = 0; i < MOLD_PASSES_PER_HOLE * (MOLD_BUFFER_PACKETS + 2); i++) {
 		mold_drain(m);
+		if (m->state != MOLD_REQUESTING)
+			mold_ahead_settle(m);
 		switch (m->state) {
 		case MOLD_IDLE:
 			if (!mold_hole(m))
 				return;
+			if (mold_ahead_front(m)) {
+				mold_gap_declare(m);
+				break;
+			}
 			m->state = MOLD_WAITING;
 			m->gap_last = mold_hole_last(m); /* the hole's end, for "filled" */
 			m->stats.holes++;
@@ -427,10 +623,15 @@ static void mold_advance(struct mold_session *m, int64_t now)
  * rather than dropping data we hold. */
 static void mold_overflow(struct mold_session *m)
 {
+	uint64_t suppressed = 0;
+
 	ENSURE(m->nfree == 0 && m->nbuf > 0);
 	m->stats.buffer_overflow++;
-	mold_log(m, "mold: reorder buffer full (%u packets), giving up the oldest gap",
-	         MOLD_BUFFER_PACKETS);
+	if (ratelimit_allow(&m->gap_rl, m->now, &suppressed))
+		mold_log(m,
+		         "mold: reorder buffer full (%u packets), giving up the oldest gap (%llu "
+		         "gap lines held back)",
+		         MOLD_BUFFER_PACKETS, (unsigned long long)suppressed);
 	/* The declared gap may end before the first buffered packet (a tail
 	 * hole shown by a heartbeat); then the hole before that packet is
 	 * given up too, which frees its slot. */
@@ -466,7 +667,7 @@ static void mold_data(struct mold_session *m, const uint8_t *pkt, size_t len, ui
 		mold_data(m, pkt, len, first, count, rx_ns, rx_kernel, now); /* once: room now */
 		return;
 	}
-	mold_buffer_put(m, pkt, len, first, count, rx_ns, rx_kernel, now);
+	mold_ahead_new(m, mold_buffer_put(m, pkt, len, first, count, rx_ns, rx_kernel, now), now);
 }
 
 static void mold_raise_horizon(struct mold_session *m, uint64_t seq_end, int64_t now)
@@ -537,6 +738,22 @@ static bool mold_jumped(struct mold_session *m, uint64_t first, uint16_t count, 
 	return true;
 }
 
+/* Once the end of session is known and everything before it delivered or
+ * given up: one line saying so (the moment recovery ended). */
+static void mold_complete(struct mold_session *m)
+{
+	if (m->complete || m->eos_seq == 0 || m->next < m->eos_seq || m->state != MOLD_IDLE ||
+	    m->nbuf > 0)
+		return;
+	m->complete = true;
+	mold_log(m,
+	         "mold: session complete at seq %llu: %llu gaps, %llu messages recovered, "
+	         "%llu given up",
+	         (unsigned long long)m->eos_seq, (unsigned long long)m->stats.gaps,
+	         (unsigned long long)m->stats.recovered_messages,
+	         (unsigned long long)m->stats.unrecoverable_messages);
+}
+
 int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_t len,
                 int64_t rx_ns, bool rx_kernel, int64_t now_mono_ns)
 {
@@ -545,6 +762,7 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 
 	ENSURE(line < MOLD_LINES);
 	ENSURE(!m->busy);
+	m->now = now_mono_ns;
 	m->stats.packets++;
 	m->stats.line_packets[line]++;
 	if (!mold_valid(pkt, len, &first, &count)) {
@@ -573,6 +791,8 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 	} else if (count == MOLD_COUNT_EOS) {
 		m->stats.end_of_session++;
 		mold_raise_horizon(m, first, now_mono_ns);
+		if (first > m->eos_seq)
+			m->eos_seq = first;
 		if (m->stats.end_of_session == 1)
 			mold_log(m, "mold: end of session, next seq %llu",
 			         (unsigned long long)first);
@@ -581,6 +801,7 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 		mold_data(m, pkt, len, first, count, rx_ns, rx_kernel, now_mono_ns);
 	}
 	mold_advance(m, now_mono_ns);
+	mold_complete(m);
 	m->busy = false;
 	return (int)(m->stats.messages_delivered - before);
 }
@@ -588,10 +809,13 @@ int mold_packet(struct mold_session *m, unsigned line, const uint8_t *pkt, size_
 void mold_tick(struct mold_session *m, int64_t now_mono_ns)
 {
 	ENSURE(!m->busy);
+	m->now = now_mono_ns;
 	if (m->state == MOLD_IDLE && !mold_hole(m))
 		return;
 	m->busy = true;
 	mold_advance(m, now_mono_ns);
+	mold_ahead_scan(m, now_mono_ns); /* holes whose wait ran out since */
+	mold_complete(m);
 	m->busy = false;
 }
 
@@ -601,7 +825,7 @@ int64_t mold_deadline(const struct mold_session *m)
 	case MOLD_WAITING:
 		return mold_hole_seen(m) + mold_wait_ns(m);
 	case MOLD_REQUESTING:
-		return m->req_deadline_ns;
+		return m->req_deadline_ns < m->ahead_due_ns ? m->req_deadline_ns : m->ahead_due_ns;
 	case MOLD_IDLE:
 		break;
 	}

@@ -69,6 +69,8 @@ static void gi_usage(FILE *f)
 "  --rate N             messages per second, 0 = as fast as possible (default 0)\n"
 "  --drop-every N       line A (and the pcap) drops every N-th packet\n"
 "  --drop-b-every N     line B drops every N-th packet, half a period after A\n"
+"  --loss-ppm N         line A (and the pcap) drops packets at random, N per\n"
+"                       million (10000 = 1%%), the same ones for the same --seed\n"
 "  --dup-every N        every N-th packet is sent twice (every line)\n"
 "  --reorder-every N    every N-th packet is sent after the next one (every line)\n"
 "  --rerequest HOST:PORT  answer MoldUDP64 re-requests on this UDP address\n"
@@ -123,6 +125,7 @@ enum gi_opt_id {
 	GO_DROP_B,
 	GO_DUP,
 	GO_REORDER,
+	GO_LOSS,
 	GO_REREQUEST,
 	GO_LINGER,
 	GO_STORE,
@@ -147,6 +150,7 @@ static const struct option gi_long_opts[] = {
         {"drop-b-every", required_argument, NULL, GO_DROP_B},
         {"dup-every", required_argument, NULL, GO_DUP},
         {"reorder-every", required_argument, NULL, GO_REORDER},
+        {"loss-ppm", required_argument, NULL, GO_LOSS},
         {"rerequest", required_argument, NULL, GO_REREQUEST},
         {"linger-ms", required_argument, NULL, GO_LINGER},
         {"store-mb", required_argument, NULL, GO_STORE},
@@ -188,6 +192,8 @@ static int gi_parse_num(int c, const char *arg, struct gi_opts *o)
 		return gen_parse_u64("dup-every", arg, 0, UINT64_MAX, &m->dup_every);
 	case GO_REORDER:
 		return gen_parse_u64("reorder-every", arg, 0, UINT64_MAX, &m->reorder_every);
+	case GO_LOSS:
+		return gen_parse_u64("loss-ppm", arg, 0, 1000000, &m->loss_ppm);
 	case GO_LINGER:
 		o->linger_set = true;
 		rc = gen_parse_u64("linger-ms", arg, 0, GI_LINGER_MAX_MS, &v);
@@ -260,8 +266,8 @@ static int gi_check(struct gi_opts *o)
 		why = "--udp-b needs --udp (line A)";
 	else if (m->drop_b_every && !m->udp_b)
 		why = "--drop-b-every applies to --udp-b";
-	else if (!gi_mold_wanted(o) &&
-	         (m->rerequest || m->drop_every || m->dup_every || m->reorder_every || m->rate))
+	else if (!gi_mold_wanted(o) && (m->rerequest || m->drop_every || m->dup_every ||
+	                                m->reorder_every || m->rate || m->loss_ppm))
 		why = "--rerequest, --rate and the faults need MoldUDP64 output (--pcap or --udp)";
 	if (why) {
 		fprintf(stderr, GI_PROG ": %s\n", why);
@@ -269,6 +275,7 @@ static int gi_check(struct gi_opts *o)
 	}
 	if (!o->linger_set && m->rerequest)
 		o->mold.linger_ms = GI_LINGER_DEFAULT_MS;
+	o->mold.loss_seed = o->day.seed;
 	if (m->mtu > GI_MTU_DEFAULT)
 		fprintf(stderr,
 		        GI_PROG ": note: --mtu %u: a receiver buffering out-of-order "

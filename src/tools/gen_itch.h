@@ -54,6 +54,8 @@ struct gi_mold_config {
 	const char *udp_a, *udp_b, *rerequest; /* HOST:PORT or NULL */
 	uint64_t rate;                         /* messages/s, 0 = as fast as possible */
 	uint64_t drop_every, drop_b_every, dup_every, reorder_every;
+	uint64_t loss_ppm;  /* line A (and the pcap): random loss, per million packets */
+	uint64_t loss_seed; /* its generator's seed (--seed) */
 	uint32_t linger_ms;
 	uint64_t store_bytes; /* re-request store cap */
 };

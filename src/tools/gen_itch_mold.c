@@ -7,7 +7,9 @@
  * through each line's faults, in this order:
  *   drop     line A: (i + 1) % drop_every == 0; line B: the same with its own
  *            period and half a period later, so A and B miss different
- *            packets (with different periods they sometimes miss the same)
+ *            packets (with different periods they sometimes miss the same);
+ *            line A also at random, loss_ppm per million (splitmix64 from
+ *            the seed: the same packets for the same arguments)
  *   reorder  (i + 1) % reorder_every == 0: held and sent after packet i + 1
  *   dup      (i + 1) % dup_every == 0: sent twice in a row
  * The pcap file records line A exactly as sent (it is deterministic: its
@@ -61,8 +63,9 @@ struct gm_line {
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	uint64_t drop_every, phase;
-	uint8_t *bufs; /* GM_BATCH datagrams of slot bytes */
-	size_t slot;   /* payload_max */
+	uint64_t loss_ppm, rng; /* random loss (line A), splitmix64 state */
+	uint8_t *bufs;          /* GM_BATCH datagrams of slot bytes */
+	size_t slot;            /* payload_max */
 	size_t lens[GM_BATCH];
 	unsigned n;
 	uint8_t *hold; /* a packet held back (reorder) */
@@ -324,13 +327,23 @@ static void gm_release_hold(struct gi_mold *g, struct gm_line *l)
 	}
 }
 
+static uint64_t gm_splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* Data packet i on one line, through that line's faults. */
 static void gm_line_packet(struct gi_mold *g, struct gm_line *l, const uint8_t *pkt, size_t len,
                            uint64_t i)
 {
 	uint64_t n = i + 1;
+	bool lost = l->loss_ppm && gm_splitmix64(&l->rng) % 1000000 < l->loss_ppm;
 
-	if (l->drop_every && (n + l->phase) % l->drop_every == 0) {
+	if (lost || (l->drop_every && (n + l->phase) % l->drop_every == 0)) {
 		l->dropped++;
 		gm_release_hold(g, l);
 		return;
@@ -666,6 +679,8 @@ struct gi_mold *gi_mold_open(const struct gi_mold_config *cfg)
 	g->ans = malloc(g->payload_max);
 	if (!g->pkt || !g->ans || gm_line_open(g, &g->a, "A", cfg->udp_a, cfg->drop_every, 0) < 0)
 		goto fail;
+	g->a.loss_ppm = cfg->loss_ppm;
+	g->a.rng = cfg->loss_seed;
 	g->have_b = cfg->udp_b != NULL;
 	if (g->have_b &&
 	    gm_line_open(g, &g->b, "B", cfg->udp_b, cfg->drop_b_every, cfg->drop_b_every / 2) < 0)

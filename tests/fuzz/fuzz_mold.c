@@ -1,11 +1,14 @@
 /* fuzz_mold.c -- libFuzzer target: MoldUDP64 framing and the sequencer.
  *
  * The input is a list of datagrams, each as [line:1][clock step:1][len:2 BE]
- * [bytes], handed to mold_packet on line 0 or 1 with a monotonic clock that
+ * [bytes], handed to mold_packet on line 0, 1 or 2 (re-request answers;
+ * the first byte also picks the lines and how many holes are re-requested
+ * ahead, 0..MOLD_AHEAD_MAX) with a monotonic clock that
  * advances by the step (ms), and mold_tick run at every step, so holes, the
  * two-line wait, re-requests and give-ups all happen.  Delivered messages go
  * through the ITCH decoder as the live feed does.  Checked: messages arrive
- * in strictly increasing sequence order, each once. */
+ * in strictly increasing sequence order, each once; once settled, every
+ * missing message is recovered or given up, and no ahead hole is left. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,11 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mold_config_default(&cfg);
 	if (size > 0 && (data[0] & 1))
 		cfg.lines = 2;
+	if (size > 0)
+		cfg.ahead_max = (unsigned)(data[0] >> 1) % (MOLD_AHEAD_MAX + 1);
 	if (itch_init(&it, 64, 64, 0, &ih) != 0)
 		abort();
 	mold_init(&m, &cfg, &h);
 	while (size - off >= 4) {
-		unsigned line = data[off] & 1;
+		unsigned line = data[off] % MOLD_LINES;
 		size_t len = (size_t)data[off + 2] << 8 | data[off + 3];
 
 		now += (int64_t)data[off + 1] * 1000000;
@@ -96,6 +101,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now = mold_deadline(&m) > now ? mold_deadline(&m) : now + 1;
 		mold_tick(&m, now);
 	}
+	if (mold_deadline(&m) == INT64_MAX &&
+	    (m.nahead != 0 ||
+	     m.stats.gap_messages != m.stats.recovered_messages + m.stats.unrecoverable_messages))
+		abort(); /* settled: the counts are whole */
 	itch_free(&it);
 	return 0;
 }

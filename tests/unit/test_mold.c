@@ -661,6 +661,210 @@ static void test_seq_jump(void)
 	CHECK_EQ_INT(feed(0, UINT64_MAX, 2, T0 + 5000), MOLD_MALFORMED);
 }
 
+/* Counter identity of every gap test: what was missing is recovered,
+ * given up or still outstanding (0 here: each test ends settled). */
+static void check_gap_identity(void)
+{
+	CHECK_EQ_INT(sess.stats.gap_messages,
+	             sess.stats.recovered_messages + sess.stats.unrecoverable_messages);
+}
+
+/* Holes behind the lowest gap are re-requested at once, not one by one:
+ * three holes, three requests before any answer; answers out of order. */
+static void test_ahead_parallel(void)
+{
+	setup_default(true);
+	feed(0, 1, 1, T0);
+	feed(0, 3, 1, T0); /* gap 2: requested */
+	feed(0, 5, 1, T0); /* hole 4: requested ahead */
+	feed(0, 7, 2, T0); /* hole 6: requested ahead */
+	CHECK_EQ_INT(rec.nreq, 3);
+	CHECK(rec.req[0].seq == 2 && rec.req[1].seq == 4 && rec.req[2].seq == 6);
+	CHECK(rec.req[1].count == 1 && rec.req[2].count == 1);
+	CHECK_EQ_INT(sess.stats.ahead_holes, 2);
+	CHECK_EQ_INT(sess.stats.gaps, 3);
+	CHECK_EQ_INT(sess.nahead, 2);
+	feed(MOLD_LINE_REREQUEST, 6, 1, T0 + MS); /* the last answer first */
+	feed(MOLD_LINE_REREQUEST, 4, 1, T0 + MS);
+	CHECK_EQ_INT(rec.n, 1);
+	CHECK_EQ_INT(feed(MOLD_LINE_REREQUEST, 2, 1, T0 + MS), 7);
+	CHECK(delivered_run(1, 8, 0, 0));
+	CHECK_EQ_INT(rec.ngap, 3);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(rec.gap[i].first == 2 + 2 * i && rec.gap[i].last == 2 + 2 * i &&
+		      rec.gap[i].recovered);
+	CHECK_EQ_INT(sess.stats.recovered_messages, 3);
+	CHECK_EQ_INT(sess.stats.holes, 3);
+	check_gap_identity();
+	CHECK_EQ_INT(sess.nahead, 0);
+	CHECK_EQ_INT(mold_deadline(&sess), INT64_MAX);
+	mold_tick(&sess, T0 + 1000 * MS);
+	CHECK_EQ_INT(rec.nreq, 3); /* nothing asked twice */
+}
+
+/* An ahead hole whose answer is lost becomes the gap when delivery gets
+ * there; its deadline runs from its own request, then retry, give-up. */
+static void test_ahead_unanswered(void)
+{
+	struct mold_config c;
+
+	mold_config_default(&c);
+	c.retries = 1;
+	setup(&c, true);
+	feed(0, 1, 1, T0);
+	feed(0, 3, 1, T0);      /* gap 2 */
+	feed(0, 5, 1, T0 + MS); /* hole 4, ahead, asked at T0 + 1 ms */
+	CHECK_EQ_INT(rec.nreq, 2);
+	feed(MOLD_LINE_REREQUEST, 2, 1, T0 + 2 * MS); /* 4's answer never comes */
+	CHECK_EQ_INT(rec.n, 3);
+	CHECK_EQ_INT(mold_deadline(&sess), T0 + MS + MOLD_TIMEOUT_DEFAULT_NS);
+	mold_tick(&sess, T0 + 100 * MS);
+	CHECK_EQ_INT(rec.nreq, 2); /* not yet */
+	mold_tick(&sess, T0 + MS + MOLD_TIMEOUT_DEFAULT_NS);
+	CHECK_EQ_INT(rec.nreq, 3); /* the retry */
+	CHECK(rec.req[2].seq == 4 && rec.req[2].count == 1);
+	mold_tick(&sess, T0 + MS + 2 * MOLD_TIMEOUT_DEFAULT_NS);
+	CHECK(delivered_run(1, 5, 4, 4));
+	CHECK_EQ_INT(rec.ngap, 2);
+	CHECK(rec.gap[0].first == 2 && rec.gap[0].recovered);
+	CHECK(rec.gap[1].first == 4 && rec.gap[1].last == 4 && !rec.gap[1].recovered);
+	CHECK_EQ_INT(sess.stats.gaps, 2);
+	CHECK_EQ_INT(sess.stats.holes, 2);
+	CHECK_EQ_INT(sess.stats.unrecoverable_messages, 1);
+	check_gap_identity();
+}
+
+/* At most MOLD_AHEAD_MAX ahead; the rest are asked once the first settle.
+ * Every hole recovered, each asked exactly once. */
+static void test_ahead_bound(void)
+{
+	unsigned holes = 2 * MOLD_AHEAD_MAX + 3, answered = 0;
+
+	setup_default(true);
+	feed(0, 1, 1, T0);
+	for (unsigned i = 1; i <= holes; i++)
+		feed(0, 1 + 2 * i, 1, T0); /* holes 2, 4, ..., 2 * holes */
+	CHECK_EQ_INT(rec.nreq, 1 + MOLD_AHEAD_MAX);
+	CHECK_EQ_INT(sess.nahead, MOLD_AHEAD_MAX);
+	mold_tick(&sess, T0 + MS);
+	CHECK_EQ_INT(rec.nreq, 1 + MOLD_AHEAD_MAX); /* full: no more */
+	for (unsigned round = 0; round < holes && answered < rec.nreq; round++) {
+		unsigned to = rec.nreq;
+
+		answer_requests(answered, T0 + 2 * MS);
+		answered = to;
+	}
+	CHECK_EQ_INT(rec.nreq, holes);
+	CHECK(delivered_run(1, 1 + 2 * holes, 0, 0));
+	CHECK_EQ_INT(sess.stats.gaps, holes);
+	CHECK_EQ_INT(sess.stats.recovered_messages, holes);
+	CHECK_EQ_INT(sess.stats.ahead_holes,
+	             holes - 1); /* all but gap 2: each place freed is taken */
+	check_gap_identity();
+	CHECK_EQ_INT(sess.nbuf, 0);
+}
+
+/* Two lines: a later hole is asked for ahead once both lines passed it
+ * (found by the tick), not while the other line may still bring it. */
+static void test_ahead_two_lines(void)
+{
+	struct mold_config c;
+
+	mold_config_default(&c);
+	c.lines = 2;
+	setup(&c, true);
+	feed(0, 1, 1, T0);
+	feed(1, 1, 1, T0);
+	feed(0, 3, 1, T0); /* A misses 2 */
+	feed(1, 3, 1, T0); /* B too: gap 2, requested */
+	CHECK_EQ_INT(rec.nreq, 1);
+	feed(0, 5, 1, T0); /* A misses 4: B may have it */
+	CHECK_EQ_INT(rec.nreq, 1);
+	feed(1, 5, 1, T0); /* B missed it too (its 5 is a duplicate) */
+	mold_tick(&sess, T0 + MS);
+	CHECK_EQ_INT(rec.nreq, 2);
+	CHECK(rec.req[1].seq == 4);
+	answer_requests(0, T0 + 2 * MS);
+	CHECK(delivered_run(1, 5, 0, 0));
+	CHECK_EQ_INT(sess.stats.gaps, 2);
+	CHECK_EQ_INT(sess.stats.recovered_messages, 2);
+	check_gap_identity();
+}
+
+/* A full buffer gives up the lowest gap while ahead holes are out: those
+ * filled are settled recovered, the counts stay whole. */
+static void test_ahead_overflow(void)
+{
+	unsigned n = MOLD_BUFFER_PACKETS;
+	uint64_t seq = 6;
+
+	setup_default(true);
+	feed(0, 1, 1, T0);
+	feed(0, 3, 1, T0);                        /* gap 2 */
+	feed(0, 5, 1, T0);                        /* hole 4, ahead */
+	feed(MOLD_LINE_REREQUEST, 4, 1, T0 + MS); /* its answer; 2's never comes */
+
+	while (sess.nfree > 0 && seq < 6 + n)
+		feed(0, seq++, 1, T0 + MS);
+	CHECK_EQ_INT(sess.nbuf, n);
+	feed(0, seq, 1, T0 + MS); /* full: gap 2 given up, the rest flows */
+	CHECK_EQ_INT(sess.stats.buffer_overflow, 1);
+	CHECK(delivered_run(1, seq, 2, 2));
+	CHECK_EQ_INT(rec.ngap, 2);
+	CHECK(rec.gap[0].first == 2 && !rec.gap[0].recovered);
+	CHECK(rec.gap[1].first == 4 && rec.gap[1].recovered);
+	CHECK_EQ_INT(sess.stats.unrecoverable_messages, 1);
+	CHECK_EQ_INT(sess.stats.recovered_messages, 1);
+	check_gap_identity();
+	CHECK_EQ_INT(sess.nahead, 0);
+}
+
+/* One line that waits for reordering: an ahead hole is asked for once its
+ * own wait ran out, at the deadline mold_deadline gives for it. */
+static void test_ahead_single_wait(void)
+{
+	struct mold_config c;
+
+	mold_config_default(&c);
+	c.single_wait_ns = 10 * MS;
+	setup(&c, true);
+	feed(0, 1, 1, T0);
+	feed(0, 3, 1, T0); /* hole 2 waits 10 ms */
+	CHECK_EQ_INT(mold_deadline(&sess), T0 + 10 * MS);
+	mold_tick(&sess, T0 + 10 * MS);
+	CHECK_EQ_INT(rec.nreq, 1);
+	feed(0, 5, 1, T0 + 11 * MS); /* hole 4: its wait runs to 21 ms */
+	CHECK_EQ_INT(rec.nreq, 1);
+	CHECK_EQ_INT(mold_deadline(&sess), T0 + 21 * MS);
+	mold_tick(&sess, T0 + 21 * MS);
+	CHECK_EQ_INT(rec.nreq, 2);
+	CHECK(rec.req[1].seq == 4 && rec.req[1].count == 1);
+	CHECK_EQ_INT(mold_deadline(&sess), T0 + 10 * MS + MOLD_TIMEOUT_DEFAULT_NS);
+	answer_requests(0, T0 + 22 * MS);
+	CHECK(delivered_run(1, 5, 0, 0));
+	check_gap_identity();
+}
+
+/* ahead_max 0: one hole at a time, as before parallel recovery. */
+static void test_ahead_off(void)
+{
+	struct mold_config c;
+
+	mold_config_default(&c);
+	c.ahead_max = 0;
+	setup(&c, true);
+	feed(0, 1, 1, T0);
+	feed(0, 3, 1, T0);
+	feed(0, 5, 1, T0);
+	CHECK_EQ_INT(rec.nreq, 1);
+	answer_requests(0, T0 + MS);
+	CHECK_EQ_INT(rec.nreq, 2); /* 4, once 2 settled */
+	answer_requests(1, T0 + MS);
+	CHECK(delivered_run(1, 5, 0, 0));
+	CHECK_EQ_INT(sess.stats.ahead_holes, 0);
+	check_gap_identity();
+}
+
 int main(void)
 {
 	test_in_order();
@@ -679,5 +883,12 @@ int main(void)
 	test_buffer_overflow();
 	test_many_holes();
 	test_request_encode();
+	test_ahead_parallel();
+	test_ahead_unanswered();
+	test_ahead_bound();
+	test_ahead_two_lines();
+	test_ahead_overflow();
+	test_ahead_single_wait();
+	test_ahead_off();
 	CHECK_DONE();
 }
