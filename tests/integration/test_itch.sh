@@ -105,6 +105,18 @@ mold_gen rr --udp "127.0.0.1:$PA" --drop-every 5 --dup-every 11 --reorder-every 
 [ "$(stat_field "$T/rr.stat.json" rr "d.get('recovered', 0) > 0 and d.get('gaps_unrecovered', 0) == 0")" = True ] ||
 	fail "re-request: $(stat_field "$T/rr.stat.json" rr d)"
 
+# 4b'. 3% random loss, holes declared at once (--mold-reorder 0) and re-requested in
+#      parallel (--mold-ahead, default 8): all recovered, exact totals, and the serve log's
+#      one "session complete" line says nothing was given up.
+mold_serve rl --mold 127.0.0.1:0,feed=rl --mold-rerequest "127.0.0.1:$RR" --mold-reorder 0
+mold_gen rl --udp "127.0.0.1:$PA" --loss-ppm 30000 --seed 7 --rerequest "127.0.0.1:$RR" \
+	--linger-ms "$ITCH_LINGER_MS"
+"$PY" "$HERE/compare.py" totals "$T/rl.json" "$T/rl.stat.json" --feed rl || fail "random loss totals"
+grep -Eq "feed rl: mold: session complete at seq [0-9]+: [1-9][0-9]* gaps, [0-9]+ messages recovered, 0 given up" \
+	"$T/serve.err" || fail "random loss: $(grep 'feed rl' "$T/serve.err" | tail -n 3)"
+grep -q " [1-9][0-9]* packets dropped" "$T/rl.gen" ||
+	fail "random loss: the generator dropped nothing: $(cat "$T/rl.gen")"
+
 # 4c. The same faults without recovery: gaps counted exactly, the rest applied.
 mold_serve nr --mold 127.0.0.1:0,feed=nr
 mold_gen nr --udp "127.0.0.1:$PA" --drop-every 5 --dup-every 11 --reorder-every 13
