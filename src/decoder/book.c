@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -108,12 +109,14 @@ struct book_order *book_find(const struct book *b, uint64_t ref)
 	return i == ~0ull ? NULL : &b->slots[i];
 }
 
-/* Stores o (not live, the book not full): from its home, an entry closer to
- * its own home than the carried one is gives up its slot to it and is
- * carried on (Robin Hood).  Returns the longest displacement, in slots + 1. */
-static uint64_t book_place(struct book *b, struct book_order carry)
+/* Stores carry (not live, the book not full) in slot i, d slots from its
+ * home, where the walk from its home stopped: an empty slot, or an entry
+ * closer to its own home than carry would be.  From there, an entry closer
+ * to its home than the carried one gives up its slot to it and is carried
+ * on (Robin Hood).  Returns the longest displacement, in slots + 1. */
+static uint64_t book_place(struct book *b, uint64_t i, uint64_t d, struct book_order carry)
 {
-	uint64_t i = book_home(b, carry.ref), d = 0, dmax = 0, n;
+	uint64_t dmax = d, n;
 
 	/* Bounded by the capacity: at most half the slots are live. */
 	for (n = 0; n < b->capacity; n++) {
@@ -141,17 +144,40 @@ static uint64_t book_place(struct book *b, struct book_order carry)
 	return dmax + 1;
 }
 
-enum book_status book_add(struct book *b, const struct book_order *o)
+/* The one walk of an add: from ref's home to the slot where ref would sit
+ * (*at, *dist from home).  True if ref is live there (Robin Hood order: a
+ * live ref is met before an empty slot or an entry closer to its home). */
+static bool book_seek(const struct book *b, uint64_t ref, uint64_t *at, uint64_t *dist)
 {
-	struct book_order n;
-	uint64_t probes;
+	uint64_t i = book_home(b, ref), d;
 
-	assert(b->slots != NULL && o != NULL);
-	if (o->shares == 0) {
+	for (d = 0; d < b->capacity; d++) {
+		const struct book_order *e = &b->slots[i];
+
+		if (slot_empty(e) || book_dist(b, i) < d)
+			break;
+		if (e->ref == ref)
+			break;
+		i = (i + 1) & b->mask;
+	}
+	ENSURE(d < b->capacity && "a book with no empty slot");
+	*at = i;
+	*dist = d;
+	return !slot_empty(&b->slots[i]) && b->slots[i].ref == ref;
+}
+
+enum book_status book_insert(struct book *b, uint64_t ref, uint32_t shares, uint32_t price,
+                             uint16_t locate, uint8_t side)
+{
+	struct book_order *e, n;
+	uint64_t i, d, probes = 1;
+
+	assert(b->slots != NULL);
+	if (shares == 0) {
 		b->stats.zero++;
 		return BOOK_ZERO;
 	}
-	if (book_probe(b, o->ref) != ~0ull) {
+	if (book_seek(b, ref, &i, &d)) {
 		b->stats.exists++;
 		return BOOK_EXISTS;
 	}
@@ -159,9 +185,24 @@ enum book_status book_add(struct book *b, const struct book_order *o)
 		b->stats.full++;
 		return BOOK_FULL;
 	}
-	n = *o;
-	memset(n.pad, 0, sizeof(n.pad));
-	probes = book_place(b, n);
+	e = &b->slots[i];
+	if (slot_empty(e)) { /* the common case: written in place, field by field */
+		e->ref = ref;
+		e->shares = shares;
+		e->price = price;
+		e->locate = locate;
+		e->side = side;
+		memset(e->pad, 0, sizeof(e->pad));
+		probes = d + 1;
+	} else {
+		memset(&n, 0, sizeof(n));
+		n.ref = ref;
+		n.shares = shares;
+		n.price = price;
+		n.locate = locate;
+		n.side = side;
+		probes = book_place(b, i, d, n);
+	}
 	b->stats.live++;
 	b->stats.inserts++;
 	if (b->stats.live > b->stats.max_live)
@@ -169,6 +210,12 @@ enum book_status book_add(struct book *b, const struct book_order *o)
 	if (probes > b->stats.probe_max)
 		b->stats.probe_max = probes;
 	return BOOK_OK;
+}
+
+enum book_status book_add(struct book *b, const struct book_order *o)
+{
+	assert(o != NULL);
+	return book_insert(b, o->ref, o->shares, o->price, o->locate, o->side);
 }
 
 void book_remove(struct book *b, struct book_order *o)
@@ -222,19 +269,18 @@ enum book_status book_replace(struct book *b, uint64_t old_ref, uint64_t new_ref
                               uint32_t price, struct book_order *old)
 {
 	struct book_order *o = book_find(b, old_ref);
-	struct book_order n;
+	uint16_t locate;
+	uint8_t side;
 
 	if (o == NULL)
 		return BOOK_MISSING;
-	n = *o;
 	if (old != NULL)
-		*old = n;
+		*old = *o;
+	locate = o->locate;
+	side = o->side;
 	book_remove(b, o);
-	n.ref = new_ref;
-	n.shares = shares;
-	n.price = price;
 	/* The old order just left, so the new one can never find the book full. */
-	return book_add(b, &n);
+	return book_insert(b, new_ref, shares, price, locate, side);
 }
 
 const char *book_status_name(enum book_status s)

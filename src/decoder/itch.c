@@ -198,17 +198,10 @@ static void book_result(struct itch *it, enum book_status st)
 
 static void on_add(struct itch *it, const uint8_t *msg)
 {
-	struct book_order o;
-
 	if (itch_instrument(it, msg) < 0)
 		return;
-	memset(&o, 0, sizeof(o));
-	o.ref = rd64(msg + A_REF);
-	o.shares = rd32(msg + A_SHARES);
-	o.price = rd32(msg + A_PRICE);
-	o.locate = rd16(msg + OFF_LOCATE);
-	o.side = msg[A_SIDE];
-	book_result(it, book_add(&it->book, &o));
+	book_result(it, book_insert(&it->book, rd64(msg + A_REF), rd32(msg + A_SHARES),
+	                            rd32(msg + A_PRICE), rd16(msg + OFF_LOCATE), msg[A_SIDE]));
 }
 
 /* 'E' and 'C': reduce the resting order; trade at its price ('E') or the
@@ -385,6 +378,28 @@ void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t s
 	c.rx_kernel = rx_kernel;
 	c.ts_ns = it->midnight_ns + (int64_t)rd48(msg + OFF_TS);
 	itch_dispatch(it, &c, msg);
+}
+
+void itch_prefetch(const struct itch *it, const uint8_t *msg)
+{
+	_Static_assert(A_REF == E_REF && E_REF == X_REF && X_REF == D_REF && D_REF == U_OLD,
+	               "the order reference is at one offset");
+	switch (msg[0]) {
+	case 'A':
+	case 'F':
+	case 'E':
+	case 'C':
+	case 'X':
+	case 'D':
+		book_prefetch(&it->book, rd64(msg + A_REF));
+		break;
+	case 'U':
+		book_prefetch(&it->book, rd64(msg + U_OLD));
+		book_prefetch(&it->book, rd64(msg + U_NEW));
+		break;
+	default:
+		break;
+	}
 }
 
 /* ---- init ---- */
@@ -605,17 +620,40 @@ static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8
 	return stream_frame(it, s, p, 0) ? size : 0; /* no copy */
 }
 
-/* Frames [buf, buf+len) until the end or until the framing is in doubt.
+/* The lookahead of stream_framed: from the frame at ahead, if it is whole
+ * in [buf, buf+len) and of a known type, prefetches its book slots and
+ * returns the offset of the frame after it; else returns ahead (it waits for
+ * the decoding to pass it).  A hint only: a wrong frame costs a fetch. */
+static size_t stream_ahead(const struct itch *it, const uint8_t *buf, size_t len, size_t ahead)
+{
+	size_t spec;
+
+	if (len - ahead < ITCH_FRAME_HDR)
+		return ahead;
+	spec = itch_msg_len(buf[ahead + ITCH_FRAME_PREFIX]);
+	if (spec == 0 || len - ahead - ITCH_FRAME_PREFIX < spec)
+		return ahead;
+	itch_prefetch(it, buf + ahead + ITCH_FRAME_PREFIX);
+	return ahead + ITCH_FRAME_PREFIX + spec;
+}
+
+/* Frames [buf, buf+len) until the end or until the framing is in doubt,
+ * prefetching the book slots of the frame ITCH_PREFETCH_FRAMES ahead.
  * Returns the bytes consumed. */
 static size_t stream_framed(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len)
 {
-	size_t off = 0, pass;
+	size_t off = 0, pass, ahead = 0;
+	unsigned k;
+
+	for (k = 0; k < ITCH_PREFETCH_FRAMES; k++)
+		ahead = stream_ahead(it, buf, len, ahead);
 
 	/* Each pass consumes at least one byte, sets skip for the next pass to
 	 * consume, or ends the loop (lost): at most 2 * len + 1 passes. */
 	for (pass = 0; off < len && !s->lost && pass <= 2 * len; pass++) {
 		size_t avail = len - off;
 
+		ahead = stream_ahead(it, buf, len, ahead < off ? off : ahead);
 		if (s->skip > 0) {
 			size_t n = s->skip < avail ? s->skip : avail;
 

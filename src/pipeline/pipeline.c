@@ -64,51 +64,66 @@ _Static_assert(sizeof(((struct pipeline_config *)0)->candle_ns) ==
                        CANDLE_INTERVALS_MAX * sizeof(int64_t),
                "pipeline_config holds every candle interval");
 
+/* The three kinds of journal entry, applied to the state.  Each checks its
+ * payload's length first: a recovered entry's bytes are from a file. */
+static int pipeline_apply_trade(struct pipeline *p, const struct journal_frame *f,
+                                const void *payload)
+{
+	struct state *s = &p->state;
+	struct trade t;
+
+	if (f->len != sizeof(t))
+		return -1;
+	memcpy(&t, payload, sizeof(t));
+	if (t.instrument >= atomic_load(&s->hdr->inst_count) || t.feed >= TRADE_FEED_MAX ||
+	    s->feeds[t.feed].name[0] == 0 || t.qty <= 0)
+		return -1;
+	state_apply_trade(s, &t, f->jseq);
+	return 0;
+}
+
+static int pipeline_apply_name(struct pipeline *p, const struct journal_frame *f,
+                               const struct journal_name *n)
+{
+	struct state *s = &p->state;
+	int rc;
+
+	if (f->len != sizeof(*n) || n->len == 0 || n->len >= sizeof(n->name))
+		return -1;
+	if (f->type == JOURNAL_INSTRUMENT)
+		rc = state_define(s, n->id, n->name, n->len);
+	else
+		rc = n->id < TRADE_FEED_MAX ? state_feed_define(s, (uint16_t)n->id, n->name) : -1;
+	if (rc < 0)
+		return -1;
+	state_apply_other(s, f->jseq);
+	return 0;
+}
+
+static int pipeline_apply_gap(struct pipeline *p, const struct journal_frame *f,
+                              const struct journal_gap *g)
+{
+	struct state *s = &p->state;
+
+	if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX || s->feeds[g->feed].name[0] == 0 ||
+	    g->last_missing < g->first_missing)
+		return -1;
+	state_apply_gap(s, g->feed, g->first_missing, g->last_missing, f->jseq);
+	return 0;
+}
+
 /* Applies one journal entry to the state.  Used live, right after the append,
  * and at open for entries the state has not applied yet. */
 static int pipeline_apply(struct pipeline *p, const struct journal_frame *f, const void *payload)
 {
-	struct state *s = &p->state;
-
 	switch (f->type) {
-	case JOURNAL_TRADE: {
-		struct trade t;
-
-		if (f->len != sizeof(t))
-			return -1;
-		memcpy(&t, payload, sizeof(t));
-		if (t.instrument >= atomic_load(&s->hdr->inst_count) || t.feed >= TRADE_FEED_MAX ||
-		    s->feeds[t.feed].name[0] == 0 || t.qty <= 0)
-			return -1;
-		state_apply_trade(s, &t, f->jseq);
-		return 0;
-	}
+	case JOURNAL_TRADE:
+		return pipeline_apply_trade(p, f, payload);
 	case JOURNAL_INSTRUMENT:
-	case JOURNAL_FEED: {
-		const struct journal_name *n = payload;
-		int rc;
-
-		if (f->len != sizeof(*n) || n->len == 0 || n->len >= sizeof(n->name))
-			return -1;
-		if (f->type == JOURNAL_INSTRUMENT)
-			rc = state_define(s, n->id, n->name, n->len);
-		else
-			rc = n->id < TRADE_FEED_MAX ? state_feed_define(s, (uint16_t)n->id, n->name)
-			                            : -1;
-		if (rc < 0)
-			return -1;
-		state_apply_other(s, f->jseq);
-		return 0;
-	}
-	case JOURNAL_GAP: {
-		const struct journal_gap *g = payload;
-
-		if (f->len != sizeof(*g) || g->feed >= TRADE_FEED_MAX ||
-		    s->feeds[g->feed].name[0] == 0 || g->last_missing < g->first_missing)
-			return -1;
-		state_apply_gap(s, g->feed, g->first_missing, g->last_missing, f->jseq);
-		return 0;
-	}
+	case JOURNAL_FEED:
+		return pipeline_apply_name(p, f, payload);
+	case JOURNAL_GAP:
+		return pipeline_apply_gap(p, f, payload);
 	default:
 		return -1;
 	}
@@ -301,7 +316,7 @@ static int pipeline_define(struct pipeline *p, uint16_t type, uint32_t id, const
 	f.jseq = pipeline_append(p, type, &n, sizeof(n));
 	if (f.jseq == 0)
 		return -1;
-	return pipeline_apply(p, &f, &n);
+	return pipeline_apply_name(p, &f, &n);
 }
 
 int pipeline_feed(struct pipeline *p, const char *name)
@@ -517,7 +532,7 @@ int pipeline_gap(struct pipeline *p, uint16_t feed, uint64_t first, uint64_t las
 		return 0;
 	f.jseq = pipeline_append(p, JOURNAL_GAP, &g, sizeof(g));
 	if (f.jseq != 0)
-		return pipeline_apply(p, &f, &g);
+		return pipeline_apply_gap(p, &f, &g);
 	if (ratelimit_allow(&p->store_rl[feed], timefmt_mono_ns(), &suppressed))
 		log_error("feed %s: gap %llu..%llu not journaled: journal %s: %s",
 		          pipeline_feed_name(p, feed), (unsigned long long)first,
