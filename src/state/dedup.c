@@ -100,6 +100,26 @@ bool state_dedup_seen(const struct state_dedup *d, uint64_t trade_id)
 	return (d->bits[bit / 64] >> (bit % 64)) & 1;
 }
 
+/* Clears n < WINDOW bits from bit a on, wrapping at the window's end, a
+ * word at a time: ITCH match numbers are day-wide, so one instrument's next
+ * trade is often hundreds of ids above its last. */
+static void dedup_clear(struct state_dedup *d, uint64_t a, uint64_t n)
+{
+	unsigned r;
+
+	assert(a < STATE_DEDUP_WINDOW && n < STATE_DEDUP_WINDOW);
+	/* Each round clears up to the end of a word: at most DEDUP_WORDS + 1. */
+	for (r = 0; n > 0 && r <= DEDUP_WORDS + 1; r++) {
+		uint64_t off = a % 64, k = 64 - off < n ? 64 - off : n;
+		uint64_t mask = (k == 64 ? ~0ull : (1ull << k) - 1) << off;
+
+		d->bits[a / 64] &= ~mask;
+		n -= k;
+		a = (a + k) % STATE_DEDUP_WINDOW;
+	}
+	ENSURE(n == 0);
+}
+
 /* Clears the bits of the ids in (hwm, id): they enter the window unseen, and
  * their residues still hold the ids they push out of it. */
 static void dedup_advance(struct state_dedup *d, uint64_t id)
@@ -107,17 +127,10 @@ static void dedup_advance(struct state_dedup *d, uint64_t id)
 	uint64_t jump = id - d->hwm;
 
 	ENSURE(id > d->hwm);
-	if (jump >= STATE_DEDUP_WINDOW) {
+	if (jump >= STATE_DEDUP_WINDOW)
 		memset(d->bits, 0, sizeof(d->bits));
-	} else {
-		/* jump - 1 < WINDOW iterations; a jump of 1 (the usual case)
-		 * does none. */
-		for (uint64_t x = d->hwm + 1; x < id; x++) {
-			uint64_t bit = x % STATE_DEDUP_WINDOW;
-
-			d->bits[bit / 64] &= ~(1ull << (bit % 64));
-		}
-	}
+	else if (jump > 1) /* a jump of 1 (the usual case on one-pair feeds) clears nothing */
+		dedup_clear(d, (d->hwm + 1) % STATE_DEDUP_WINDOW, jump - 1);
 	d->hwm = id;
 }
 
