@@ -118,7 +118,16 @@ uint32_t book_reduce(struct book *b, struct book_order *o, uint32_t shares);
  * of the lookups, so their cache misses overlap instead of queueing. */
 static inline void book_prefetch(const struct book *b, uint64_t ref)
 {
-	__builtin_prefetch(&b->slots[ref & b->mask], 1, 3);
+	const struct book_order *o = &b->slots[ref & b->mask];
+
+	/* An asm statement, not __builtin_prefetch: GCC takes a function that
+	 * only prefetches for a const one and drops calls whose result is
+	 * unused, which is all of them. */
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetcht0 %0" : : "m"(*(const volatile char *)o));
+#else
+	__builtin_prefetch(o, 1, 3);
+#endif
 }
 
 /* Removes the order o (from book_find); o is no longer valid. */

@@ -209,6 +209,40 @@ static void test_cluster_wrap(void)
 	}
 }
 
+/* book_insert's one walk must find a live ref that sits past its home
+ * (displaced by a lap-older order) and refuse it, and book_prefetch is a
+ * hint on any ref, the hostile ones too: the book is unchanged by it. */
+static void test_insert_displaced(void)
+{
+	struct book b;
+	struct book_order *p;
+	uint64_t refs[] = {0, 1, 15, 16, 17, UINT64_MAX, UINT64_MAX - 15};
+	unsigned i;
+
+	CHECK_EQ_INT(book_init(&b, 8), 0);
+	CHECK_EQ_INT(book_insert(&b, 3, 10, 100, 1, 'B'), BOOK_OK);
+	CHECK_EQ_INT(book_insert(&b, 4, 20, 200, 2, 'S'), BOOK_OK);
+	CHECK_EQ_INT(book_insert(&b, 3 + 16, 30, 300, 3, 'B'), BOOK_OK); /* home 3: displaced */
+	CHECK_EQ_INT(b.stats.probe_max, 2); /* 19 takes slot 4, 4 moves on to 5 */
+	CHECK_EQ_INT(book_insert(&b, 3 + 16, 99, 9, 9, 'S'), BOOK_EXISTS);
+	CHECK_EQ_INT(book_insert(&b, 4, 99, 9, 9, 'S'), BOOK_EXISTS);
+	CHECK_EQ_INT(book_insert(&b, 3 + 32, 0, 9, 9, 'S'), BOOK_ZERO);
+	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+		book_prefetch(&b, refs[i]);
+	CHECK_EQ_INT(b.stats.live, 3);
+	CHECK_EQ_INT(b.stats.exists, 2);
+	p = book_find(&b, 3 + 16);
+	CHECK(p != NULL && p->shares == 30 && p->price == 300 && p->locate == 3 && p->side == 'B');
+	CHECK(p != NULL && p->pad[0] == 0 && p->pad[4] == 0);
+	p = book_find(&b, 4);
+	CHECK(p != NULL && p->shares == 20 && p->price == 200 && p->locate == 2 && p->side == 'S');
+	CHECK_EQ_INT(book_delete(&b, 3), BOOK_OK); /* 4 and 19 shift back */
+	p = book_find(&b, 3 + 16);
+	CHECK(p != NULL && p == &b.slots[3] && p->shares == 30);
+	CHECK(book_find(&b, 4) == &b.slots[4]);
+	book_free(&b);
+}
+
 struct model {
 	bool live;
 	uint32_t shares, price;
@@ -342,6 +376,7 @@ int main(void)
 	test_basics();
 	test_full();
 	test_cluster_wrap();
+	test_insert_displaced();
 	test_churn();
 	CHECK_DONE();
 }
