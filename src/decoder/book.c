@@ -166,6 +166,17 @@ static bool book_seek(const struct book *b, uint64_t ref, uint64_t *at, uint64_t
 	return !slot_empty(&b->slots[i]) && b->slots[i].ref == ref;
 }
 
+static inline void order_set(struct book_order *o, uint64_t ref, uint32_t shares, uint32_t price,
+                             uint16_t locate, uint8_t side)
+{
+	o->ref = ref;
+	o->shares = shares;
+	o->price = price;
+	o->locate = locate;
+	o->side = side;
+	memset(o->pad, 0, sizeof(o->pad));
+}
+
 enum book_status book_insert(struct book *b, uint64_t ref, uint32_t shares, uint32_t price,
                              uint16_t locate, uint8_t side)
 {
@@ -187,20 +198,10 @@ enum book_status book_insert(struct book *b, uint64_t ref, uint32_t shares, uint
 	}
 	e = &b->slots[i];
 	if (slot_empty(e)) { /* the common case: written in place, field by field */
-		e->ref = ref;
-		e->shares = shares;
-		e->price = price;
-		e->locate = locate;
-		e->side = side;
-		memset(e->pad, 0, sizeof(e->pad));
+		order_set(e, ref, shares, price, locate, side);
 		probes = d + 1;
 	} else {
-		memset(&n, 0, sizeof(n));
-		n.ref = ref;
-		n.shares = shares;
-		n.price = price;
-		n.locate = locate;
-		n.side = side;
+		order_set(&n, ref, shares, price, locate, side);
 		probes = book_place(b, i, d, n);
 	}
 	b->stats.live++;
