@@ -78,26 +78,39 @@ void book_free(struct book *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Index of ref's slot, or ~0 when it is not live.  Robin Hood order: the
- * entries of a cluster sit in order of their homes, so the search ends at an
- * empty slot or at an entry closer to its home than ref would be.  Bounded
- * by the capacity; the load limit guarantees an empty slot. */
-static uint64_t book_probe(const struct book *b, uint64_t ref)
+/* The one walk of a lookup and of an add: from ref's home to the slot where
+ * ref sits or would sit (*at, *dist from home).  True if ref is live there.
+ * Robin Hood order: the entries of a cluster sit in order of their homes, so
+ * the walk ends at ref, an empty slot or an entry closer to its home than ref
+ * would be.  Bounded by the capacity; the load limit guarantees an empty slot. */
+static bool book_seek(const struct book *b, uint64_t ref, uint64_t *at, uint64_t *dist)
 {
-	uint64_t i = book_home(b, ref);
-	uint64_t d;
+	uint64_t i = book_home(b, ref), d;
+	bool live = false;
 
 	for (d = 0; d < b->capacity; d++) {
-		const struct book_order *o = &b->slots[i];
+		const struct book_order *e = &b->slots[i];
 
-		if (slot_empty(o) || book_dist(b, i) < d)
-			return ~0ull;
-		if (o->ref == ref)
-			return i;
+		if (slot_empty(e) || book_dist(b, i) < d)
+			break;
+		if (e->ref == ref) {
+			live = true;
+			break;
+		}
 		i = (i + 1) & b->mask;
 	}
-	assert(0 && "a book with no empty slot");
-	return ~0ull;
+	ENSURE(d < b->capacity && "a book with no empty slot");
+	*at = i;
+	*dist = d;
+	return live;
+}
+
+/* Index of ref's slot, or ~0 when it is not live. */
+static uint64_t book_probe(const struct book *b, uint64_t ref)
+{
+	uint64_t i, d;
+
+	return book_seek(b, ref, &i, &d) ? i : ~0ull;
 }
 
 struct book_order *book_find(const struct book *b, uint64_t ref)
@@ -142,28 +155,6 @@ static uint64_t book_place(struct book *b, uint64_t i, uint64_t d, struct book_o
 	}
 	ENSURE(0 && "a book with no empty slot");
 	return dmax + 1;
-}
-
-/* The one walk of an add: from ref's home to the slot where ref would sit
- * (*at, *dist from home).  True if ref is live there (Robin Hood order: a
- * live ref is met before an empty slot or an entry closer to its home). */
-static bool book_seek(const struct book *b, uint64_t ref, uint64_t *at, uint64_t *dist)
-{
-	uint64_t i = book_home(b, ref), d;
-
-	for (d = 0; d < b->capacity; d++) {
-		const struct book_order *e = &b->slots[i];
-
-		if (slot_empty(e) || book_dist(b, i) < d)
-			break;
-		if (e->ref == ref)
-			break;
-		i = (i + 1) & b->mask;
-	}
-	ENSURE(d < b->capacity && "a book with no empty slot");
-	*at = i;
-	*dist = d;
-	return !slot_empty(&b->slots[i]) && b->slots[i].ref == ref;
 }
 
 static inline void order_set(struct book_order *o, uint64_t ref, uint32_t shares, uint32_t price,
