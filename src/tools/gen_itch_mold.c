@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -471,18 +472,22 @@ static void gm_serve(struct gi_mold *g)
 	}
 }
 
-/* Waits until monotonic time t, answering requests meanwhile. */
+/* Waits until monotonic time t, answering requests meanwhile.  The wait has
+ * nanosecond resolution (ppoll; the timer slack is 1 ns under --rate, see
+ * gi_mold_open): a millisecond poll() timeout would send a paced stream as
+ * one burst per millisecond, which a latency measurement then reads as queueing. */
 static void gm_wait(struct gi_mold *g, int64_t t)
 {
 	for (int64_t now = gm_now(); now < t; now = gm_now()) {
 		struct pollfd p = {g->rfd, POLLIN, 0};
-		int ms = (int)((t - now + 999999) / 1000000);
+		struct timespec left = {(time_t)((t - now) / 1000000000LL),
+		                        (long)((t - now) % 1000000000LL)};
 
 		if (g->rfd < 0) {
 			gm_sleep_until(t);
 			return;
 		}
-		if (poll(&p, 1, ms) > 0)
+		if (ppoll(&p, 1, &left, NULL) > 0)
 			gm_serve(g);
 	}
 }
@@ -690,6 +695,10 @@ struct gi_mold *gi_mold_open(const struct gi_mold_config *cfg)
 		goto fail;
 	if (cfg->rerequest && gm_rerequest_open(g, cfg->rerequest) < 0)
 		goto fail;
+	/* the kernel may otherwise defer each paced wake-up by up to 50 us */
+	if (cfg->rate && prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) != 0)
+		fprintf(stderr, "trades-gen: prctl(PR_SET_TIMERSLACK, 1): %s (pacing is coarser)\n",
+		        strerror(errno));
 	g->t0 = gm_now();
 	return g;
 fail:
