@@ -26,6 +26,7 @@
 #define TRADES_JOURNAL_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,29 @@ struct journal_config {
 	uint32_t sync_interval_ms;
 };
 
+/* The next segment, prepared off the writer's thread (see journal.c): a
+ * file JOURNAL_SPARE_NAME in the journal directory, sized, allocated, mapped
+ * and with every page faulted in, so a roll is a header, a rename and a
+ * directory fsync, and appends into it take no page faults.  mu guards every
+ * field below it; the writer takes a ready spare at a roll and asks for the
+ * next one. */
+#define JOURNAL_SPARE_NAME "spare.seg.tmp"
+
+struct journal_spare {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running; /* the thread was started (joined at close) */
+	bool want;    /* the writer asks for a spare */
+	bool quit;
+	int fd; /* the ready spare: fd >= 0 and map != NULL; else -1 */
+	uint8_t *map;
+	int err;           /* errno of the last failed preparation, 0 none */
+	uint64_t hits;     /* rolls that took a ready spare */
+	uint64_t misses;   /* rolls that created their segment themselves */
+	uint64_t failures; /* preparations that failed (the roll then creates) */
+};
+
 struct journal {
 	struct journal_config cfg;
 	char dir[4096];
@@ -122,6 +146,7 @@ struct journal {
 	 * middle, bad header, symlink, other owner, locked by another writer):
 	 * the cli exits 3.  False when it failed on an I/O error (exit 1). */
 	bool refused;
+	struct journal_spare spare;
 };
 
 /* Parses "none", "always" or "interval:MS" (1..3600000).  0 or -1. */

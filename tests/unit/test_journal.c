@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1112,6 +1113,90 @@ out:
 	CHECK(umount(mnt) == 0);
 }
 
+/* ---- 14. the spare segment ---- */
+
+/* Waits (at most 5 s) until the spare thread has a segment ready. */
+static bool spare_ready(struct journal *j)
+{
+	for (int i = 0; i < 500; i++) {
+		bool ready;
+
+		pthread_mutex_lock(&j->spare.mu);
+		ready = j->spare.fd >= 0;
+		pthread_mutex_unlock(&j->spare.mu);
+		if (ready)
+			return true;
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	}
+	return false;
+}
+
+/* Rolls into prepared spares: each is renamed into place with its header,
+ * the entries read back whole, and an unused spare is gone at close; a
+ * spare a dead writer left is removed at open. */
+static void test_spare(void)
+{
+	char dir[DIR_LEN], path[PATH_LEN], spare[PATH_LEN], log_path[PATH_LEN], log[8192], err[256];
+	struct journal_reader r;
+	struct journal j;
+	uint64_t k, count;
+	int bad = 0, saved, rc;
+
+	sub_dir(dir, "t14");
+	snprintf(spare, sizeof(spare), "%s/journal/%s", dir, JOURNAL_SPARE_NAME);
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_NONE) != 0) {
+		CHECK(!"open");
+		return;
+	}
+	CHECK(j.spare.running);
+	for (k = 0; k < 3; k++) { /* fills segment k + 1: rolls at k = 1, 2 take a spare */
+		CHECK(spare_ready(&j));
+		CHECK(exists(spare));
+		CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
+	}
+	CHECK_EQ_INT(j.segments, 3);
+	CHECK_EQ_INT(j.spare.hits, 2);
+	CHECK_EQ_INT(j.spare.misses, 0);
+	CHECK_EQ_INT(j.spare.failures, 0);
+	/* rolls faster than the thread: every roll is a hit or a miss */
+	CHECK_EQ_INT(append_trades(&j, 20 * PER_SEG), 0);
+	CHECK_EQ_INT(j.segments, 23);
+	CHECK_EQ_INT(j.spare.hits + j.spare.misses, 22);
+	CHECK(spare_ready(&j));
+	journal_close(&j);
+	CHECK(!exists(spare));
+	for (k = 0; k < 23; k++) {
+		seg_path(path, dir, 1 + k * PER_SEG);
+		CHECK(exists(path));
+	}
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(read_trades(&r, 1, 23 * PER_SEG + 1, &count, &bad), 0);
+	CHECK_EQ_INT(count, 23 * PER_SEG);
+	CHECK_EQ_INT(bad, 0);
+	journal_reader_close(&r);
+
+	/* a spare left by a killed writer (any content) is removed at open */
+	CHECK(close(open(spare, O_CREAT | O_WRONLY, 0644)) == 0);
+	CHECK(patch_file(spare, 0, "half-made", 9) == 0);
+	snprintf(log_path, sizeof(log_path), "%s/stderr.log", root);
+	saved = capture_begin(log_path);
+	rc = open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_NONE);
+	capture_end(saved, log_path, log, sizeof(log));
+	CHECK_EQ_INT(rc, 0);
+	snprintf(path, sizeof(path), "journal %s/journal/%s: removed", dir, JOURNAL_SPARE_NAME);
+	CHECK(strstr(log, path) != NULL);
+	CHECK_EQ_INT(j.next_jseq, 23 * PER_SEG + 1);
+	CHECK(spare_ready(&j));
+	CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
+	CHECK_EQ_INT(j.spare.hits, 1);
+	journal_close(&j);
+	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(read_trades(&r, 1, 24 * PER_SEG + 1, &count, &bad), 0);
+	CHECK_EQ_INT(count, 24 * PER_SEG);
+	CHECK_EQ_INT(bad, 0);
+	journal_reader_close(&r);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/test_journal.XXXXXX");
@@ -1132,6 +1217,7 @@ int main(void)
 	test_roll_msync_failed();
 	test_reader_fstat_failed();
 	test_disk_full();
+	test_spare();
 	CHECK(nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0);
 	CHECK(!exists(root));
 	CHECK_DONE();
