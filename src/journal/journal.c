@@ -307,6 +307,31 @@ static uint8_t *journal_seg_build(int fd, uint64_t first_jseq, uint64_t size, co
 	return map;
 }
 
+/* Renames a built segment whose header is synced from `from` to its name,
+ * syncs the directory and makes it the current segment; -1 with errno and
+ * the failing step in *step. */
+static int journal_seg_install(struct journal *j, int fd, uint8_t *map, const char *from,
+                               uint64_t first_jseq, const char **step)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	journal_seg_name(name, sizeof(name), first_jseq);
+	*step = "rename";
+	if (renameat(j->dirfd, from, j->dirfd, name) != 0)
+		return -1;
+	*step = "fsync directory";
+	if (fsync(j->dirfd) != 0)
+		return -1;
+	j->fd = fd;
+	j->map = map;
+	j->map_size = j->cfg.segment_bytes;
+	j->off = JOURNAL_SEG_HEADER;
+	j->synced_off = JOURNAL_SEG_HEADER; /* the header was synced */
+	j->first_jseq = first_jseq;
+	j->segments++;
+	return 0;
+}
+
 /* ---- the spare segment, prepared by a thread of its own ----
  *
  * A roll used to build its segment on the writer's thread (file, fallocate,
@@ -494,23 +519,9 @@ static int journal_seg_from_spare(struct journal *j, uint64_t first_jseq, char *
 	if (!journal_spare_take(j, &fd, &map))
 		return 1;
 	journal_seg_name(name, sizeof(name), first_jseq);
-	if (journal_seg_init(map, first_jseq, size) != 0)
-		goto fail;
-	step = "rename";
-	if (renameat(j->dirfd, JOURNAL_SPARE_NAME, j->dirfd, name) != 0)
-		goto fail;
-	step = "fsync directory";
-	if (fsync(j->dirfd) != 0)
-		goto fail;
-	j->fd = fd;
-	j->map = map;
-	j->map_size = size;
-	j->off = JOURNAL_SEG_HEADER;
-	j->synced_off = JOURNAL_SEG_HEADER;
-	j->first_jseq = first_jseq;
-	j->segments++;
-	return 0;
-fail:
+	if (journal_seg_init(map, first_jseq, size) == 0 &&
+	    journal_seg_install(j, fd, map, JOURNAL_SPARE_NAME, first_jseq, &step) == 0)
+		return 0;
 	e = errno;
 	errfmt(err, errlen, "journal %s/%s (to be %s): %s: %s", j->dir, JOURNAL_SPARE_NAME, name,
 	       step, strerror(e));
@@ -545,22 +556,8 @@ static int journal_seg_create(struct journal *j, uint64_t first_jseq, char *err,
 	if (fchmod(fd, 0600) != 0)
 		goto fail;
 	map = journal_seg_build(fd, first_jseq, size, &step);
-	if (!map)
-		goto fail;
-	step = "rename";
-	if (renameat(j->dirfd, tmp, j->dirfd, name) != 0)
-		goto fail;
-	step = "fsync directory";
-	if (fsync(j->dirfd) != 0)
-		goto fail;
-	j->fd = fd;
-	j->map = map;
-	j->map_size = size;
-	j->off = JOURNAL_SEG_HEADER;
-	j->synced_off = JOURNAL_SEG_HEADER; /* the header was synced */
-	j->first_jseq = first_jseq;
-	j->segments++;
-	return 0;
+	if (map && journal_seg_install(j, fd, map, tmp, first_jseq, &step) == 0)
+		return 0;
 fail:
 	e = errno;
 	errfmt(err, errlen, "journal %s/%s: %s: %s", j->dir, tmp, step, strerror(e));
