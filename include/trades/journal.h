@@ -194,6 +194,12 @@ int journal_sync(struct journal *j);
 /* Syncs everything written, unmaps, unlocks.  Also safe after a failed open. */
 void journal_close(struct journal *j);
 
+/* The spare's counters (hits, misses, failures), read under its lock. */
+struct journal_spare_counts {
+	uint64_t hits, misses, failures;
+};
+void journal_spare_counts(struct journal *j, struct journal_spare_counts *out);
+
 /* ---- Shared by the writer, the reader and tools that inspect a journal ---- */
 
 #define JOURNAL_SEGMENTS_MAX 1000000u /* journal_open refuses a directory with more */

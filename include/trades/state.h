@@ -247,6 +247,12 @@ struct state_ops {
 	int64_t published_ns;         /* wall clock of the last source/sink publish */
 	struct state_sink_ops sink[STATE_SINKS_MAX];
 	struct state_hist hist[STATE_STAGE_COUNT];
+	/* The journal's spare segment (journal.h): rolls that took a ready one,
+	 * rolls that built their own, preparations that failed.  Appended in
+	 * the header page's zeroed tail: an older version-6 file reads 0. */
+	uint64_t journal_spare_hits;
+	uint64_t journal_spare_misses;
+	uint64_t journal_spare_failures;
 };
 
 struct state_header {
@@ -403,6 +409,7 @@ void state_feed_gaps_add(struct state *s, uint16_t feed, uint64_t gaps, uint64_t
  * STATE_SINKS_MAX, stage < STATE_STAGE_COUNT and a writable state are
  * checked (always on). */
 void state_feed_source_set(struct state *s, uint16_t feed, const struct state_source *src);
+void state_ops_journal_spare(struct state *s, uint64_t hits, uint64_t misses, uint64_t failures);
 void state_ops_journal(struct state *s, uint64_t entries, uint64_t bytes, uint64_t segments,
                        int64_t last_sync_ns);
 /* Sink slot i: name (cut to STATE_SINK_NAME - 1 bytes) and counters. */

@@ -185,9 +185,12 @@ static void stat_json_ops(FILE *f, const struct state *s)
 
 	fprintf(f,
 	        ",\"journal\":{\"entries\":%llu,\"bytes\":%llu,\"segments\":%llu,"
+	        "\"spare\":{\"hits\":%llu,\"misses\":%llu,\"failures\":%llu},"
 	        "\"last_sync_age_ms\":%lld},\"sinks\":[",
 	        (unsigned long long)o->journal_entries, (unsigned long long)o->journal_bytes,
-	        (unsigned long long)o->journal_segments,
+	        (unsigned long long)o->journal_segments, (unsigned long long)o->journal_spare_hits,
+	        (unsigned long long)o->journal_spare_misses,
+	        (unsigned long long)o->journal_spare_failures,
 	        (long long)(o->journal_last_sync_ns
 	                            ? (timefmt_mono_ns() - o->journal_last_sync_ns) / 1000000
 	                            : -1));
@@ -303,9 +306,12 @@ static void stat_table_ops(const struct state *s)
 	const struct state_ops *o = &s->hdr->ops;
 	char name[16];
 
-	printf("\njournal: %llu entries, %llu bytes, %llu segments\n",
+	printf("\njournal: %llu entries, %llu bytes, %llu segments; spare segment: %llu hits, "
+	       "%llu misses, %llu failures\n",
 	       (unsigned long long)o->journal_entries, (unsigned long long)o->journal_bytes,
-	       (unsigned long long)o->journal_segments);
+	       (unsigned long long)o->journal_segments, (unsigned long long)o->journal_spare_hits,
+	       (unsigned long long)o->journal_spare_misses,
+	       (unsigned long long)o->journal_spare_failures);
 	for (unsigned i = 0; i < STATE_SINKS_MAX; i++)
 		if (o->sink[i].name[0])
 			printf("sink %s: sent=%llu acked=%llu errors=%llu lag=%llu\n",

@@ -158,6 +158,18 @@ static void http_journal(FILE *f, const struct state *s)
 	fprintf(f, "trades_journal_bytes %llu\n", (unsigned long long)o->journal_bytes);
 	http_help(f, "trades_journal_segments", "gauge", "Journal segment files.");
 	fprintf(f, "trades_journal_segments %llu\n", (unsigned long long)o->journal_segments);
+	http_help(f, "trades_journal_spare_hits_total", "counter",
+	          "Segment rolls that took the spare prepared off the writer's thread.");
+	fprintf(f, "trades_journal_spare_hits_total %llu\n",
+	        (unsigned long long)o->journal_spare_hits);
+	http_help(f, "trades_journal_spare_misses_total", "counter",
+	          "Segment rolls that found no spare ready and built their segment themselves.");
+	fprintf(f, "trades_journal_spare_misses_total %llu\n",
+	        (unsigned long long)o->journal_spare_misses);
+	http_help(f, "trades_journal_spare_failures_total", "counter",
+	          "Spare segment preparations that failed (the next roll builds its own).");
+	fprintf(f, "trades_journal_spare_failures_total %llu\n",
+	        (unsigned long long)o->journal_spare_failures);
 	http_help(f, "trades_journal_last_sync_age_seconds", "gauge",
 	          "Time since the journal's last msync (or its open).");
 	fprintf(f, "trades_journal_last_sync_age_seconds %.3f\n", (double)age / 1e9);

@@ -492,6 +492,20 @@ static bool journal_spare_take(struct journal *j, int *fd, uint8_t **map)
 	return *fd >= 0;
 }
 
+void journal_spare_counts(struct journal *j, struct journal_spare_counts *out)
+{
+	struct journal_spare *sp = &j->spare;
+
+	*out = (struct journal_spare_counts){0};
+	if (!sp->running)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	out->hits = sp->hits;
+	out->misses = sp->misses;
+	out->failures = sp->failures;
+	pthread_mutex_unlock(&sp->mu);
+}
+
 /* After a roll: the thread builds the next spare. */
 static void journal_spare_ask(struct journal *j)
 {

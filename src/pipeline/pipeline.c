@@ -554,6 +554,7 @@ void pipeline_feed_gaps(struct pipeline *p, uint16_t feed, uint64_t gaps, uint64
 
 void pipeline_commit(struct pipeline *p)
 {
+	struct journal_spare_counts spare;
 	int64_t decoded_ns, wall_ns;
 	unsigned i;
 
@@ -591,6 +592,8 @@ void pipeline_commit(struct pipeline *p)
 	                                  p->journal.cfg.segment_bytes +
 	                          p->journal.off,
 	                  p->journal.segments, p->journal.last_sync_ns);
+	journal_spare_counts(&p->journal, &spare);
+	state_ops_journal_spare(&p->state, spare.hits, spare.misses, spare.failures);
 	state_heartbeat(&p->state, wall_ns);
 }
 

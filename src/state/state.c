@@ -1169,6 +1169,16 @@ void state_ops_journal(struct state *s, uint64_t entries, uint64_t bytes, uint64
 	o->journal_last_sync_ns = last_sync_ns;
 }
 
+void state_ops_journal_spare(struct state *s, uint64_t hits, uint64_t misses, uint64_t failures)
+{
+	struct state_ops *o = &s->hdr->ops;
+
+	ENSURE(!s->readonly);
+	o->journal_spare_hits = hits;
+	o->journal_spare_misses = misses;
+	o->journal_spare_failures = failures;
+}
+
 void state_ops_sink(struct state *s, unsigned i, const char *name, const struct state_sink_ops *v)
 {
 	struct state_sink_ops *o;

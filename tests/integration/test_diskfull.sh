@@ -98,6 +98,12 @@ start_serve serve2 --tcp "127.0.0.1:$PORT,ack,feed=full" --state-dir "$ST" --syn
 counts
 sf=$S
 wait_for 30 "store_failed after the restart on a full disk" failing "$sf"
+# the spare segment cannot be prepared on the full disk either: counted, in stat and /metrics
+spare_failed() {
+	[ "$("$TRADES" stat --state-dir "$ST" --json |
+		"$PY" -c 'import json, sys; print(json.load(sys.stdin)["journal"]["spare"]["failures"])')" -ge 1 ]
+}
+wait_for 30 "spare segment failures counted" spare_failed
 rm -f "$MNT/filler2"
 wait_for 120 "the generator's final ack" gen_done
 rc=0

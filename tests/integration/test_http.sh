@@ -52,6 +52,10 @@ metric() { awk -v k="$1" '$1==k {print $2}' "$T/metrics"; }
 grep -q '^# TYPE trades_source_kernel_drops_total counter$' "$T/metrics" || fail "no kernel drops"
 [ "$(metric trades_journal_entries_total)" -ge $N ] || fail "journal entries: $(metric trades_journal_entries_total)"
 [ "$(metric trades_journal_segments)" -ge 1 ] || fail "journal segments"
+for k in hits misses failures; do
+	grep -q "^# TYPE trades_journal_spare_${k}_total counter\$" "$T/metrics" &&
+		[ -n "$(metric "trades_journal_spare_${k}_total")" ] || fail "no trades_journal_spare_${k}_total"
+done
 grep -q '^trades_journal_last_sync_age_seconds [0-9]' "$T/metrics" || fail "no sync age"
 grep -q '^trades_candles_late_total{interval="1m"} 0$' "$T/metrics" || fail "no late candle counter"
 grep -q '^# TYPE trades_stage_latency_seconds histogram$' "$T/metrics" || fail "no latency histogram"
@@ -75,7 +79,9 @@ assert d['candles']['late'] == {'1m': 0}, d['candles']
 import json, re, sys
 d, txt = json.load(open(sys.argv[1])), open(sys.argv[2]).read()
 j = d["journal"]
-want = f"journal: {j['entries']} entries, {j['bytes']} bytes, {j['segments']} segments"
+sp = j["spare"]
+want = (f"journal: {j['entries']} entries, {j['bytes']} bytes, {j['segments']} segments; "
+        f"spare segment: {sp['hits']} hits, {sp['misses']} misses, {sp['failures']} failures")
 assert want in txt, (want, txt)
 for f in d["feeds"]:
     s = f["source"]

@@ -35,4 +35,23 @@ inst = d['instruments'][0]
 assert inst['trades'] == 1 and inst['last'] == '123.4500', inst
 print('stat --json ok:', feeds, pairs)
 PY
+
+# the journal's spare segment: 1 MiB of trades in 64 KiB segments rolls about
+# 20 times; each roll took the spare or built its own, none failed
+"$TRADES_GEN" --count 20000 --instruments 8 --out "$T/t.jsonl" 2>/dev/null || fail "trades-gen"
+TRADES_SEGMENT_SIZE=65536 "$TRADES" replay --state-dir "$T/j" "$T/t.jsonl" 2>"$T/replay.err" ||
+	fail "replay: $(cat "$T/replay.err")"
+"$TRADES" stat --json --state-dir "$T/j" >"$T/j.json" || fail "stat --json"
+"$TRADES" stat --state-dir "$T/j" >"$T/j.txt" || fail "stat"
+"$PY" - "$T/j.json" "$T/j.txt" <<'PY' || fail "spare counters: $(cat "$T/j.json")"
+import json, sys
+j, txt = json.load(open(sys.argv[1]))['journal'], open(sys.argv[2]).read()
+sp = j['spare']
+assert j['segments'] >= 10 and sp['hits'] + sp['misses'] == j['segments'] - 1, j
+assert sp['failures'] == 0 and sp['hits'] >= 1, sp
+line = (f"journal: {j['entries']} entries, {j['bytes']} bytes, {j['segments']} segments; "
+        f"spare segment: {sp['hits']} hits, {sp['misses']} misses, {sp['failures']} failures")
+assert line in txt, (line, txt)
+print('spare ok:', j['segments'], 'segments,', sp)
+PY
 echo "PASS stat-json"
