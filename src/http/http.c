@@ -62,6 +62,13 @@ static void http_help(FILE *f, const char *name, const char *type, const char *h
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One unlabelled sample with its HELP and TYPE. */
+static void http_u64(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	http_help(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* One counter family over the feeds: off is the field's offset. */
 static void http_feed_family(FILE *f, const struct state *s, const char *name, const char *help,
                              size_t off)
@@ -151,25 +158,22 @@ static void http_journal(FILE *f, const struct state *s)
 	const struct state_ops *o = &s->hdr->ops;
 	int64_t age = o->journal_last_sync_ns ? timefmt_mono_ns() - o->journal_last_sync_ns : 0;
 
-	http_help(f, "trades_journal_entries_total", "counter", "Journal entries written.");
-	fprintf(f, "trades_journal_entries_total %llu\n", (unsigned long long)o->journal_entries);
-	http_help(f, "trades_journal_bytes", "gauge",
-	          "Journal bytes: older segments whole plus the current one's append offset.");
-	fprintf(f, "trades_journal_bytes %llu\n", (unsigned long long)o->journal_bytes);
-	http_help(f, "trades_journal_segments", "gauge", "Journal segment files.");
-	fprintf(f, "trades_journal_segments %llu\n", (unsigned long long)o->journal_segments);
-	http_help(f, "trades_journal_spare_hits_total", "counter",
-	          "Segment rolls that took the spare prepared off the writer's thread.");
-	fprintf(f, "trades_journal_spare_hits_total %llu\n",
-	        (unsigned long long)o->journal_spare_hits);
-	http_help(f, "trades_journal_spare_misses_total", "counter",
-	          "Segment rolls that found no spare ready and built their segment themselves.");
-	fprintf(f, "trades_journal_spare_misses_total %llu\n",
-	        (unsigned long long)o->journal_spare_misses);
-	http_help(f, "trades_journal_spare_failures_total", "counter",
-	          "Spare segment preparations that failed (the next roll builds its own).");
-	fprintf(f, "trades_journal_spare_failures_total %llu\n",
-	        (unsigned long long)o->journal_spare_failures);
+	http_u64(f, "trades_journal_entries_total", "counter", "Journal entries written.",
+	         o->journal_entries);
+	http_u64(f, "trades_journal_bytes", "gauge",
+	         "Journal bytes: older segments whole plus the current one's append offset.",
+	         o->journal_bytes);
+	http_u64(f, "trades_journal_segments", "gauge", "Journal segment files.",
+	         o->journal_segments);
+	http_u64(f, "trades_journal_spare_hits_total", "counter",
+	         "Segment rolls that took the spare prepared off the writer's thread.",
+	         o->journal_spare_hits);
+	http_u64(f, "trades_journal_spare_misses_total", "counter",
+	         "Segment rolls that found no spare ready and built their segment themselves.",
+	         o->journal_spare_misses);
+	http_u64(f, "trades_journal_spare_failures_total", "counter",
+	         "Spare segment preparations that failed (the next roll builds its own).",
+	         o->journal_spare_failures);
 	http_help(f, "trades_journal_last_sync_age_seconds", "gauge",
 	          "Time since the journal's last msync (or its open).");
 	fprintf(f, "trades_journal_last_sync_age_seconds %.3f\n", (double)age / 1e9);
@@ -192,10 +196,9 @@ static void http_candle_counts(FILE *f, const struct state *s)
 		fprintf(f, "trades_candles_late_total{interval=\"%s\"} %llu\n",
 		        candle_interval_name(state_candles_interval_ns(s, k), name, sizeof(name)),
 		        (unsigned long long)state_candles_late(s, k));
-	http_help(f, "trades_candles_pool_full_total", "counter",
-	          "Trades that found the candle ring pool full (no candle).");
-	fprintf(f, "trades_candles_pool_full_total %llu\n",
-	        (unsigned long long)state_candles_pool_full(s));
+	http_u64(f, "trades_candles_pool_full_total", "counter",
+	         "Trades that found the candle ring pool full (no candle).",
+	         state_candles_pool_full(s));
 }
 
 /* Per-stage latency, one sample per committed batch, from the writer's
@@ -270,13 +273,11 @@ void http_metrics_write(const struct state *s, uint32_t cap, FILE *f)
 
 	http_help(f, "trades_build_info", "gauge", "Build information.");
 	fprintf(f, "trades_build_info{version=\"%s\"} 1\n", TRADES_VERSION);
-	http_help(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	fprintf(f, "process_resident_memory_bytes %llu\n", (unsigned long long)http_rss());
+	http_u64(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	         http_rss());
 	http_feeds(f, s);
-	http_help(f, "trades_journal_entries_applied_total", "counter",
-	          "Journal entries applied to the state.");
-	fprintf(f, "trades_journal_entries_applied_total %llu\n",
-	        (unsigned long long)atomic_load(&s->hdr->applied_jseq));
+	http_u64(f, "trades_journal_entries_applied_total", "counter",
+	         "Journal entries applied to the state.", atomic_load(&s->hdr->applied_jseq));
 	http_help(f, "trades_instruments", "gauge", "Instruments in the state file.");
 	fprintf(f, "trades_instruments %u\n", (unsigned)atomic_load(&s->hdr->inst_count));
 	http_help(f, "trades_heartbeat_age_seconds", "gauge", "Age of the writer's heartbeat.");
@@ -305,10 +306,9 @@ static void http_self(FILE *f, struct http *h)
 	fprintf(f, "trades_http_request_duration_seconds_sum %.6f\n",
 	        (double)atomic_load(&h->dur_us) / 1e6);
 	fprintf(f, "trades_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
-	http_help(f, "trades_http_errors_total", "counter",
-	          "Connection errors the HTTP server reported (bad, slow or closed clients).");
-	fprintf(f, "trades_http_errors_total %llu\n",
-	        (unsigned long long)atomic_load(&h->mhd_errors));
+	http_u64(f, "trades_http_errors_total", "counter",
+	         "Connection errors the HTTP server reported (bad, slow or closed clients).",
+	         atomic_load(&h->mhd_errors));
 }
 
 static void http_observe(struct http *h, int64_t t0)
