@@ -349,10 +349,23 @@ static void itch_dispatch(struct itch *it, const struct itch_ctx *c, const uint8
 	}
 }
 
+/* A message the caller has counted (stats.msgs) and whose length it has
+ * checked against its known type (spec != 0, len >= spec): dispatched. */
+static inline void itch_decode_known(struct itch *it, const uint8_t *msg, uint64_t seq,
+                                     int64_t rx_ns, bool rx_kernel)
+{
+	struct itch_ctx c;
+
+	c.seq = seq;
+	c.rx_ns = rx_ns;
+	c.rx_kernel = rx_kernel;
+	c.ts_ns = it->midnight_ns + (int64_t)rd48(msg + OFF_TS);
+	itch_dispatch(it, &c, msg);
+}
+
 void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
                      bool rx_kernel)
 {
-	struct itch_ctx c;
 	size_t spec;
 
 	assert(it != NULL && it->locates != NULL && it->matches != NULL);
@@ -373,11 +386,7 @@ void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t s
 	}
 	if (len > spec)
 		it->stats.length_mismatch++;
-	c.seq = seq;
-	c.rx_ns = rx_ns;
-	c.rx_kernel = rx_kernel;
-	c.ts_ns = it->midnight_ns + (int64_t)rd48(msg + OFF_TS);
-	itch_dispatch(it, &c, msg);
+	itch_decode_known(it, msg, seq, rx_ns, rx_kernel);
 }
 
 void itch_prefetch(const struct itch *it, const uint8_t *msg)
@@ -637,6 +646,35 @@ static size_t stream_ahead(const struct itch *it, const uint8_t *buf, size_t len
 	return ahead + ITCH_FRAME_PREFIX + spec;
 }
 
+/* The common case of stream_framed, with nothing carried or to skip:
+ * whole frames of known types whose prefix is their spec length and whose
+ * timestamp is inside the day (stream_frame's checks), decoded back to back,
+ * the book slots of the frame *ahead prefetched.  Stops at the first frame
+ * that is not such, for the general path to decide.  Returns the new off. */
+static size_t stream_run(struct itch *it, struct itch_stream *s, const uint8_t *buf, size_t len,
+                         size_t off, size_t *ahead)
+{
+	size_t start = off;
+
+	assert(s->len == 0 && s->skip == 0 && !s->lost);
+	/* Bounded: each round consumes a frame, or ends the loop. */
+	while (len - off >= ITCH_FRAME_HDR) {
+		const uint8_t *p = buf + off;
+		uint32_t spec = itch_len_table[p[ITCH_FRAME_PREFIX]];
+
+		if (spec == 0 || rd16(p) != spec || len - off - ITCH_FRAME_PREFIX < spec ||
+		    rd48(p + ITCH_FRAME_PREFIX + OFF_TS) >= ITCH_DAY_NS)
+			break;
+		*ahead = stream_ahead(it, buf, len, *ahead < off ? off : *ahead);
+		it->stats.msgs[p[ITCH_FRAME_PREFIX]]++;
+		itch_decode_known(it, p + ITCH_FRAME_PREFIX, 0, s->rx_ns, s->rx_kernel);
+		off += ITCH_FRAME_PREFIX + spec;
+	}
+	if (off != start)
+		s->trusted = false; /* as stream_frame: it covers the next frame only */
+	return off;
+}
+
 /* Frames [buf, buf+len) until the end or until the framing is in doubt,
  * prefetching the book slots of the frame ITCH_PREFETCH_FRAMES ahead.
  * Returns the bytes consumed. */
@@ -651,8 +689,14 @@ static size_t stream_framed(struct itch *it, struct itch_stream *s, const uint8_
 	/* Each pass consumes at least one byte, sets skip for the next pass to
 	 * consume, or ends the loop (lost): at most 2 * len + 1 passes. */
 	for (pass = 0; off < len && !s->lost && pass <= 2 * len; pass++) {
-		size_t avail = len - off;
+		size_t avail;
 
+		if (s->skip == 0 && s->len == 0) {
+			off = stream_run(it, s, buf, len, off, &ahead);
+			if (off == len)
+				break;
+		}
+		avail = len - off;
 		ahead = stream_ahead(it, buf, len, ahead < off ? off : ahead);
 		if (s->skip > 0) {
 			size_t n = s->skip < avail ? s->skip : avail;
