@@ -162,11 +162,10 @@ void itch_free(struct itch *it);
 void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t seq, int64_t rx_ns,
                      bool rx_kernel);
 
-/* Prefetches the book slots message msg (whole, type byte first) will touch:
- * a hint for a caller that holds the next messages, ITCH_PREFETCH_FRAMES of
- * them ahead of the one it decodes (the file framing below does). */
+/* The file framing below prefetches the book slot of the order a message
+ * names ITCH_PREFETCH_FRAMES messages ahead of the one it decodes, so the
+ * cache misses of consecutive lookups overlap instead of queueing. */
 #define ITCH_PREFETCH_FRAMES 16
-void itch_prefetch(const struct itch *it, const uint8_t *msg);
 
 /* File framing across chunks: a 2-byte big-endian length, then the message.
  * Holds at most one partial frame (the bytes of a message cut by the chunk

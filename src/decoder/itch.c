@@ -53,6 +53,11 @@ static const uint8_t itch_len_table[256] = {
         ['Q'] = 40, ['B'] = 19, ['I'] = 50, ['N'] = 20, ['O'] = 48,
 };
 
+/* Types whose order reference (at A_REF) the book looks up or adds. */
+static const uint8_t itch_has_ref[256] = {
+        ['A'] = 1, ['F'] = 1, ['E'] = 1, ['C'] = 1, ['X'] = 1, ['D'] = 1, ['U'] = 1,
+};
+
 /* What one message's trades inherit. */
 struct itch_ctx {
 	uint64_t seq;
@@ -389,28 +394,6 @@ void itch_decode_msg(struct itch *it, const uint8_t *msg, size_t len, uint64_t s
 	itch_decode_known(it, msg, seq, rx_ns, rx_kernel);
 }
 
-void itch_prefetch(const struct itch *it, const uint8_t *msg)
-{
-	_Static_assert(A_REF == E_REF && E_REF == X_REF && X_REF == D_REF && D_REF == U_OLD,
-	               "the order reference is at one offset");
-	switch (msg[0]) {
-	case 'A':
-	case 'F':
-	case 'E':
-	case 'C':
-	case 'X':
-	case 'D':
-		book_prefetch(&it->book, rd64(msg + A_REF));
-		break;
-	case 'U':
-		book_prefetch(&it->book, rd64(msg + U_OLD));
-		book_prefetch(&it->book, rd64(msg + U_NEW));
-		break;
-	default:
-		break;
-	}
-}
-
 /* ---- init ---- */
 
 static void *itch_map(size_t bytes)
@@ -635,14 +618,24 @@ static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8
  * the decoding to pass it).  A hint only: a wrong frame costs a fetch. */
 static size_t stream_ahead(const struct itch *it, const uint8_t *buf, size_t len, size_t ahead)
 {
+	const uint8_t *msg = buf + ahead + ITCH_FRAME_PREFIX;
+	uint64_t keep;
 	size_t spec;
 
+	_Static_assert(A_REF == E_REF && E_REF == X_REF && X_REF == D_REF && D_REF == U_OLD,
+	               "the order reference is at one offset");
 	if (len - ahead < ITCH_FRAME_HDR)
 		return ahead;
-	spec = itch_msg_len(buf[ahead + ITCH_FRAME_PREFIX]);
+	spec = itch_msg_len(msg[0]);
 	if (spec == 0 || len - ahead - ITCH_FRAME_PREFIX < spec)
 		return ahead;
-	itch_prefetch(it, buf + ahead + ITCH_FRAME_PREFIX);
+	/* No branch on the type (the mix is random, a branch would mispredict):
+	 * a message without a reference prefetches slot 0, which stays cached.
+	 * Only 'S' and 'W' are too short to hold the field.  A 'U' prefetches
+	 * its old order; the new reference is a fresh one, next to the last adds. */
+	keep = 0 - (uint64_t)itch_has_ref[msg[0]];
+	if (spec >= A_REF + 8)
+		book_prefetch(&it->book, rd64(msg + A_REF) & keep);
 	return ahead + ITCH_FRAME_PREFIX + spec;
 }
 
