@@ -74,11 +74,15 @@
  * interned (table full, bad symbol): the decoder counts it (intern_failed)
  * and the locate stays unknown.  trade: one trade record; t is valid only
  * during the call.  Both are called from inside itch_decode_msg /
- * itch_stream_feed and must not re-enter the decoder. */
+ * itch_stream_feed and must not re-enter the decoder.  feed and flags are
+ * written into every record (the caller's feed id, and flags of its own
+ * such as TRADE_F_SEQ_SPARSE), so that the hook can pass t on as it is. */
 struct itch_handler {
 	void *ctx;
 	int64_t (*intern)(void *ctx, const char *sym, size_t len);
 	void (*trade)(void *ctx, const struct trade *t);
+	uint16_t feed;
+	uint8_t flags;
 };
 
 /* What a locate code stands for, from its 'R' Stock Directory message. */

@@ -11,7 +11,9 @@
 #ifndef TRADES_TRADE_H
 #define TRADES_TRADE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TRADE_SCALE_DIGITS 8           /* fractional digits kept exactly */
 #define TRADE_SCALE        100000000LL /* 10^TRADE_SCALE_DIGITS */
@@ -53,6 +55,34 @@ struct trade {
 };
 
 _Static_assert(sizeof(struct trade) == 64, "trade record must be one cache line");
+_Static_assert(offsetof(struct trade, instrument) == 48 && offsetof(struct trade, price_dp) == 56,
+               "the record's tail is two words");
+
+/* Writes the record's last 16 bytes (instrument .. reserved, reserved zero)
+ * as two 8-byte stores.  A record written field by field and then copied
+ * whole (the journal append) stalls on store forwarding: a wide load cannot
+ * take its bytes from several narrower stores still in the store buffer. */
+static inline void trade_set_tail(struct trade *t, uint32_t instrument, uint16_t feed,
+                                  uint8_t side, uint8_t flags, uint8_t price_dp, uint8_t qty_dp,
+                                  uint8_t ts_digits)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w0 = instrument | (uint64_t)feed << 32 | (uint64_t)side << 48 | (uint64_t)flags << 56;
+	uint64_t w1 = price_dp | (uint64_t)qty_dp << 8 | (uint64_t)ts_digits << 16;
+
+	memcpy(&t->instrument, &w0, sizeof(w0));
+	memcpy(&t->price_dp, &w1, sizeof(w1));
+#else
+	t->instrument = instrument;
+	t->feed = feed;
+	t->side = side;
+	t->flags = flags;
+	t->price_dp = price_dp;
+	t->qty_dp = qty_dp;
+	t->ts_digits = ts_digits;
+	memset(t->reserved, 0, sizeof(t->reserved));
+#endif
+}
 _Static_assert(TRADE_FEED_MAX <= 65536, "feed id is 16 bits");
 
 /* "buy", "sell" or "unknown". */

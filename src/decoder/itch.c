@@ -109,25 +109,21 @@ static void itch_emit(struct itch *it, const struct itch_ctx *c, const struct it
 	struct trade t;
 
 	assert(m->qty > 0);
-	memset(&t, 0, sizeof(t));
+	/* Whole words only (trade_set_tail): the journal copies t right away. */
 	t.price = m->price;
 	t.qty = m->qty;
 	t.ts_exch_ns = c->ts_ns;
 	t.ts_rx_ns = c->rx_ns;
 	t.trade_id = m->match;
 	t.seq = c->seq;
-	t.instrument = m->instrument;
-	t.side = m->side;
-	t.flags = (uint8_t)(flags | m->flags | TRADE_F_HAS_TS);
+	flags |= m->flags | it->h.flags | TRADE_F_HAS_TS;
 	if (m->match != 0)
-		t.flags |= TRADE_F_HAS_ID;
+		flags |= TRADE_F_HAS_ID;
 	if (c->seq != 0)
-		t.flags |= TRADE_F_HAS_SEQ;
+		flags |= TRADE_F_HAS_SEQ;
 	if (c->rx_kernel)
-		t.flags |= TRADE_F_KERNEL_RX;
-	t.price_dp = 4;
-	t.qty_dp = 0;
-	t.ts_digits = 9;
+		flags |= TRADE_F_KERNEL_RX;
+	trade_set_tail(&t, m->instrument, it->h.feed, m->side, flags, 4, 0, 9);
 	it->stats.trades++;
 	it->h.trade(it->h.ctx, &t);
 }
@@ -149,7 +145,15 @@ static void itch_trade(struct itch *it, const struct itch_ctx *c, uint32_t inst,
 	if (match != 0) {
 		struct itch_match *slot = &it->matches[match & (it->match_cap - 1)];
 
-		*slot = m; /* an older match here is forgotten: a 'B' for it is broken_unknown */
+		/* An older match here is forgotten: a 'B' for it is broken_unknown.
+		 * Field by field: a copy of m, just written, would wait on store
+		 * forwarding. */
+		slot->match = match;
+		slot->price = m.price;
+		slot->qty = m.qty;
+		slot->instrument = inst;
+		slot->side = side;
+		slot->flags = flags;
 	}
 	itch_emit(it, c, &m, 0);
 }

@@ -27,26 +27,23 @@ static int64_t itch_feed_intern(void *ctx, const char *sym, size_t len)
 	return pipeline_intern(x->pipe, sym, len);
 }
 
+/* t carries the feed id and TRADE_F_SEQ_SPARSE already (ih below). */
 static void itch_feed_trade(void *ctx, const struct trade *t)
 {
 	struct decoder_itch *x = ctx;
-	struct trade copy = *t;
 
-	copy.feed = x->feed;
-	if (x->mold)
-		copy.flags |= TRADE_F_SEQ_SPARSE;
 	pipeline_received(x->pipe, x->feed, 1);
 	/* ITCH prices are unsigned: 0 is no price at all (a corrupted message) */
-	if (copy.price <= 0) {
+	if (t->price <= 0) {
 		char what[64];
 		int n = snprintf(what, sizeof(what), "match %llu price 0",
-		                 (unsigned long long)copy.trade_id);
+		                 (unsigned long long)t->trade_id);
 
 		pipeline_malformed(x->pipe, x->feed, MALFORMED_PRICE_NONPOSITIVE, "itch", what,
 		                   (size_t)n);
 		return;
 	}
-	pipeline_submit(x->pipe, &copy);
+	pipeline_submit(x->pipe, t);
 }
 
 static void itch_feed_message(void *ctx, const uint8_t *msg, size_t len, uint64_t seq,
@@ -84,7 +81,11 @@ static void itch_feed_log(void *ctx, const char *msg)
 int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
                       const struct decoder_itch_config *cfg, char *err, size_t errlen)
 {
-	struct itch_handler ih = {.ctx = x, .intern = itch_feed_intern, .trade = itch_feed_trade};
+	struct itch_handler ih = {.ctx = x,
+	                          .intern = itch_feed_intern,
+	                          .trade = itch_feed_trade,
+	                          .feed = feed,
+	                          .flags = cfg->mold ? TRADE_F_SEQ_SPARSE : 0};
 	struct mold_handler mh = {
 	        .ctx = x, .message = itch_feed_message, .gap = itch_feed_gap, .log = itch_feed_log};
 

@@ -1112,10 +1112,12 @@ uint64_t journal_append(struct journal *j, uint16_t type, const void *payload, u
 	f->type = type;
 	f->len = len;
 	f->jseq = jseq;
-	memcpy(f + 1, payload, len);
-	/* The crc goes last, with release order: a reader in another process
-	 * that sees it sees a complete entry. */
-	crc = crc32c(0, (const uint8_t *)f + CRC_SKIP, FRAME_BYTES - CRC_SKIP + len);
+	/* The payload is copied and summed in one pass from the caller's buffer
+	 * (a record just built: a wide copy of it would stall, crc32c.h).  The
+	 * crc goes last, with release order: a reader in another process that
+	 * sees it sees a complete entry. */
+	crc = crc32c(0, (const uint8_t *)f + CRC_SKIP, FRAME_BYTES - CRC_SKIP);
+	crc = crc32c_copy(crc, f + 1, payload, len);
 	__atomic_store_n(&f->crc, crc, __ATOMIC_RELEASE);
 	j->off += need;
 	j->next_jseq = jseq + 1;

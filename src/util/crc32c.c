@@ -58,6 +58,28 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 		c = __builtin_ia32_crc32qi((uint32_t)c, p[i]);
 	return (uint32_t)c;
 }
+
+/* crc32c_hw fused with the copy: each word is loaded once, into the crc and
+ * to dst. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_copy_hw(uint32_t crc, uint8_t *d,
+                                                                 const uint8_t *s, size_t len)
+{
+	uint64_t c = crc;
+	size_t i = 0;
+
+	for (; len - i >= 8; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, sizeof(w));
+		c = __builtin_ia32_crc32di(c, w);
+		memcpy(d + i, &w, sizeof(w));
+	}
+	for (; i < len; i++) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, s[i]);
+		d[i] = s[i];
+	}
+	return (uint32_t)c;
+}
 #endif
 
 static uint32_t crc32c_resolve(uint32_t crc, const uint8_t *p, size_t len);
@@ -97,4 +119,20 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 	/* The register is kept inverted so results chain: crc32c(crc32c(0, a), b)
 	 * equals crc32c(0, a b). */
 	return ~fn(~crc, data, len);
+}
+
+uint32_t crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+	crc32c_fn fn = atomic_load_explicit(&crc32c_impl, memory_order_acquire);
+
+	assert((dst != NULL && src != NULL) || len == 0);
+	assert((const uint8_t *)dst + len <= (const uint8_t *)src ||
+	       (const uint8_t *)src + len <= (const uint8_t *)dst || len == 0);
+#if defined(__x86_64__)
+	if (fn == crc32c_hw)
+		return ~crc32c_copy_hw(~crc, dst, src, len);
+#endif
+	if (len > 0)
+		memcpy(dst, src, len);
+	return crc32c(crc, src, len);
 }

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct itch it;
 	static struct itch_stream s;
 	struct ctx x = {0};
-	const struct itch_handler h = {&x, fz_intern, fz_trade};
+	const struct itch_handler h = {&x, fz_intern, fz_trade, 0, 0};
 	size_t chunk, off = 0;
 
 	if (size == 0)

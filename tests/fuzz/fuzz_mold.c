@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mold_session m; /* about 0.8 MiB: never on the stack */
 	static struct itch it;
-	static const struct itch_handler ih = {NULL, fz_intern, fz_trade};
+	static const struct itch_handler ih = {NULL, fz_intern, fz_trade, 0, 0};
 	struct ctx x = {&it, 0, false};
 	const struct mold_handler h = {&x, fz_message, NULL, fz_request, fz_log};
 	struct mold_config cfg;

@@ -109,10 +109,42 @@ static void test_hw_matches_sw(void)
 	free(buf);
 }
 
+/* crc32c_copy is memcpy plus crc32c, whatever the offsets and lengths: the
+ * crc of the source, every byte copied, nothing past len written. */
+static void test_copy(void)
+{
+	uint8_t src[300], dst[320], want[320];
+	int bad = 0, n = 0;
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)rng();
+	for (size_t so = 0; so < 8; so++) {
+		for (size_t dof = 0; dof < 8; dof++) {
+			for (size_t len = 0; len + so <= sizeof(src) && len < 90; len++) {
+				uint32_t seed = (uint32_t)rng(), c;
+
+				memset(dst, 0xA5, sizeof(dst));
+				memset(want, 0xA5, sizeof(want));
+				memcpy(want + dof, src + so, len);
+				c = crc32c_copy(seed, dst + dof, src + so, len);
+				if (c != crc32c(seed, src + so, len) ||
+				    memcmp(dst, want, sizeof(dst)) != 0)
+					bad++;
+				n++;
+			}
+		}
+	}
+	CHECK(n > 5000);
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(crc32c_copy(0, dst, "123456789", 9), 0xE3069283u);
+	CHECK(memcmp(dst, "123456789", 9) == 0);
+}
+
 int main(void)
 {
 	test_check_values(); /* first call: resolves the implementation */
 	test_chaining();
 	test_hw_matches_sw();
+	test_copy();
 	CHECK_DONE();
 }

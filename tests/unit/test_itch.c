@@ -61,7 +61,7 @@ static void cap_trade(void *ctx, const struct trade *t)
 }
 
 static struct capture cap;
-static const struct itch_handler handler = {&cap, cap_intern, cap_trade};
+static const struct itch_handler handler = {&cap, cap_intern, cap_trade, 0, 0};
 
 static void init(struct itch *it, uint64_t max_orders, uint64_t max_matches)
 {
