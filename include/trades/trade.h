@@ -62,12 +62,13 @@ _Static_assert(offsetof(struct trade, instrument) == 48 && offsetof(struct trade
  * as two 8-byte stores.  A record written field by field and then copied
  * whole (the journal append) stalls on store forwarding: a wide load cannot
  * take its bytes from several narrower stores still in the store buffer. */
-static inline void trade_set_tail(struct trade *t, uint32_t instrument, uint16_t feed,
-                                  uint8_t side, uint8_t flags, uint8_t price_dp, uint8_t qty_dp,
+static inline void trade_set_tail(struct trade *t, uint32_t instrument, uint16_t feed, uint8_t side,
+                                  uint8_t flags, uint8_t price_dp, uint8_t qty_dp,
                                   uint8_t ts_digits)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint64_t w0 = instrument | (uint64_t)feed << 32 | (uint64_t)side << 48 | (uint64_t)flags << 56;
+	uint64_t w0 =
+	        instrument | (uint64_t)feed << 32 | (uint64_t)side << 48 | (uint64_t)flags << 56;
 	uint64_t w1 = price_dp | (uint64_t)qty_dp << 8 | (uint64_t)ts_digits << 16;
 
 	memcpy(&t->instrument, &w0, sizeof(w0));
