@@ -239,9 +239,18 @@ static void candle_ring_create(struct state *s, uint32_t inst, uint32_t k,
 	                 __ATOMIC_RELEASE);
 }
 
-/* Slot of the candle starting at start (*found), else head (a new one). */
-static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, bool *found)
+/* Slot of the candle starting at start (*found), else head (a new one).
+ * Every candle in the ring holds a trade at or below the watermark, so none
+ * starts after the watermark's own candle: a trade past it opens a new
+ * candle without a scan of the ring (the common case in time order, where
+ * the scan read all CANDLE_RING_LEN candles to find nothing). */
+static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, int64_t iv,
+                            bool *found)
 {
+	*found = false;
+	if (ring->h.count == 0 || ring->h.watermark_ns == INT64_MIN ||
+	    start > candle_floor(ring->h.watermark_ns, iv))
+		return ring->h.head;
 	for (uint32_t i = 0; i < ring->h.count; i++) {
 		uint32_t slot = (ring->h.head + CANDLE_RING_LEN - 1 - i) % CANDLE_RING_LEN;
 
@@ -317,7 +326,7 @@ static uint32_t candle_save(const struct state *s, struct candle_undo_entry *e, 
 		return 0;
 	}
 	e->hdr = ring->h;
-	e->slot = candle_slot(ring, start, found);
+	e->slot = candle_slot(ring, start, candle_region(s)->interval_ns[k], found);
 	e->c = ring->c[e->slot];
 	return e->slot;
 }
