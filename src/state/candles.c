@@ -244,8 +244,7 @@ static void candle_ring_create(struct state *s, uint32_t inst, uint32_t k,
  * starts after the watermark's own candle: a trade past it opens a new
  * candle without a scan of the ring (the common case in time order, where
  * the scan read all CANDLE_RING_LEN candles to find nothing). */
-static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, int64_t iv,
-                            bool *found)
+static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, int64_t iv, bool *found)
 {
 	*found = false;
 	if (ring->h.count == 0 || ring->h.watermark_ns == INT64_MIN ||
