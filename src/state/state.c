@@ -986,8 +986,12 @@ static void state_inst_apply(struct state_instrument *in, const struct trade *t,
 		in->volume += qty;
 		in->notional += notional;
 		in->last = t->price;
-		in->price_dp = t->price_dp > in->price_dp ? t->price_dp : in->price_dp;
-		in->qty_dp = t->qty_dp > in->qty_dp ? t->qty_dp : in->qty_dp;
+		/* Stored only when they grow (rarely): a byte store here would make
+		 * the crc's word load below wait on store forwarding. */
+		if (t->price_dp > in->price_dp)
+			in->price_dp = t->price_dp;
+		if (t->qty_dp > in->qty_dp)
+			in->qty_dp = t->qty_dp;
 		in->last_trade_id = t->trade_id;
 		in->last_ts_exch_ns = t->ts_exch_ns;
 		in->last_ts_rx_ns = t->ts_rx_ns;
