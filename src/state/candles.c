@@ -241,14 +241,15 @@ static void candle_ring_create(struct state *s, uint32_t inst, uint32_t k,
 
 /* Slot of the candle starting at start (*found), else head (a new one).
  * Every candle in the ring holds a trade at or below the watermark, so none
- * starts after the watermark's own candle: a trade past it opens a new
- * candle without a scan of the ring (the common case in time order, where
- * the scan read all CANDLE_RING_LEN candles to find nothing). */
-static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, int64_t iv, bool *found)
+ * starts after it: a trade whose candle starts past the watermark opens a
+ * new one without a scan of the ring (the common case in time order, where
+ * the scan read all CANDLE_RING_LEN candles to find nothing).  start is a
+ * multiple of the interval, so start > watermark is start > the watermark's
+ * candle, without a division. */
+static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, bool *found)
 {
 	*found = false;
-	if (ring->h.count == 0 || ring->h.watermark_ns == INT64_MIN ||
-	    start > candle_floor(ring->h.watermark_ns, iv))
+	if (ring->h.count == 0 || start > ring->h.watermark_ns)
 		return ring->h.head;
 	for (uint32_t i = 0; i < ring->h.count; i++) {
 		uint32_t slot = (ring->h.head + CANDLE_RING_LEN - 1 - i) % CANDLE_RING_LEN;
@@ -285,12 +286,13 @@ static bool candle_late(const struct candle_region *r, const struct candle_ring_
 	return h->watermark_ns >= start + iv + r->grace_ns;
 }
 
+/* The trade at ts into slot of ring; start is ts's candle (candle_floor). */
 static void candle_apply_one(struct state *s, struct candle_ring *ring, uint32_t k,
-                             const struct trade *t, int64_t ts, uint32_t slot, bool found)
+                             const struct trade *t, int64_t ts, int64_t start, uint32_t slot,
+                             bool found)
 {
 	const struct candle_region *r = candle_region(s);
 	int64_t iv = r->interval_ns[k];
-	int64_t start = candle_floor(ts, iv);
 	uint32_t odd = candle_write_begin(&ring->h);
 
 	if (t->flags & TRADE_F_CORRECTION) {
@@ -325,7 +327,7 @@ static uint32_t candle_save(const struct state *s, struct candle_undo_entry *e, 
 		return 0;
 	}
 	e->hdr = ring->h;
-	e->slot = candle_slot(ring, start, candle_region(s)->interval_ns[k], found);
+	e->slot = candle_slot(ring, start, found);
 	e->c = ring->c[e->slot];
 	return e->slot;
 }
@@ -363,7 +365,7 @@ void state_candles_apply(struct state *s, const struct trade *t, uint64_t jseq)
 		atomic_thread_fence(memory_order_release);
 		if (e->created)
 			candle_ring_create(s, t->instrument, k, e);
-		candle_apply_one(s, &candle_rings(s)[e->ring], k, t, ts, slot, found);
+		candle_apply_one(s, &candle_rings(s)[e->ring], k, t, ts, start, slot, found);
 	}
 }
 
