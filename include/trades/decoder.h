@@ -82,7 +82,6 @@ struct decoder_itch_config {
 struct decoder_itch {
 	struct pipeline *pipe;
 	uint16_t feed;
-	bool mold;
 	int request_fd;
 	struct sockaddr_storage request_addr;
 	socklen_t request_addrlen;

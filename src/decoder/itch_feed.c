@@ -92,7 +92,6 @@ int decoder_itch_init(struct decoder_itch *x, struct pipeline *p, uint16_t feed,
 	memset(x, 0, sizeof(*x));
 	x->pipe = p;
 	x->feed = feed;
-	x->mold = cfg->mold;
 	x->request_fd = cfg->request_fd;
 	x->request_addr = cfg->request_addr;
 	x->request_addrlen = cfg->request_addrlen;
