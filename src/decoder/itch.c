@@ -622,7 +622,7 @@ static size_t stream_inplace(struct itch *it, struct itch_stream *s, const uint8
  * the decoding to pass it).  A hint only: a wrong frame costs a fetch. */
 static size_t stream_ahead(const struct itch *it, const uint8_t *buf, size_t len, size_t ahead)
 {
-	const uint8_t *msg = buf + ahead + ITCH_FRAME_PREFIX;
+	const uint8_t *msg;
 	uint64_t keep;
 	size_t spec;
 
@@ -630,6 +630,7 @@ static size_t stream_ahead(const struct itch *it, const uint8_t *buf, size_t len
 	               "the order reference is at one offset");
 	if (len - ahead < ITCH_FRAME_HDR)
 		return ahead;
+	msg = buf + ahead + ITCH_FRAME_PREFIX;
 	spec = itch_msg_len(msg[0]);
 	if (spec == 0 || len - ahead - ITCH_FRAME_PREFIX < spec)
 		return ahead;
