@@ -29,9 +29,19 @@ HTTP=$(awk '$1=="listening" && $2=="http" {print $3; exit}' "$T/http.out")
 "$TRADES_GEN" --count $N --instruments 8 --tcp "127.0.0.1:$TCP_PORT" 2>/dev/null ||
 	fail "trades-gen"
 wait_received "$T/s" $N 30
+"$TRADES_GEN" --count $N --instruments 8 --out "$T/sent.jsonl" 2>/dev/null || fail "trades-gen --out"
+SENT=$(stat -c %s "$T/sent.jsonl")
+metric() { awk -v k="$1" '$1==k {print $2}' "$T/metrics"; }
 
 # ---- /metrics: exposition format, values
-curl -sf "http://$HTTP/metrics" >"$T/metrics" || fail "GET /metrics"
+# The source figures are published every STATE_PUBLISH_MS (100 ms), not at each commit: the
+# trades can be counted before the bytes that carried them are.  Scrape until they are (a
+# bounded wait, 10 s), then check that scrape.
+for i in $(seq 100); do
+	curl -sf "http://$HTTP/metrics" >"$T/metrics" || fail "GET /metrics"
+	[ "$(metric 'trades_source_bytes_total{feed="tcp:127.0.0.1:0"}')" = "$SENT" ] && break
+	sleep 0.1
+done
 promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 ||
 	fail "promtool check metrics: $(cat "$T/promtool.out")"
 grep -q '^# TYPE trades_feed_accepted_total counter$' "$T/metrics" || fail "no # TYPE"
@@ -43,9 +53,6 @@ grep -q '^trades_http_request_duration_seconds_bucket{le="+Inf"}' "$T/metrics" |
 	fail "no histogram"
 # the operations series (state version 6): per feed source, journal, candles,
 # stage latency histograms; the byte count is exactly what the generator sent
-"$TRADES_GEN" --count $N --instruments 8 --out "$T/sent.jsonl" 2>/dev/null || fail "trades-gen --out"
-SENT=$(stat -c %s "$T/sent.jsonl")
-metric() { awk -v k="$1" '$1==k {print $2}' "$T/metrics"; }
 [ "$(metric 'trades_source_bytes_total{feed="tcp:127.0.0.1:0"}')" = "$SENT" ] ||
 	fail "source bytes $(metric 'trades_source_bytes_total{feed="tcp:127.0.0.1:0"}'), sent $SENT"
 [ "$(metric 'trades_source_packets_total{feed="tcp:127.0.0.1:0"}')" -gt 0 ] || fail "no packets"
