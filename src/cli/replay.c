@@ -21,8 +21,8 @@
 /* Bytes per read(), small enough that the buffer the kernel copies into and
  * the decoder reads back stays in L2 beside the order book's hot slots: on
  * the harness's ITCH day (bench/run replay-itch) 64 KiB reads decode at
- * about 1.27x the rate of 1 MiB reads (issue 13).  A pipeline batch (a commit, an fsync
- * under --sync always) stays REPLAY_BATCH bytes. */
+ * about 1.27x the rate of 1 MiB reads (issue 13).  A pipeline batch (a
+ * commit, an fsync under --sync always) stays REPLAY_BATCH bytes. */
 #define REPLAY_CHUNK (1u << 16)
 #define REPLAY_BATCH (1u << 20)
 

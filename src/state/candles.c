@@ -259,7 +259,6 @@ static uint32_t candle_slot(const struct candle_ring *ring, int64_t start, bool 
 			return slot;
 		}
 	}
-	*found = false;
 	return ring->h.head;
 }
 
