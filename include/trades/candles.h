@@ -155,7 +155,7 @@ int state_candles_interval(const struct state *s, int64_t interval_ns);
  * oldest first (sorted by start_ns), under the ring's seqlock.  Returns the
  * number copied (0 if the instrument has no ring yet), or -1 if the
  * instrument or interval is out of range or the writer held the ring for
- * STATE_READ_RETRIES tries.  If hdr is non-NULL it gets the ring's header
+ * as long as state_read_retry waits.  If hdr is non-NULL it gets the ring's header
  * (late, corrections, watermark_ns; zeroed when there is no ring). */
 int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, struct candle *out,
                        uint32_t max, struct candle_ring_hdr *hdr);

@@ -59,7 +59,14 @@
 #define STATE_INST_CAP_MAX     (1u << 24)
 #define STATE_DEDUP_WINDOW     1024u /* ids below the high-water mark tracked */
 #define STATE_FEED_NAME_MAX    63
-#define STATE_READ_RETRIES     1000000u /* seqlock reader gives up after this */
+/* A seqlock reader (state_read_retry) spins STATE_READ_SPINS tries, then
+ * yields the CPU between tries (a writer preempted mid-update gets it back)
+ * and gives up once STATE_READ_WAIT_MS have passed: the writer was killed
+ * mid-apply, or is stopped.  STATE_READ_RETRIES bounds the tries whatever
+ * the clock says. */
+#define STATE_READ_SPINS   4096u
+#define STATE_READ_WAIT_MS 200u
+#define STATE_READ_RETRIES (1u << 24)
 
 _Static_assert((STATE_DEDUP_WINDOW & (STATE_DEDUP_WINDOW - 1)) == 0, "window is a power of two");
 
@@ -433,9 +440,16 @@ enum state_point {
 };
 extern void (*state_crash_hook)(enum state_point where);
 
+/* The wait between two tries of a seqlock read: *tries counts them (start
+ * it at 0), *deadline_ns is set at the first yield.  false: give up (the
+ * writer has held the lock for STATE_READ_WAIT_MS, or STATE_READ_RETRIES
+ * tries were made). */
+bool state_read_retry(uint32_t *tries, int64_t *deadline_ns);
+
 /* Consistent copy of one instrument (seqlock).  0, or -1 if id is not
- * defined (>= inst_count) or the writer held it for STATE_READ_RETRIES tries
- * (a writer killed mid-apply leaves it held until the next WRITE open), or
+ * defined (>= inst_count) or the writer held it for as long as
+ * state_read_retry waits (a writer killed mid-apply leaves it held until the
+ * next WRITE open), or
  * STATE_READ_DAMAGED (-2) when the copy fails its crc: the slot is damaged
  * and must be reported, not served. */
 #define STATE_READ_DAMAGED (-2)

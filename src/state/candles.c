@@ -418,13 +418,6 @@ static int candle_cmp(const void *a, const void *b)
 	return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
 }
 
-static inline void candle_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 int state_candles_read(const struct state *s, uint32_t inst, uint32_t interval, struct candle *out,
                        uint32_t max, struct candle_ring_hdr *hdr)
 {
@@ -492,7 +485,8 @@ int64_t state_candles_ring_watermark(const struct state *s, uint32_t ring)
 int state_candles_ring_read(const struct state *s, uint32_t ring_ix, struct candle *out,
                             uint32_t max, struct candle_ring_hdr *hdr)
 {
-	uint32_t n;
+	uint32_t n, tries = 0;
+	int64_t deadline = 0;
 	const struct candle_ring *ring;
 	struct candle_ring copy;
 
@@ -502,7 +496,7 @@ int state_candles_ring_read(const struct state *s, uint32_t ring_ix, struct cand
 	if (ring_ix >= state_candles_rings_used(s))
 		return -1;
 	ring = &candle_rings(s)[ring_ix];
-	for (uint32_t i = 0; i < STATE_READ_RETRIES; i++) {
+	do {
 		uint32_t before = atomic_load_explicit(&ring->h.seqlock, memory_order_acquire);
 
 		if ((before & 1) == 0) {
@@ -511,8 +505,7 @@ int state_candles_ring_read(const struct state *s, uint32_t ring_ix, struct cand
 			if (atomic_load_explicit(&ring->h.seqlock, memory_order_relaxed) == before)
 				goto got;
 		}
-		candle_cpu_relax();
-	}
+	} while (state_read_retry(&tries, &deadline));
 	return -1;
 got:
 	n = copy.h.count <= CANDLE_RING_LEN ? copy.h.count : CANDLE_RING_LEN;

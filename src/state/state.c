@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1249,15 +1250,33 @@ static inline void state_cpu_relax(void)
 #endif
 }
 
+bool state_read_retry(uint32_t *tries, int64_t *deadline_ns)
+{
+	uint32_t n = ++*tries;
+
+	if (n < STATE_READ_SPINS) {
+		state_cpu_relax();
+		return true;
+	}
+	if (n == STATE_READ_SPINS)
+		*deadline_ns = timefmt_mono_ns() + (int64_t)STATE_READ_WAIT_MS * 1000000;
+	else if (n >= STATE_READ_RETRIES || timefmt_mono_ns() > *deadline_ns)
+		return false;
+	sched_yield();
+	return true;
+}
+
 int state_read_instrument(const struct state *s, uint32_t id, struct state_instrument *out)
 {
 	const struct state_instrument *in;
+	uint32_t tries = 0;
+	int64_t deadline = 0;
 
 	ENSURE(s->map && out);
 	if (id >= atomic_load_explicit(&s->hdr->inst_count, memory_order_acquire))
 		return -1;
 	in = &s->inst[id];
-	for (uint32_t i = 0; i < STATE_READ_RETRIES; i++) {
+	do {
 		uint32_t before = atomic_load_explicit(&in->seqlock, memory_order_acquire);
 		uint32_t after;
 
@@ -1271,8 +1290,7 @@ int state_read_instrument(const struct state *s, uint32_t id, struct state_instr
 				return out->crc == state_inst_crc(out) ? 0 : STATE_READ_DAMAGED;
 			}
 		}
-		state_cpu_relax();
-	}
+	} while (state_read_retry(&tries, &deadline));
 	return -1;
 }
 

@@ -22,6 +22,7 @@
 #include "src/state/dedup.h"
 #include "trades/crc32c.h"
 #include "trades/state.h"
+#include "trades/timefmt.h"
 
 #define FILE_MAX  (1u << 20) /* the small test files are ~135 KiB */
 #define PX(units) ((int64_t)(units)*TRADE_SCALE)
@@ -1272,10 +1273,16 @@ static void rollback_round(const char *dir, bool with_dedup, uint64_t recoveries
 	arm_and_scribble(&s, slot);
 	state_close(&s, false);
 
-	/* a reader changes nothing and gives up on the odd seqlock */
+	/* a reader changes nothing and gives up on the odd seqlock, after
+	 * waiting STATE_READ_WAIT_MS for a writer that might only be preempted */
 	if (open_state(&s, dir, STATE_OPEN_READ, 0) == 0) {
+		int64_t t0 = timefmt_mono_ns(), waited;
+
 		CHECK_EQ_INT(atomic_load(&s.hdr->undo.jseq), jseq + 1);
 		CHECK_EQ_INT(state_read_instrument(&s, 0, &rd), -1);
+		waited = timefmt_mono_ns() - t0;
+		CHECK(waited >= (int64_t)STATE_READ_WAIT_MS * 1000000);
+		CHECK(waited < 10ll * 1000000000);
 		state_close(&s, false);
 	}
 	if (open_state(&s, dir, STATE_OPEN_WRITE, 8) != 0) {
