@@ -33,6 +33,9 @@
 
 #define STATE_ALIGN      4096u /* every table starts on its own page */
 #define STATE_TMP_SUFFIX ".tmp"
+/* Bytes of the mapping a writer faults in at open (state_prefault): the
+ * default file (65,536 slots) is 36 MB. */
+#define STATE_PREFAULT_MAX (1ull << 30)
 /* The undo record keeps only the part of a feed that state_apply_trade
  * writes: the name and counters, not the decoders' ext[] and malformed_by[]
  * tables, which are 70% of the struct and never change inside an apply. */
@@ -624,6 +627,24 @@ static int state_set_aside(struct state *s, const char *dir, uint32_t inst_cap, 
 	return state_create(s, dir, inst_cap, err, errlen); /* fsyncs dir: both renames */
 }
 
+/* Reads the writer's whole mapping into the page cache and its page tables
+ * (at most STATE_PREFAULT_MAX bytes), so that the first trade of an
+ * instrument does not fault on its slot, its dedup entry or its candle
+ * ring.  A new file's pages are not in the page cache: each first touch was
+ * a major fault in the writer (seen: 2 of them in 200,000 trades, under
+ * the latency benchmark, with p99 at several ms).  Read, not write: a
+ * write-populate would dirty the whole file, and the next msync would
+ * write it all out.  Best effort: without MADV_POPULATE_READ (Linux 5.14)
+ * the pages fault in on first touch, as before. */
+static void state_prefault(struct state *s)
+{
+	size_t n = s->size < STATE_PREFAULT_MAX ? s->size : STATE_PREFAULT_MAX;
+
+	if (madvise(s->map, n, MADV_POPULATE_READ) != 0)
+		log_debug("state %s: madvise MADV_POPULATE_READ %zu bytes: %s", s->path, n,
+		          strerror(errno));
+}
+
 static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap, char *err,
                             size_t errlen)
 {
@@ -646,6 +667,7 @@ static int state_open_write(struct state *s, const char *dir, uint32_t inst_cap,
 	}
 	if (state_begin_write(s, err, errlen))
 		goto fail;
+	state_prefault(s);
 	return 0;
 fail:
 	if (s->map)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -971,6 +972,34 @@ static void test_dedup_state(void)
 	remove_dir(dir);
 }
 
+/* A writer's open leaves every page of the file in the page cache
+ * (state_prefault): no first trade of an instrument takes a major fault on
+ * its slot.  Without the prefault only the header, the candle region and
+ * what the open wrote are resident on a new file. */
+static void test_prefault(void)
+{
+	static unsigned char vec[(64u << 20) / 4096];
+	struct state s;
+	char dir[128];
+	size_t pages, resident = 0;
+
+	test_dir(dir, sizeof(dir), "prefault");
+	if (open_state(&s, dir, STATE_OPEN_WRITE, 16384) != 0) {
+		CHECK(0);
+		return;
+	}
+	pages = (s.size + 4095) / 4096;
+	CHECK(pages <= sizeof(vec));
+	if (pages <= sizeof(vec) && mincore(s.map, s.size, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	if (resident != pages)
+		fprintf(stderr, "prefault: %zu of %zu pages resident\n", resident, pages);
+	CHECK_EQ_INT(resident, pages);
+	state_close(&s, true);
+	remove_dir(dir);
+}
+
 /* ---- 4. seqlock against a reader in another process ---- */
 
 #define SL_TRADES 2000000u
@@ -1398,6 +1427,7 @@ int main(void)
 	test_window();
 	test_seq_gaps();
 	test_dedup_state();
+	test_prefault();
 	test_rollback();
 	test_seqlock();
 	test_kill9();
