@@ -35,6 +35,7 @@
 #define SOURCE_BURST           256         /* completions/messages per batch */
 #define SOURCE_BUF_SIZE        65536       /* one receive buffer (UDP: max datagram) */
 #define SOURCE_WAIT_MS         50          /* longest sleep before checking stop */
+#define SOURCE_BUSY_IDLE_US    1000        /* busy_poll: an idle batch_end this often */
 #define SOURCE_SPEC_MAX        128         /* longest listener spec, with its NUL */
 #define SOURCE_FEED_NAME_MAX   64          /* longest feed name, with its NUL */
 #define SOURCE_ACK_LINE_MAX    32          /* "ack N\n": 4 + 20 digits + 1, rounded up */
@@ -138,6 +139,11 @@ struct source_config {
 	volatile sig_atomic_t *stop;   /* set by the signal handler; required */
 	struct source_handler handler; /* where everything received goes */
 	unsigned wait_ms; /* longest sleep between batch_end calls; 0: SOURCE_WAIT_MS */
+	/* Never sleep: the loop polls (io_uring: submit and run the task work;
+	 * epoll: a zero timeout) and takes a datagram the moment it is there,
+	 * at the cost of one core kept at 100%.  An idle turn still ends a
+	 * batch (deadlines, tickers) every SOURCE_BUSY_IDLE_US, not per poll. */
+	bool busy_poll;
 	/* A TCP connection that delivered no bytes for this long is shut down;
 	 * the backend then sees the end of the stream and closes it as usual
 	 * (closed() runs).  Checked by a sweep at most every

@@ -39,6 +39,7 @@ _Static_assert(DECODER_PEER_MAX >= ADDR_STR_MAX, "a peer address fits a decoder'
 
 #define SERVE_ACK_INTERVAL_DEFAULT 10    /* ms: --ack-interval */
 #define SERVE_OPT_IDLE_TIMEOUT     1061  /* getopt id of --idle-timeout (10xx: issue 10) */
+#define SERVE_OPT_BUSY_POLL        1301  /* getopt id of --busy-poll (13xx: issue 13) */
 #define SERVE_ACK_INTERVAL_MAX     60000 /* ms */
 
 static volatile sig_atomic_t serve_stop;
@@ -57,7 +58,7 @@ static void serve_usage(FILE *f)
 	        "                    [--state-dir DIR] [--io auto|uring|epoll] [--sync MODE]\n"
 	        "                    [--segment-size BYTES] [--instruments N] [--max-conns N] "
 	        "[--idle-timeout D]\n"
-	        "                    [--rcvbuf BYTES] [--print] [--log-level LEVEL]\n"
+	        "                    [--rcvbuf BYTES] [--busy-poll] [--print] [--log-level LEVEL]\n"
 	        "                    [--mold HOST:PORT[,feed=NAME][,iface=IP]]... "
 	        "[--mold-rerequest HOST:PORT]\n"
 	        "                    [ITCH options]\n\n"
@@ -86,6 +87,9 @@ static void serve_usage(FILE *f)
 	        "  --idle-timeout D   close a TCP client that sent nothing for D (60s; 0 off),\n"
 	        "                     counted as conns_idle_closed   env TRADES_IDLE_TIMEOUT\n"
 	        "  --rcvbuf BYTES     UDP receive buffer (64Mi, SO_RCVBUFFORCE as root)\n"
+	        "  --busy-poll        never sleep between receives: poll the sockets, one core\n"
+	        "                     kept at 100%%, for the lowest latency   env "
+	        "TRADES_BUSY_POLL=1\n"
 	        "  --mold SPEC        MoldUDP64 (ITCH 5.0) UDP listener; a multicast group is "
 	        "joined\n"
 	        "                     (iface=IP picks the interface).  Two --mold with the same\n"
@@ -131,6 +135,7 @@ struct serve_opts {
 	const char *io;
 	uint64_t max_conns;
 	uint64_t rcvbuf;
+	bool busy_poll;           /* --busy-poll, TRADES_BUSY_POLL=1 */
 	uint64_t ack_interval_ms; /* --ack-interval */
 	int64_t idle_timeout_ns;  /* --idle-timeout; 0 = off */
 	bool print;
@@ -275,6 +280,13 @@ static int serve_opt_print(struct serve_opts *o, const char *arg)
 	return 0;
 }
 
+static int serve_opt_busy_poll(struct serve_opts *o, const char *arg)
+{
+	(void)arg;
+	o->busy_poll = true;
+	return 0;
+}
+
 /* A JSON feed whose prices may be 0 or below (spreads): by default such a
  * price is refused as price_nonpositive. */
 static int serve_opt_nonpos(struct serve_opts *o, const char *arg)
@@ -316,6 +328,7 @@ static const struct serve_flag {
         {{"max-conns", required_argument, 0, 'c'}, serve_opt_conns},
         {{"rcvbuf", required_argument, 0, 'r'}, serve_opt_rcvbuf},
         {{"print", no_argument, 0, 'p'}, serve_opt_print},
+        {{"busy-poll", no_argument, 0, SERVE_OPT_BUSY_POLL}, serve_opt_busy_poll},
         {{"ack-interval", required_argument, 0, 'A'}, serve_opt_ack_interval},
         {{"trace-sample", required_argument, 0, 'T'}, serve_opt_trace_sample},
         {{"allow-negative-prices", required_argument, 0, 'N'}, serve_opt_nonpos},
@@ -349,6 +362,15 @@ static int serve_defaults(struct serve_opts *o)
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
 	            false, &o->max_conns) < 0)
 		return -1;
+	if (cli_env("TRADES_BUSY_POLL", NULL)) {
+		const char *v = getenv("TRADES_BUSY_POLL");
+
+		if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) {
+			fprintf(stderr, "trades serve: TRADES_BUSY_POLL '%s': use 1 or 0\n", v);
+			return -1;
+		}
+		o->busy_poll = v[0] == '1';
+	}
 	if (cli_env("TRADES_IDLE_TIMEOUT", NULL) &&
 	    serve_idle_parse(o, "TRADES_IDLE_TIMEOUT", getenv("TRADES_IDLE_TIMEOUT")) < 0)
 		return -1;
@@ -825,6 +847,7 @@ static int serve_run(const struct serve_opts *o, struct serve_wiring *w)
 	        .max_conns = (unsigned)o->max_conns,
 	        .idle_timeout_ns = o->idle_timeout_ns,
 	        .rcvbuf_bytes = (uint32_t)o->rcvbuf,
+	        .busy_poll = o->busy_poll,
 	        .stop = &serve_stop,
 	        .handler = {.ctx = w,
 	                    .opened = serve_opened,

@@ -626,6 +626,13 @@ void source_batch_end(struct source *s)
 {
 	const struct source_handler *h = &s->cfg.handler;
 
+	if (s->cfg.busy_poll && s->batch.events == 0) { /* a poll that found nothing */
+		int64_t now = timefmt_mono_ns();
+
+		if (now < s->busy_idle_next_ns)
+			return;
+		s->busy_idle_next_ns = now + SOURCE_BUSY_IDLE_US * 1000LL;
+	}
 	s->batch.backend = (uint8_t)s->active;
 	if (s->batch.events) {
 		s->stats.batches++;

@@ -224,7 +224,8 @@ int source_epoll_run(struct source *s)
 	for (;;) { /* the service's main loop: unbounded by design, ends when *stop is set */
 		if (*s->cfg.stop)
 			break;
-		n = epoll_wait(e->epfd, e->ev, SOURCE_BURST, (int)s->cfg.wait_ms);
+		n = epoll_wait(e->epfd, e->ev, SOURCE_BURST,
+		               s->cfg.busy_poll ? 0 : (int)s->cfg.wait_ms);
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
 			rc = -1;

@@ -72,6 +72,7 @@ struct source {
 	struct ratelimit idle_rl;   /* "idle connection closed" notices */
 	int64_t idle_every_ns;      /* sweep period: min(SOURCE_IDLE_SWEEP_NS, timeout / 10) */
 	int64_t idle_next_ns;       /* monotonic: next sweep due */
+	int64_t busy_idle_next_ns;  /* monotonic: busy_poll's next idle batch_end */
 	uint32_t idle_cursor;       /* next slot the sweep looks at */
 	enum source_io active;      /* backend in use after open */
 	char fallback_why[160];     /* why io_uring was not used */

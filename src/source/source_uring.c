@@ -488,9 +488,10 @@ static int uring_cqe(struct source *s, struct uring *u, const struct io_uring_cq
  * URING_NAP_US timeout, which with DEFER_TASKRUN and one multishot request
  * per socket does not wake per datagram but runs the task work once the
  * timeout hits, posting everything that arrived meanwhile.  A nap that
- * brought nothing makes the next wait a plain one.  -1 only on an error
- * that makes the ring unusable. */
-static int uring_wait(struct uring *u, unsigned wait_ms)
+ * brought nothing makes the next wait a plain one.  Under busy_poll it
+ * never sleeps: it submits, runs the task work (which posts what arrived)
+ * and returns.  -1 only on an error that makes the ring unusable. */
+static int uring_wait(struct uring *u, unsigned wait_ms, bool busy_poll)
 {
 	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = wait_ms * 1000000LL};
 	struct __kernel_timespec nap = {.tv_sec = 0, .tv_nsec = URING_NAP_US * 1000LL};
@@ -498,8 +499,10 @@ static int uring_wait(struct uring *u, unsigned wait_ms)
 	int ret;
 
 	if (io_uring_cq_ready(&u->ring))
-		return 0; /* a drain stopped at its bound: go on at once */
-	if (u->last_drained >= URING_BUSY_EVENTS && !u->stopping)
+		return 0;              /* a drain stopped at its bound: go on at once */
+	if (busy_poll && !u->stopping) /* no sleep: run the task work, post what is there */
+		ret = io_uring_submit_and_get_events(&u->ring);
+	else if (u->last_drained >= URING_BUSY_EVENTS && !u->stopping)
 		ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, SOURCE_BURST, &nap, NULL);
 	else
 		ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
@@ -559,8 +562,8 @@ static int uring_loop(struct source *s, struct uring *u)
 	for (;;) { /* the service's main loop: unbounded by design, ends when *stop is set */
 		if (*s->cfg.stop)
 			return 0;
-		if (arm_accepts_due(s, u) != 0 || uring_wait(u, s->cfg.wait_ms) != 0 ||
-		    uring_batch(s, u) != 0)
+		if (arm_accepts_due(s, u) != 0 ||
+		    uring_wait(u, s->cfg.wait_ms, s->cfg.busy_poll) != 0 || uring_batch(s, u) != 0)
 			return -1;
 		source_idle_sweep(s);
 	}
@@ -581,7 +584,7 @@ static void uring_stop(struct source *s, struct uring *u)
 	io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
 	u->cancel_pending = true;
 	for (round = 0; round < SOURCE_STOP_ROUNDS && (u->armed || u->cancel_pending); round++) {
-		if (uring_wait(u, s->cfg.wait_ms) != 0 || uring_batch(s, u) != 0)
+		if (uring_wait(u, s->cfg.wait_ms, s->cfg.busy_poll) != 0 || uring_batch(s, u) != 0)
 			break;
 	}
 	if (u->armed || u->cancel_pending)

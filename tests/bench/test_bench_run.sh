@@ -68,11 +68,21 @@ if meta["scenarios"].get("latency") == "ok":
     for pct in (10, 50, 90):
         if f"latency-{pct}" not in meta["pictures"]:
             bad.append(f"latency: no picture at {pct}%")
-        # issue 12: end to end, the kernel's receive stamp to journal commit
-        if not any(r["scenario"] == "latency" and r["system"] == f"trades-uring at {pct}%"
-                   and r["metric"] == f"kernel_to_committed {q}"
-                   for q in ("p50_ns", "p99_ns", "p999_ns", "max_ns") for r in rows):
-            bad.append(f"latency: no kernel_to_committed rows at {pct}%")
+        # issue 12: end to end, the kernel's receive stamp to journal commit; issue 13: also
+        # serve --busy-poll (pinned), with its ratios to the sleeping receiver (2 cores or more)
+        systems = [f"trades-uring at {pct}%"]
+        if len(os.sched_getaffinity(0)) >= 2:
+            systems.append(f"trades-uring busy-poll at {pct}%")
+            for q in ("p50_ns", "p99_ns"):
+                if not any(r["scenario"] == "latency" and r["metric"] == "ratio"
+                           and r.get("of") == f"kernel_to_committed {q}"
+                           and r["system"] == f"{systems[1]} vs {systems[0]}" for r in rows):
+                    bad.append(f"latency: no busy-poll ratio of {q} at {pct}%")
+        for system in systems:
+            for q in ("p50_ns", "p99_ns", "p999_ns", "max_ns"):
+                if not any(r["scenario"] == "latency" and r["system"] == system
+                           and r["metric"] == f"kernel_to_committed {q}" for r in rows):
+                    bad.append(f"latency: no kernel_to_committed {q} row for '{system}'")
 for r in rows:
     for k in ("scenario", "system", "metric", "value", "unit", "runs", "min", "median", "max"):
         if k not in r:
