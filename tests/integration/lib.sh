@@ -76,6 +76,12 @@ stat_json() {
 	"$TRADES" stat --state-dir "$1" --json >"$2" || fail "trades stat --json failed on $1"
 }
 
+# check_clean FILE: the stat --json in FILE says the state was closed clean, by no live writer
+check_clean() {
+	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["clean"] and d["writer_pid"] == 0 else 1)' "$1" ||
+		fail "state not marked clean after SIGTERM: $1"
+}
+
 # wait_received DIR N SECONDS: until N messages were processed, i.e. the sum
 # over feeds of accepted + duplicates + malformed reaches N.
 # The bound is wall-clock time, not a count of polls: one poll (stat + python) can take most of

@@ -69,11 +69,7 @@ stop_serve
 stat_json "$T/state" "$T/stat.json"
 "$PY" "$HERE/compare.py" totals "$T/totals.json" "$T/stat.json" \
 	--received "$N" --accepted "$N" --duplicates 0 --malformed 0 || fail "state != generator totals"
-"$PY" - "$T/stat.json" <<'PY' || fail "state not marked clean after SIGTERM"
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(0 if d["clean"] and d["writer_pid"] == 0 else 1)
-PY
+check_clean "$T/stat.json"
 
 # The journal holds every trade, and re-deriving the state from it agrees.
 "$TRADES" tail --state-dir "$T/state" >"$T/tail.jsonl" || fail "tail failed"
