@@ -344,6 +344,8 @@ static const struct option serve_shared[] = {CLI_COMMON_OPTIONS, CLI_ITCH_OPTION
 /* Defaults, then the environment. */
 static int serve_defaults(struct serve_opts *o)
 {
+	const char *busy;
+
 	memset(o, 0, sizeof(*o));
 	o->io = cli_env("TRADES_IO", "auto");
 	o->max_conns = SOURCE_CONNS_DEFAULT;
@@ -362,14 +364,13 @@ static int serve_defaults(struct serve_opts *o)
 	    cli_u64("serve", "TRADES_MAX_CONNS", getenv("TRADES_MAX_CONNS"), 1, SOURCE_CONNS_MAX,
 	            false, &o->max_conns) < 0)
 		return -1;
-	if (cli_env("TRADES_BUSY_POLL", NULL)) {
-		const char *v = getenv("TRADES_BUSY_POLL");
-
-		if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) {
-			fprintf(stderr, "trades serve: TRADES_BUSY_POLL '%s': use 1 or 0\n", v);
+	busy = cli_env("TRADES_BUSY_POLL", NULL);
+	if (busy) {
+		if (strcmp(busy, "1") != 0 && strcmp(busy, "0") != 0) {
+			fprintf(stderr, "trades serve: TRADES_BUSY_POLL '%s': use 1 or 0\n", busy);
 			return -1;
 		}
-		o->busy_poll = v[0] == '1';
+		o->busy_poll = busy[0] == '1';
 	}
 	if (cli_env("TRADES_IDLE_TIMEOUT", NULL) &&
 	    serve_idle_parse(o, "TRADES_IDLE_TIMEOUT", getenv("TRADES_IDLE_TIMEOUT")) < 0)
