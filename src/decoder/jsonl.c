@@ -799,6 +799,77 @@ static inline bool jf_decimal(const char **pp, const char *end, int64_t *val, ui
 	return true;
 }
 
+#define JF_ZEROS 0x3030303030303030ULL /* '0' in every byte */
+
+/* The value of 8 digit values (0..9, one a byte, the first in the low byte),
+ * combined in pairs, then fours, then eights (SWAR). */
+static inline uint64_t jf_swar8(uint64_t x)
+{
+	x = (x * 10 + (x >> 8)) & 0x00ff00ff00ff00ffULL;
+	x = (x * 100 + (x >> 16)) & 0x0000ffff0000ffffULL;
+	return (x * 10000 + (x >> 32)) & 0xffffffffULL;
+}
+
+/* The minute of the last timestamp timefmt_parse took ("YYYY-MM-DDTHH:MM",
+ * zone Z) and its nanoseconds since the epoch: trades arrive in time order,
+ * so the next timestamp is most likely in the same minute.  Per thread. */
+static __thread struct {
+	uint64_t a, b; /* the 16 bytes; a == 0 when empty (no timestamp starts with NULs) */
+	int64_t ns;
+} jf_minute;
+
+/* The seconds of timestamp s (n >= 20 bytes, its minute the cached one):
+ * ":SS[.f{1,7}]Z" into *ns; false to leave it to timefmt_parse.  Reads only
+ * [s, s + n): the fraction is the 8 bytes that end at the 'Z'. */
+static inline bool jf_seconds(const char *s, uint32_t n, int64_t *ns, uint8_t *digits)
+{
+	const char *t = s + 16;
+	uint32_t m = n - 16, nf = m > 4 ? m - 5 : 0;
+	unsigned d1 = (unsigned)(t[1] - '0'), d2 = (unsigned)(t[2] - '0');
+	uint64_t w, x, mk, frac = 0;
+
+	if (t[0] != ':' || t[m - 1] != 'Z' || d1 > 5 || d2 > 9)
+		return false;
+	if (m > 4) {
+		if (t[3] != '.' || nf == 0 || nf > 7)
+			return false;
+		memcpy(&w, s + n - 8, sizeof(w));
+		w >>= 8 * (7 - nf); /* the nf digits to the low bytes */
+		mk = ~0ULL >> (64 - 8 * nf);
+		x = ((w & mk) | (JF_ZEROS & ~mk)) - JF_ZEROS; /* '0's after the digits */
+		/* a digit is 0..9 after the subtraction (borrows move upward only) */
+		if ((((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS & mk) != 0)
+			return false;
+		frac = jf_swar8(x); /* units of 10 ns */
+	}
+	*ns = jf_minute.ns + (int64_t)(d1 * 10 + d2) * 1000000000LL + (int64_t)frac * 10;
+	*digits = (uint8_t)nf;
+	return true;
+}
+
+/* An RFC 3339 timestamp, as timefmt_parse reads it; reads only [s, s + n). */
+static inline bool jf_time(const char *s, uint32_t n, int64_t *ns, uint8_t *digits)
+{
+	uint64_t a, b;
+
+	if (n < 20)
+		return false;
+	memcpy(&a, s, 8);
+	memcpy(&b, s + 8, 8);
+	if (a == jf_minute.a && b == jf_minute.b && jf_seconds(s, n, ns, digits))
+		return true;
+	if (timefmt_parse(s, n, ns, digits) != 0)
+		return false;
+	/* Cache a Z minute whose every second fits (timefmt_parse checked the digits). */
+	if (s[n - 1] == 'Z' && *ns <= INT64_MAX - 60 * 1000000000LL) {
+		jf_minute.a = a;
+		jf_minute.b = b;
+		jf_minute.ns = *ns - *ns % 1000000000LL -
+		               (int64_t)((s[17] - '0') * 10 + (s[18] - '0')) * 1000000000LL;
+	}
+	return true;
+}
+
 /* The fields as the fast path found them. */
 struct jf_state {
 	const char *p, *end;
@@ -935,8 +1006,7 @@ static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
 	case K_VOLUME:
 		return jf_dec_value(st, f, &t->qty, &t->qty_dp) && t->qty > 0;
 	case K_TIMESTAMP:
-		return jf_string(st, f, &s, &n) &&
-		       timefmt_parse(s, n, &t->ts_exch_ns, &t->ts_digits) == 0;
+		return jf_string(st, f, &s, &n) && jf_time(s, n, &t->ts_exch_ns, &t->ts_digits);
 	case K_TIMESTAMP_MS:
 		return jf_u64_value(st, f, &st->ms);
 	case K_SIDE:

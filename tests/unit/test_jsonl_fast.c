@@ -176,6 +176,57 @@ static void test_edges(void)
 	}
 }
 
+/* The fast path's minute cache: a line is taken (or handed over) exactly as
+ * without it, whatever minute the line before it left cached.  Each entry
+ * is a timestamp, whether the fast path takes it, and its value in ns (0:
+ * not checked); the lines run in order, so each sees the one before. */
+static void test_minute_cache(void)
+{
+	static const struct {
+		const char *ts;
+		bool took;
+		int64_t ns;
+	} seq[] = {
+	        {"2025-01-02T03:04:05.123Z", true, 1735787045123000000LL}, /* fills the cache */
+	        {"2025-01-02T03:04:59Z", true, 1735787099000000000LL},
+	        {"2025-01-02T03:04:00.1Z", true, 1735787040100000000LL},
+	        {"2025-01-02T03:04:07.1234567Z", true, 1735787047123456700LL},
+	        {"2025-01-02T03:04:07.12345678Z", true, 1735787047123456780LL}, /* 8: timefmt */
+	        {"2025-01-02T03:04:07.123456789Z", true, 1735787047123456789LL},
+	        {"2025-01-02T03:04:07.1234567890Z", false, 0}, /* 10 fraction digits */
+	        {"2025-01-02T03:04:60Z", false, 0},
+	        {"2025-01-02T03:04:6Z", false, 0},
+	        {"2025-01-02T03:04:07.Z", false, 0},
+	        {"2025-01-02T03:04:07.1a3Z", false, 0},
+	        {"2025-01-02T03:04:07,123Z", false, 0},
+	        {"2025-01-02T03:04:07.123", false, 0},
+	        {"2025-01-02T03:04:07.123z", true, 1735787047123000000LL},
+	        {"2025-01-02T03:04:07.123+01:00", true, 1735783447123000000LL},
+	        {"2025-01-02t03:04:07Z", true, 1735787047000000000LL}, /* another 16 bytes */
+	        {"2025-01-02T03:04:07Z", true, 1735787047000000000LL},
+	        {"2262-04-11T23:46:00Z", true, 0}, /* cached: all its seconds fit */
+	        {"2262-04-11T23:46:59.999Z", true, 0},
+	        {"2262-04-11T23:47:16Z", true, 0}, /* not cached: some seconds overflow */
+	        {"2262-04-11T23:47:17Z", false, 0},
+	        {"2262-04-11T23:47:16.854775808Z", false, 0},
+	};
+	char line[256];
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		struct jsonl_trade t;
+		int n = snprintf(line, sizeof(line),
+		                 "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp\":\"%s\"}",
+		                 seq[i].ts);
+
+		CHECK(n > 0 && (size_t)n < sizeof(line));
+		CHECK(diff_one(line, (size_t)n) == seq[i].took);
+		if (seq[i].ns != 0) {
+			CHECK(jsonl_parse_fast(line, (size_t)n, &t));
+			CHECK(t.t.ts_exch_ns == seq[i].ns);
+		}
+	}
+}
+
 /* Every length around the 64-byte blocks and the fast path's 512-byte limit,
  * a quote on each side of every block edge. */
 static void test_lengths(void)
@@ -244,6 +295,7 @@ int main(int argc, char **argv)
 		n_lines = n_fast = 0;
 		rng_state = 0x9e3779b97f4a7c15ULL;
 		test_edges();
+		test_minute_cache();
 		test_lengths();
 		if (argc > 1)
 			test_gen_file(argv[1]);
