@@ -901,7 +901,47 @@ static inline bool jf_string(struct jf_state *st, const struct jf_line *f, const
 	return true;
 }
 
-/* A decimal given as a number or a string holding one. */
+/* jf_decimal, the common case SWAR: at most 7 integer digits, and at least
+ * 17 bytes to read from *pp (digits and the byte after them); anything else
+ * goes to jf_decimal.  The same texts, value, dp and end as jf_decimal; the
+ * integer and fraction digits are converted independently of each other. */
+static inline bool jf_decimal_swar(const char **pp, const char *end, int64_t *val, uint8_t *dp)
+{
+	const char *p = *pp;
+	uint64_t w, x, nd, ip, fp = 0;
+	unsigned ni, nf = 0;
+
+	if (end - p < 17)
+		return jf_decimal(pp, end, val, dp);
+	memcpy(&w, p, sizeof(w));
+	x = w - JF_ZEROS; /* a digit is 0..9 now; borrows move upward only */
+	nd = ((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS;
+	if (nd == 0) /* 8 or more integer digits */
+		return jf_decimal(pp, end, val, dp);
+	ni = (unsigned)__builtin_ctzll(nd) / 8;
+	if (ni == 0)
+		return false;
+	ip = jf_swar8(x << (8 * (8 - ni))); /* the digits to the top: leading zeros */
+	if (p[ni] == '.') {
+		memcpy(&w, p + ni + 1, sizeof(w));
+		x = w - JF_ZEROS;
+		nd = ((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS;
+		nf = nd ? (unsigned)__builtin_ctzll(nd) / 8 : 8;
+		if (nf == 0 || (nf == 8 && (unsigned)(p[ni + 9] - '0') <= 9))
+			return false; /* "1." or more than 8 fraction digits */
+		fp = jf_swar8(x & (~0ULL >> (64 - 8 * nf))); /* trailing zeros: the scale */
+		p += ni + 1 + nf;
+	} else {
+		p += ni;
+	}
+	*val = (int64_t)ip * TRADE_SCALE + (int64_t)fp;
+	*dp = (uint8_t)nf;
+	*pp = p;
+	return true;
+}
+
+/* A decimal given as a number or a string holding one.  A string's digits
+ * are read up to the line's end: its closing quote stops them. */
 static inline bool jf_dec_value(struct jf_state *st, const struct jf_line *f, int64_t *v,
                                 uint8_t *dp)
 {
@@ -909,11 +949,11 @@ static inline bool jf_dec_value(struct jf_state *st, const struct jf_line *f, in
 	uint32_t n;
 
 	if (st->p < st->end && *st->p != '"')
-		return jf_decimal(&st->p, st->end, v, dp);
+		return jf_decimal_swar(&st->p, st->end, v, dp);
 	if (!jf_string(st, f, &s, &n))
 		return false;
 	q = s;
-	return jf_decimal(&q, s + n, v, dp) && q == s + n;
+	return jf_decimal_swar(&q, st->end, v, dp) && q == s + n;
 }
 
 /* Unsigned digits given as a number or a string of digits. */

@@ -133,6 +133,12 @@ static const char *const taken[] = {
         "{\"fee\":null,\"ok\":true,\"no\":false,\"x\":-1.5e-3,\"note\":\"a b\",\"meta\":{\"v\":"
         "[1,{\"x\":null}]},\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,"
         "\"side\":\"S\",\"feed\":\"k\",\"rx_ns\":1}",
+        /* decimals far from the line's end: the SWAR reader, at its limits */
+        "{\"price\":1234567.12345678,\"volume\":\"0.5\",\"pair\":\"A/B\",\"timestamp_ms\":5,"
+        "\"seq\":1}",
+        "{\"price\":\"12345678.1\",\"volume\":00000001.00000001,\"pair\":\"A/B\","
+        "\"timestamp_ms\":5}",
+        "{\"price\":\"7\",\"volume\":0.1,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{\"pair\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\",\"price\":1,\"volume\":2,"
         "\"timestamp\":\"2025-01-02T03:04:05.123456789+01:00\"}",
 };
@@ -160,6 +166,10 @@ static const char *const handed[] = {
         "{\"pair\":\"A/B\",\"price\":\"1 \",\"volume\":2,\"timestamp_ms\":5}",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}\r",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"x\":[[[[",
+        "{\"price\":\"1.5x\",\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
+        "{\"price\":1.5.5,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
+        "{\"price\":.5,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
+        "{\"price\":1.123456789,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{}",
         "",
 };
