@@ -1030,6 +1030,51 @@ static inline int jf_key(const char *s, uint32_t n)
 	return K_COUNT;
 }
 
+/* jf_key without a branch on the key: the known keys by length and the low
+ * bit of their first byte, then one compare of 16 masked bytes.  s must
+ * have 16 readable bytes (the caller checks); keys come in any order, and a
+ * switch on their lengths is mispredicted about once a key. */
+static inline int jf_key_words(const char *s, uint32_t n)
+{
+	static const uint8_t cand[26] = {
+	        /* 1 + enum jkey; 0: no known key of that length and first-byte parity */
+	        [3 * 2 + 1] = 1 + K_SEQ,   [4 * 2] = 1 + K_PAIR,          [4 * 2 + 1] = 1 + K_SIDE,
+	        [5 * 2] = 1 + K_PRICE,     [6 * 2] = 1 + K_VOLUME,        [8 * 2] = 1 + K_TRADE_ID,
+	        [9 * 2] = 1 + K_TIMESTAMP, [12 * 2] = 1 + K_TIMESTAMP_MS,
+	};
+	static const uint64_t lo[1 + K_COUNT] = {
+	        /* 1 + enum jkey: each key's first 8 bytes, little-endian, zero-padded */
+	        [1 + K_PAIR] = 0x72696170,
+	        [1 + K_PRICE] = 0x6563697270,
+	        [1 + K_VOLUME] = 0x656d756c6f76,
+	        [1 + K_TIMESTAMP] = 0x6d617473656d6974,
+	        [1 + K_TIMESTAMP_MS] = 0x6d617473656d6974,
+	        [1 + K_SIDE] = 0x65646973,
+	        [1 + K_TRADE_ID] = 0x64695f6564617274,
+	        [1 + K_SEQ] = 0x716573,
+	};
+	static const uint64_t hi[1 + K_COUNT] = {[1 + K_TIMESTAMP] = 0x70,
+	                                         [1 + K_TIMESTAMP_MS] = 0x736d5f70};
+	static const uint64_t mlo[13] = {0,          0xff,         0xffff,         0xffffff,
+	                                 0xffffffff, 0xffffffffff, 0xffffffffffff, 0xffffffffffffff,
+	                                 ~0ULL,      ~0ULL,        ~0ULL,          ~0ULL,
+	                                 ~0ULL};
+	static const uint64_t mhi[13] = {0, 0, 0,    0,      0,        0,         0,
+	                                 0, 0, 0xff, 0xffff, 0xffffff, 0xffffffff};
+	uint64_t a, b;
+	unsigned x;
+
+	if (n > 12)
+		return K_COUNT;
+	x = cand[n * 2 + ((unsigned char)s[0] & 1)];
+	memcpy(&a, s, sizeof(a));
+	memcpy(&b, s + 8, sizeof(b));
+	/* x == 0 (no candidate) compares against entry 0 of lo/hi below, shifted
+	 * by one: the tables are indexed by 1 + enum jkey */
+	return (((a & mlo[n]) == lo[x]) & ((b & mhi[n]) == hi[x]) & (x != 0)) ? (int)x - 1
+	                                                                      : K_COUNT;
+}
+
 /* The value of known key k at st->p into out; false to hand the line over. */
 static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
                             struct jsonl_trade *out)
@@ -1080,7 +1125,7 @@ static bool jf_member(struct jf_state *st, const struct jf_line *f, struct jsonl
 
 	if (!jf_string(st, f, &s, &n))
 		return false;
-	k = jf_key(s, n);
+	k = st->end - s >= 16 ? jf_key_words(s, n) : jf_key(s, n);
 	jf_blanks(st);
 	if (st->p >= st->end || *st->p != ':')
 		return false;
