@@ -819,30 +819,36 @@ static __thread struct {
 } jf_minute;
 
 /* The seconds of timestamp s (n >= 20 bytes, its minute the cached one):
- * ":SS[.f{1,7}]Z" into *ns; false to leave it to timefmt_parse.  Reads only
- * [s, s + n): the fraction is the 8 bytes that end at the 'Z'. */
+ * ":SS[.f{1,9}]Z" into *ns; false to leave it to timefmt_parse.  Reads only
+ * [s, s + n): up to 7 fraction digits are the 8 bytes that end at the 'Z',
+ * 8 or 9 are the 8 bytes after the '.' (and the ninth digit). */
 static inline bool jf_seconds(const char *s, uint32_t n, int64_t *ns, uint8_t *digits)
 {
 	const char *t = s + 16;
 	uint32_t m = n - 16, nf = m > 4 ? m - 5 : 0;
-	unsigned d1 = (unsigned)(t[1] - '0'), d2 = (unsigned)(t[2] - '0');
-	uint64_t w, x, mk, frac = 0;
+	unsigned d1 = (unsigned)(t[1] - '0'), d2 = (unsigned)(t[2] - '0'), d9 = 0;
+	uint64_t w, x, mk = ~0ULL, frac = 0;
 
 	if (t[0] != ':' || t[m - 1] != 'Z' || d1 > 5 || d2 > 9)
 		return false;
 	if (m > 4) {
-		if (t[3] != '.' || nf == 0 || nf > 7)
+		if (t[3] != '.' || nf == 0 || nf > 9)
 			return false;
-		memcpy(&w, s + n - 8, sizeof(w));
-		w >>= 8 * (7 - nf); /* the nf digits to the low bytes */
-		mk = ~0ULL >> (64 - 8 * nf);
+		if (nf <= 7) {
+			memcpy(&w, s + n - 8, sizeof(w));
+			w >>= 8 * (7 - nf); /* the nf digits to the low bytes */
+			mk = ~0ULL >> (64 - 8 * nf);
+		} else {
+			memcpy(&w, t + 4, sizeof(w));
+			d9 = nf == 9 ? (unsigned)(t[12] - '0') : 0;
+		}
 		x = ((w & mk) | (JF_ZEROS & ~mk)) - JF_ZEROS; /* '0's after the digits */
 		/* a digit is 0..9 after the subtraction (borrows move upward only) */
-		if ((((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS & mk) != 0)
+		if ((((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS & mk) != 0 || d9 > 9)
 			return false;
-		frac = jf_swar8(x); /* units of 10 ns */
+		frac = jf_swar8(x) * 10 + d9; /* 8 digits are units of 10 ns */
 	}
-	*ns = jf_minute.ns + (int64_t)(d1 * 10 + d2) * 1000000000LL + (int64_t)frac * 10;
+	*ns = jf_minute.ns + (int64_t)(d1 * 10 + d2) * 1000000000LL + (int64_t)frac;
 	*digits = (uint8_t)nf;
 	return true;
 }
