@@ -170,6 +170,8 @@ static const char *const handed[] = {
         "{\"price\":1.5.5,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{\"price\":.5,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{\"price\":1.123456789,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":\"\"}",
+        "{\"pair\":\"A/B\",\"price\":\"\",\"volume\":2,\"timestamp_ms\":5,\"seq\":1}",
         "{}",
         "",
 };
