@@ -717,6 +717,16 @@ static inline uint32_t jf_quote(const struct jf_line *f, uint32_t off)
 	return w * 64 + (uint32_t)__builtin_ctzll(m);
 }
 
+#define JF_ZEROS 0x3030303030303030ULL /* '0' in every byte */
+
+/* The high bit of each byte of x (8 ASCII bytes minus '0' in each) that
+ * was not a digit: a digit is 0..9 after the subtraction.  Borrows and
+ * carries only move upward, so the flags below the lowest one are exact. */
+static inline uint64_t jf_nondigits(uint64_t x)
+{
+	return ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+}
+
 /* Up to 8 leading ASCII digits of [p, end): their count, value in *v. */
 static inline unsigned jf_digits8(const char *p, const char *end, uint64_t *v)
 {
@@ -732,10 +742,8 @@ static inline unsigned jf_digits8(const char *p, const char *end, uint64_t *v)
 		return n;
 	}
 	memcpy(&w, p, sizeof(w)); /* little-endian: p[0] is the low byte */
-	x = w - 0x3030303030303030ULL;
-	/* A byte is a digit iff it is 0..9 after the subtraction; borrows and
-	 * carries only move upward, so bytes below the first non-digit are exact. */
-	nd = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+	x = w - JF_ZEROS;
+	nd = jf_nondigits(x);
 	n = nd ? (unsigned)__builtin_ctzll(nd) / 8 : 8;
 	if (n == 0) {
 		*v = 0;
@@ -799,8 +807,6 @@ static inline bool jf_decimal(const char **pp, const char *end, int64_t *val, ui
 	return true;
 }
 
-#define JF_ZEROS 0x3030303030303030ULL /* '0' in every byte */
-
 /* The value of 8 digit values (0..9, one a byte, the first in the low byte),
  * combined in pairs, then fours, then eights (SWAR). */
 static inline uint64_t jf_swar8(uint64_t x)
@@ -843,8 +849,7 @@ static inline bool jf_seconds(const char *s, uint32_t n, int64_t *ns, uint8_t *d
 			d9 = nf == 9 ? (unsigned)(t[12] - '0') : 0;
 		}
 		x = ((w & mk) | (JF_ZEROS & ~mk)) - JF_ZEROS; /* '0's after the digits */
-		/* a digit is 0..9 after the subtraction (borrows move upward only) */
-		if ((((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS & mk) != 0 || d9 > 9)
+		if ((jf_nondigits(x) & mk) != 0 || d9 > 9)
 			return false;
 		frac = jf_swar8(x) * 10 + d9; /* 8 digits are units of 10 ns */
 	}
@@ -920,8 +925,8 @@ static inline bool jf_decimal_swar(const char **pp, const char *end, int64_t *va
 	if (end - p < 17)
 		return jf_decimal(pp, end, val, dp);
 	memcpy(&w, p, sizeof(w));
-	x = w - JF_ZEROS; /* a digit is 0..9 now; borrows move upward only */
-	nd = ((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS;
+	x = w - JF_ZEROS;
+	nd = jf_nondigits(x);
 	if (nd == 0) /* 8 or more integer digits */
 		return jf_decimal(pp, end, val, dp);
 	ni = (unsigned)__builtin_ctzll(nd) / 8;
@@ -931,7 +936,7 @@ static inline bool jf_decimal_swar(const char **pp, const char *end, int64_t *va
 	if (p[ni] == '.') {
 		memcpy(&w, p + ni + 1, sizeof(w));
 		x = w - JF_ZEROS;
-		nd = ((x + 0x7676767676767676ULL) | x) & JSCAN_HIGHS;
+		nd = jf_nondigits(x);
 		nf = nd ? (unsigned)__builtin_ctzll(nd) / 8 : 8;
 		if (nf == 0 || (nf == 8 && (unsigned)(p[ni + 9] - '0') <= 9))
 			return false; /* "1." or more than 8 fraction digits */
