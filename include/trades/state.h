@@ -136,6 +136,7 @@ enum state_ext {
 	/* TCP listeners (serve --tcp), on the listener's feed; not messages. */
 	STATE_EXT_CONNS_REFUSED,     /* connections closed at accept: table full (--max-conns) */
 	STATE_EXT_CONNS_IDLE_CLOSED, /* connections closed: no bytes for --idle-timeout */
+	STATE_EXT_BUFFER_OVERFLOW, /* MoldUDP64 gaps given up early: the reorder buffer was full */
 	STATE_EXT_COUNT,
 	STATE_EXT_MAX = 40 /* slots reserved in the file */
 };

@@ -175,6 +175,7 @@ static void itch_feed_publish_all(struct decoder_itch *x)
 	itch_feed_publish(x, STATE_EXT_BAD_PACKETS, ms->malformed + ms->seq_jumps);
 	itch_feed_publish(x, STATE_EXT_WRONG_SESSION, ms->wrong_session);
 	itch_feed_publish(x, STATE_EXT_REQUESTS, ms->requests_sent);
+	itch_feed_publish(x, STATE_EXT_BUFFER_OVERFLOW, ms->buffer_overflow);
 	/* Feed gaps of a Mold feed are the sequencer's: holes every line missed. */
 	pipeline_feed_gaps(x->pipe, x->feed, ms->gaps - x->published_gaps,
 	                   ms->gap_messages - x->published_gap_missing);

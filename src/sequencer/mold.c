@@ -11,6 +11,7 @@
  */
 #include "trades/mold.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,7 @@ void mold_init(struct mold_session *m, const struct mold_config *cfg, const stru
 	}
 	m->hostile_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	m->gap_rl = (struct ratelimit)RATELIMIT_INIT(1, 20);
+	m->overflow_rl = (struct ratelimit)RATELIMIT_INIT(10, 5);
 	m->next = cfg->first_seq;
 	m->horizon = cfg->first_seq;
 	m->state = MOLD_IDLE;
@@ -185,12 +187,19 @@ static void mold_deliver(struct mold_session *m, const uint8_t *pkt, size_t len,
 	ENSURE(off == len);
 }
 
+/* The i-th buffered packet in seq order. */
+static const struct mold_slot *mold_at(const struct mold_session *m, unsigned i)
+{
+	assert(i < m->nbuf);
+	return &m->slots[m->order[m->ohead + i]];
+}
+
 /* Delivers buffered packets that are now in sequence; drops the ones the
  * stream has passed. */
 static void mold_drain(struct mold_session *m)
 {
 	while (m->nbuf > 0) {
-		uint16_t idx = m->order[0];
+		uint16_t idx = m->order[m->ohead];
 		struct mold_slot *s = &m->slots[idx];
 
 		if (s->first > m->next)
@@ -201,8 +210,12 @@ static void mold_drain(struct mold_session *m)
 			mold_deliver(m, s->data, s->len, s->first, s->count, s->rx_ns,
 			             s->rx_kernel);
 		m->nbuf--;
-		memmove(&m->order[0], &m->order[1], m->nbuf * sizeof(m->order[0]));
+		m->ohead++;
 		m->free_slots[m->nfree++] = idx;
+	}
+	if (m->nbuf == 0) {
+		m->buf_end = 0;
+		m->ohead = 0;
 	}
 }
 
@@ -217,13 +230,13 @@ static uint64_t mold_hole_last(const struct mold_session *m)
 {
 	ENSURE(mold_hole(m));
 	if (m->nbuf > 0)
-		return m->slots[m->order[0]].first - 1;
+		return mold_at(m, 0)->first - 1;
 	return m->horizon - 1;
 }
 
 static int64_t mold_hole_seen(const struct mold_session *m)
 {
-	return m->nbuf > 0 ? m->slots[m->order[0]].seen_ns : m->horizon_seen_ns;
+	return m->nbuf > 0 ? mold_at(m, 0)->seen_ns : m->horizon_seen_ns;
 }
 
 static bool mold_two_lines(const struct mold_session *m)
@@ -245,13 +258,17 @@ static bool mold_both_passed(const struct mold_session *m)
 	return mold_two_lines(m) && m->line_end[0] > last && m->line_end[1] > last;
 }
 
-/* true if every seq of [first, last] is in a buffered packet already. */
+/* true if every seq of [first, last] is in a buffered packet already.
+ * A packet past everything buffered (the common case while a gap is out:
+ * the line goes on in order) is answered without a walk of the buffer. */
 static bool mold_buffered(const struct mold_session *m, uint64_t first, uint64_t last)
 {
 	uint64_t pos = first;
 
+	if (first >= m->buf_end)
+		return false;
 	for (unsigned i = 0; i < m->nbuf; i++) {
-		const struct mold_slot *s = &m->slots[m->order[i]];
+		const struct mold_slot *s = mold_at(m, i);
 
 		if (s->first > pos)
 			return false;
@@ -269,7 +286,7 @@ static uint16_t mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size
                                 uint64_t first, uint16_t count, int64_t rx_ns, bool rx_kernel,
                                 int64_t now)
 {
-	uint16_t idx, pos;
+	uint16_t idx, pos, *o;
 	struct mold_slot *s;
 
 	ENSURE(m->nfree > 0 && len <= MOLD_PACKET_MAX);
@@ -283,12 +300,20 @@ static uint16_t mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size
 	s->rx_kernel = rx_kernel;
 	s->seen_ns = now;
 	memcpy(s->data, pkt, len);
+	if (first + count > m->buf_end)
+		m->buf_end = first + count;
 	/* Packets mostly arrive in order: search for the place from the end. */
+	if (m->ohead + m->nbuf == 2 * MOLD_BUFFER_PACKETS) {
+		/* the window reached the end: back to 0, once per buffer's worth */
+		memmove(&m->order[0], &m->order[m->ohead], m->nbuf * sizeof(m->order[0]));
+		m->ohead = 0;
+	}
 	pos = m->nbuf;
-	while (pos > 0 && m->slots[m->order[pos - 1]].first > first)
+	while (pos > 0 && mold_at(m, pos - 1)->first > first)
 		pos--;
-	memmove(&m->order[pos + 1], &m->order[pos], (m->nbuf - pos) * sizeof(m->order[0]));
-	m->order[pos] = idx;
+	o = &m->order[m->ohead];
+	memmove(&o[pos + 1], &o[pos], (m->nbuf - pos) * sizeof(o[0]));
+	o[pos] = idx;
 	m->nbuf++;
 	m->stats.buffered++;
 	return pos;
@@ -457,20 +482,20 @@ static bool mold_ahead_open(const struct mold_session *m)
  * further back may overlap it), O(pos) once per new hole. */
 static void mold_ahead_new(struct mold_session *m, unsigned pos, int64_t now)
 {
-	const struct mold_slot *s = &m->slots[m->order[pos]], *p, *n;
+	const struct mold_slot *s = mold_at(m, pos), *p, *n;
 	bool before, after;
 	uint64_t end = m->next;
 
 	if (!mold_ahead_open(m))
 		return;
-	p = pos > 0 ? &m->slots[m->order[pos - 1]] : NULL;
-	n = pos + 1 < m->nbuf ? &m->slots[m->order[pos + 1]] : NULL;
+	p = pos > 0 ? mold_at(m, pos - 1) : NULL;
+	n = pos + 1 < m->nbuf ? mold_at(m, pos + 1) : NULL;
 	before = p && p->first + p->count < s->first && s->first - 1 > m->gap_last;
 	after = n && s->first + s->count < n->first && n->first - 1 > m->gap_last;
 	if (!before && !after)
 		return;
 	for (unsigned i = 0; i < pos; i++) {
-		const struct mold_slot *b = &m->slots[m->order[i]];
+		const struct mold_slot *b = mold_at(m, i);
 
 		if (b->first + b->count > end)
 			end = b->first + b->count;
@@ -491,7 +516,7 @@ static void mold_ahead_scan(struct mold_session *m, int64_t now)
 
 	m->ahead_due_ns = INT64_MAX; /* set again by the holes still waiting */
 	for (unsigned i = 0; i < m->nbuf && mold_ahead_open(m); i++) {
-		const struct mold_slot *s = &m->slots[m->order[i]];
+		const struct mold_slot *s = mold_at(m, i);
 
 		if (end < s->first)
 			mold_ahead_hole(m, end, s->first - 1, s->seen_ns, now);
@@ -627,10 +652,10 @@ static void mold_overflow(struct mold_session *m)
 
 	ENSURE(m->nfree == 0 && m->nbuf > 0);
 	m->stats.buffer_overflow++;
-	if (ratelimit_allow(&m->gap_rl, m->now, &suppressed))
+	if (ratelimit_allow(&m->overflow_rl, m->now, &suppressed))
 		mold_log(m,
 		         "mold: reorder buffer full (%u packets), giving up the oldest gap (%llu "
-		         "gap lines held back)",
+		         "similar suppressed)",
 		         MOLD_BUFFER_PACKETS, (unsigned long long)suppressed);
 	/* The declared gap may end before the first buffered packet (a tail
 	 * hole shown by a heartbeat); then the hole before that packet is

@@ -1351,6 +1351,7 @@ static const char *const state_ext_names[STATE_EXT_COUNT] = {
         [STATE_EXT_WRONG_SESSION] = "wrong_session",
         [STATE_EXT_CONNS_REFUSED] = "conns_refused",
         [STATE_EXT_CONNS_IDLE_CLOSED] = "conns_idle_closed",
+        [STATE_EXT_BUFFER_OVERFLOW] = "buffer_overflow",
 };
 
 const char *state_ext_name(enum state_ext e)

@@ -12,7 +12,7 @@
 
 #define T0       1000000000LL
 #define MS       1000000LL
-#define REC_MAX  4096
+#define REC_MAX  (2 * MOLD_BUFFER_PACKETS + 64)
 #define GAPS_MAX 16
 #define REQS_MAX 64
 
@@ -593,6 +593,67 @@ static void test_buffer_overflow(void)
 	CHECK_EQ_INT(sess.nfree, MOLD_BUFFER_PACKETS);
 }
 
+/* One line, no recovery: a hole waits a second before it is given up. */
+static void setup_waiting(void)
+{
+	struct mold_config c;
+
+	mold_config_default(&c);
+	c.single_wait_ns = 1000 * MS;
+	setup(&c, false);
+}
+
+/* A buffer that never empties: one packet far ahead stays while others are
+ * buffered and delivered in front of it, so the order window walks the
+ * whole of its 2 * MOLD_BUFFER_PACKETS entries and moves back to 0 (more
+ * than once); every packet still comes out once, in order. */
+static void test_buffer_window(void)
+{
+	unsigned cycles = 5 * MOLD_BUFFER_PACKETS;
+	uint64_t far = 4 * (uint64_t)cycles;
+	unsigned bad = 0;
+
+	setup_waiting();
+	CHECK_EQ_INT(feed(0, 1, 1, T0), 1);
+	CHECK_EQ_INT(feed(0, far, 1, T0), 0);
+	for (unsigned k = 1; k <= cycles; k++) {
+		/* 2k+1 waits behind the hole 2k, in front of far; 2k frees both */
+		bad += feed(0, 2 * k + 1, 1, T0) != 0;
+		bad += feed(0, 2 * k, 1, T0) != 2;
+		bad += sess.nbuf != 1;
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK(sess.ohead + sess.nbuf <= 2 * MOLD_BUFFER_PACKETS);
+	CHECK(delivered_run(1, REC_MAX, 0, 0));
+	CHECK_EQ_INT(sess.stats.messages_delivered, 2 * cycles + 1);
+	CHECK_EQ_INT(sess.stats.dup_messages, 0);
+	CHECK(!rec.bad_payload);
+}
+
+/* The shortcut for a packet past everything buffered must not hide a
+ * packet that an earlier, longer one already holds. */
+static void test_buffered_cover(void)
+{
+	setup_waiting();
+	CHECK_EQ_INT(feed(0, 1, 1, T0), 1);
+	CHECK_EQ_INT(feed(0, 10, 20, T0), 0); /* 10..29 behind the hole 2..9 */
+	CHECK_EQ_INT(feed(0, 5, 2, T0), 0);   /* 5..6 */
+	CHECK_EQ_INT(feed(0, 12, 3, T0), 0);  /* held inside 10..29: a duplicate */
+	CHECK_EQ_INT(sess.stats.dup_messages, 3);
+	CHECK_EQ_INT(feed(0, 25, 10, T0), 0); /* 25..34: partly new, buffered */
+	CHECK_EQ_INT(sess.nbuf, 3);
+	CHECK_EQ_INT(feed(0, 30, 2, T0), 0); /* held by 25..34 */
+	CHECK_EQ_INT(sess.stats.dup_messages, 5);
+	CHECK_EQ_INT(feed(0, 2, 3, T0), 5);  /* 2..4, 5..6 */
+	CHECK_EQ_INT(feed(0, 7, 3, T0), 28); /* 7..9, 10..29, 30..34 */
+	CHECK_EQ_INT(sess.nbuf, 0);
+	CHECK_EQ_INT(sess.buf_end, 0);
+	CHECK(delivered_run(1, 34, 0, 0));
+	CHECK_EQ_INT(rec.n, 34);
+	CHECK_EQ_INT(feed(0, 20, 5, T0), 0); /* behind next now: a duplicate */
+	CHECK_EQ_INT(sess.stats.dup_messages, 10);
+}
+
 /* A full buffer of packets each behind its own hole: one tick settles all. */
 static void test_many_holes(void)
 {
@@ -881,6 +942,8 @@ int main(void)
 	test_seq_jump();
 	test_malformed();
 	test_buffer_overflow();
+	test_buffer_window();
+	test_buffered_cover();
 	test_many_holes();
 	test_request_encode();
 	test_ahead_parallel();
