@@ -109,6 +109,12 @@ struct journal_spare {
 	bool running; /* the thread was started (joined at close) */
 	bool want;    /* the writer asks for a spare */
 	bool quit;
+	int writer_tid; /* the thread that opened the journal (the writer) */
+	/* the segment a roll left: unmapped and closed by the thread (old_fd
+	 * >= 0 while one waits) */
+	int old_fd;
+	uint8_t *old_map;
+	uint64_t old_size;
 	int fd; /* the ready spare: fd >= 0 and map != NULL; else -1 */
 	uint8_t *map;
 	int err;           /* errno of the last failed preparation, 0 none */
