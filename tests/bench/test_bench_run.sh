@@ -55,6 +55,7 @@ ratios = {
 }
 if os.access(os.path.join(build, "bench", "bench_simdjson"), os.X_OK):  # issue 13 goal 1
     ratios["replay-jsonl"].append("decode-only (vs simdjson) vs simdjson-ondemand")
+    ratios["replay-jsonl"].append("decode in memory (vs simdjson) vs simdjson-ondemand")
 for s, names in ratios.items():
     if meta["scenarios"].get(s) != "ok":
         continue
