@@ -140,6 +140,8 @@ struct journal {
 	uint64_t segments;      /* segment files present */
 	uint64_t syncs;         /* msync calls made */
 	uint64_t sync_failures; /* msync calls that failed (logged, rate-limited) */
+	uint64_t dir_syncs;     /* fsync calls on the directory */
+	bool dir_unsynced;      /* a roll renamed without one (sync none): due at close */
 	/* Failed state (journal_failed): set when a roll fails, cleared when a
 	 * roll succeeds.  Until retry_ns every append that needs a roll fails
 	 * at once; the wait doubles from 100 ms up to 1 s per failed retry. */

@@ -320,9 +320,18 @@ static int journal_seg_install(struct journal *j, int fd, uint8_t *map, const ch
 	*step = "rename";
 	if (renameat(j->dirfd, from, j->dirfd, name) != 0)
 		return -1;
-	*step = "fsync directory";
-	if (fsync(j->dirfd) != 0)
-		return -1;
+	/* With sync none nothing is synced for power loss, so a roll's rename
+	 * need not be either (0.1-2.8 ms on the writer here): the segment is
+	 * whole in the page cache, its header synced, and after a power loss
+	 * either name is a valid journal.  The directory is synced at close. */
+	if (j->cfg.sync == JOURNAL_SYNC_NONE && j->segments > 0) {
+		j->dir_unsynced = true;
+	} else {
+		*step = "fsync directory";
+		if (fsync(j->dirfd) != 0)
+			return -1;
+		j->dir_syncs++;
+	}
 	j->fd = fd;
 	j->map = map;
 	j->map_size = j->cfg.segment_bytes;
@@ -1238,6 +1247,13 @@ void journal_close(struct journal *j)
 	assert(j);
 	journal_spare_stop(j);
 	journal_sync_written(j);
+	if (j->dir_unsynced && j->dirfd >= 0) {
+		if (fsync(j->dirfd) == 0)
+			j->dir_syncs++;
+		else
+			log_error("journal %s: fsync directory: %s", j->dir, strerror(errno));
+		j->dir_unsynced = false;
+	}
 	journal_seg_unmap(j);
 	if (j->dirfd >= 0)
 		close(j->dirfd);

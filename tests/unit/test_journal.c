@@ -1294,6 +1294,10 @@ static void test_spare_retire(void)
 		CHECK(mapped >= 1 && mapped <= 2);
 	}
 	CHECK_EQ_INT(j.segments, 8);
+	/* sync none: the first segment's rename was synced, the rolls' are
+	 * synced once, at close */
+	CHECK_EQ_INT(j.dir_syncs, 1);
+	CHECK(j.dir_unsynced);
 	CHECK(spare_ready(&j));
 	if (pinned) { /* the other thread of this process is the spare thread */
 		DIR *d = opendir("/proc/self/task");
@@ -1316,12 +1320,26 @@ static void test_spare_retire(void)
 		CHECK(sched_setaffinity(0, sizeof(all), &all) == 0);
 	}
 	journal_close(&j);
+	CHECK_EQ_INT(j.dir_syncs, 2);
+	CHECK(!j.dir_unsynced);
 	CHECK_EQ_INT(maps_under(dir), 0);
 	CHECK_EQ_INT(journal_reader_open(&r, dir, 1, err, sizeof(err)), 0);
 	CHECK_EQ_INT(read_trades(&r, 1, 8 * PER_SEG + 1, &count, &bad), 0);
 	CHECK_EQ_INT(count, 8 * PER_SEG);
 	CHECK_EQ_INT(bad, 0);
 	journal_reader_close(&r);
+	/* a policy that syncs: every roll's rename is synced before it returns */
+	sub_dir(dir, "t15i");
+	if (open_writer(&j, dir, SEG_SMALL, JOURNAL_SYNC_INTERVAL) != 0) {
+		CHECK(!"open interval");
+		return;
+	}
+	CHECK_EQ_INT(append_trades(&j, 3 * PER_SEG), 0);
+	CHECK_EQ_INT(j.segments, 3);
+	CHECK_EQ_INT(j.dir_syncs, 3);
+	CHECK(!j.dir_unsynced);
+	journal_close(&j);
+	CHECK_EQ_INT(j.dir_syncs, 3);
 }
 
 int main(void)
