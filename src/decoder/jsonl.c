@@ -553,13 +553,18 @@ enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_tr
 
 /* ---- the fast path ----
  *
- * jsonl_parse_fast takes the lines a feed really sends: no backslash and no
- * control byte anywhere, at most JF_LINE_MAX bytes, the known keys at most
+ * jsonl_parse_fast takes the lines a feed really sends: no control byte
+ * anywhere, no backslash in a key or a known key's string value (escapes in
+ * skipped values are fine), at most JF_LINE_MAX bytes, the known keys at most
  * once each (any order), plain values (a decimal without sign or exponent,
  * unsigned digits, a plain string), blanks only as spaces between tokens,
  * and unknown keys with scalar values.  One vector pass over the line finds
  * every quote; with no backslash in the line each quote is a string's
- * delimiter, so a string ends at the next quote bit.  Any other line, and
+ * delimiter, so a string ends at the next quote bit.  With one, a key or a
+ * known value whose span holds a backslash is handed over (an escape, or
+ * a quote bit that was an escaped quote), and an unknown key's value is
+ * walked by the general scanner's jscan_value, escapes and all, so the
+ * quote bits inside it are never used.  Any other line, and
  * any line it would refuse, goes back to the general scanner: the fast path
  * never decides a refusal, so reasons stay those of jsonl_parse_general. */
 
@@ -572,10 +577,12 @@ _Static_assert(JF_LINE_MAX % 64 == 0 && JF_LINE_MAX <= JSONL_LINE_MAX, "whole ma
 _Static_assert(JF_INT_MAX + TRADE_SCALE_DIGITS <= 18, "a fast decimal cannot overflow int64");
 _Static_assert(K_COUNT <= 8, "seen keys fit a byte");
 
-/* Bit i of q[i / 64] set when line[i] is '"'. */
+/* Bit i of q[i / 64] set when line[i] is '"'.  bs: the line has a
+ * backslash, so a quote bit may be an escaped quote inside a string. */
 struct jf_line {
 	const char *line;
 	uint32_t len;
+	bool bs;
 	uint64_t q[JF_WORDS];
 };
 
@@ -698,6 +705,16 @@ static bool jf_classify(struct jf_line *f)
 	ok &= jf_block(f->line + f->len - 64, &last);
 	f->q[full] = last >> (64 - rest);
 	return ok;
+}
+
+/* Whether line has a byte below 0x20 (once jf_classify said it has a
+ * backslash or one: the rarer case, so a plain loop). */
+static bool jf_has_control(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20)
+			return true;
+	return false;
 }
 
 /* Offset of the first quote at or after off, or len when there is none. */
@@ -895,7 +912,9 @@ static inline void jf_blanks(struct jf_state *st)
 		st->p++;
 }
 
-/* A string value at st->p: its content span; false if not a string. */
+/* A string value at st->p: its content span; false if not a string, or
+ * if the span has a backslash (an escape, or a quote bit that was an
+ * escaped quote: the general scanner decodes those). */
 static inline bool jf_string(struct jf_state *st, const struct jf_line *f, const char **s,
                              uint32_t *n)
 {
@@ -905,6 +924,8 @@ static inline bool jf_string(struct jf_state *st, const struct jf_line *f, const
 		return false;
 	close = jf_quote(f, open + 1);
 	if (close >= f->len)
+		return false;
+	if (f->bs && memchr(st->p + 1, '\\', close - open - 1) != NULL)
 		return false;
 	*s = st->p + 1;
 	*n = close - open - 1;
@@ -1193,8 +1214,15 @@ bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out)
 		return false;
 	f.line = line;
 	f.len = (uint32_t)len;
-	if (!jf_classify(&f))
-		return false;
+	f.bs = false;
+	if (!jf_classify(&f)) {
+		/* A backslash, or a control byte: only the first is taken (in
+		 * values the general scanner skips, jscan_value, such as a
+		 * "note" with escapes: 1 line in 64 of the generated feed) */
+		if (jf_has_control(line, len))
+			return false;
+		f.bs = true;
+	}
 	jf_blanks(&st);
 	if (st.p >= st.end || *st.p != '{')
 		return false;

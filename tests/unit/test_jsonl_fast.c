@@ -141,6 +141,13 @@ static const char *const taken[] = {
         "{\"price\":\"7\",\"volume\":0.1,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{\"pair\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\",\"price\":1,\"volume\":2,"
         "\"timestamp\":\"2025-01-02T03:04:05.123456789+01:00\"}",
+        /* escapes in values the fast path skips (the generated feed's "note") */
+        "{\"timestamp\":\"2025-01-02T00:00:00.004065Z\",\"note\":\"q\\\" b\\\\ \\u00e9}\","
+        "\"pair\":\"BTC/USD\",\"volume\":\"7.7\",\"price\":96999.6,\"trade_id\":70}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,"
+        "\"note\":\"\\\"\\\"\\\"\\\\\\\\\\/\\b\\f\\n\\r\\t\\uABCD\"}",
+        "{\"x\":[\"a\\\"\",{\"y\\\"\":\"\\\\\"}],\"pair\":\"A/B\",\"price\":1,\"volume\":2,"
+        "\"timestamp_ms\":5}",
 };
 
 /* Lines the fast path must hand over (the general scanner decides). */
@@ -156,6 +163,18 @@ static const char *const handed[] = {
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"side\":\"unknown\"}",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"side\":\"bu\"}",
         "{\"pair\":\"A\\/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}", /* escape */
+        /* escapes where the fast path reads: keys and known values */
+        "{\"pa\\u0069r\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A\\\"B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":\"1\\u002e5\",\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"side\":\"b\\u0075y\",\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp\":\"2025-01-02T03:04:05\\u005a\"}",
+        "{\"no\\\"te\":1,\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        /* a bad escape, a backslash outside a string, a control byte: refused there */
+        "{\"note\":\"\\x\",\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"note\":\"\\u12\",\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\\\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
+        "{\"note\":\"\\\"\",\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}\t",
         "{\"pair\":\"A/B\",\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5}",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp\":\"2025-13-02T03:04:05Z\"}",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2}", /* no time */
