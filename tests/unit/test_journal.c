@@ -1054,21 +1054,39 @@ static void test_reader_fstat_failed(void)
 
 /* ---- 13. a full disk: appends fail fast, resume when space is freed ---- */
 
-/* Waits (at most 5 s) until the spare thread is idle: its last build done
- * or failed, no old segment left to unmap. */
-static bool spare_settled(struct journal *j)
+/* Waits (at most 5 s) until pred holds for the spare thread's state, read
+ * under its lock. */
+static bool spare_until(struct journal *j, bool (*pred)(const struct journal_spare *))
 {
 	for (int i = 0; i < 500; i++) {
-		bool idle;
+		bool ok;
 
 		pthread_mutex_lock(&j->spare.mu);
-		idle = !j->spare.want && j->spare.old_fd < 0;
+		ok = pred(&j->spare);
 		pthread_mutex_unlock(&j->spare.mu);
-		if (idle)
+		if (ok)
 			return true;
 		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
 	}
 	return false;
+}
+
+/* A segment is ready. */
+static bool spare_is_ready(const struct journal_spare *sp)
+{
+	return sp->fd >= 0;
+}
+
+/* Idle: its last build done or failed, no old segment left to unmap. */
+static bool spare_is_settled(const struct journal_spare *sp)
+{
+	return !sp->want && sp->old_fd < 0;
+}
+
+/* No old segment left to unmap. */
+static bool spare_is_retired(const struct journal_spare *sp)
+{
+	return sp->old_fd < 0;
 }
 
 static void test_disk_full(void)
@@ -1105,7 +1123,7 @@ static void test_disk_full(void)
 	 * made spare and failed a segment early (8 runs in 20). */
 	for (i = 0; i < 10 * PER_SEG; i++) {
 		if (i % PER_SEG == 0)
-			CHECK(spare_settled(&j));
+			CHECK(spare_until(&j, spare_is_settled));
 		if (append_trade(&j) == 0)
 			break;
 		got++;
@@ -1141,22 +1159,6 @@ out:
 
 /* ---- 14. the spare segment ---- */
 
-/* Waits (at most 5 s) until the spare thread has a segment ready. */
-static bool spare_ready(struct journal *j)
-{
-	for (int i = 0; i < 500; i++) {
-		bool ready;
-
-		pthread_mutex_lock(&j->spare.mu);
-		ready = j->spare.fd >= 0;
-		pthread_mutex_unlock(&j->spare.mu);
-		if (ready)
-			return true;
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-	}
-	return false;
-}
-
 /* Rolls into prepared spares: each is renamed into place with its header,
  * the entries read back whole, and an unused spare is gone at close; a
  * spare a dead writer left is removed at open. */
@@ -1176,7 +1178,7 @@ static void test_spare(void)
 	}
 	CHECK(j.spare.running);
 	for (k = 0; k < 3; k++) { /* fills segment k + 1: rolls at k = 1, 2 take a spare */
-		CHECK(spare_ready(&j));
+		CHECK(spare_until(&j, spare_is_ready));
 		CHECK(exists(spare));
 		CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
 	}
@@ -1188,7 +1190,7 @@ static void test_spare(void)
 	CHECK_EQ_INT(append_trades(&j, 20 * PER_SEG), 0);
 	CHECK_EQ_INT(j.segments, 23);
 	CHECK_EQ_INT(j.spare.hits + j.spare.misses, 22);
-	CHECK(spare_ready(&j));
+	CHECK(spare_until(&j, spare_is_ready));
 	journal_close(&j);
 	CHECK(!exists(spare));
 	for (k = 0; k < 23; k++) {
@@ -1212,7 +1214,7 @@ static void test_spare(void)
 	snprintf(path, sizeof(path), "journal %s/journal/%s: removed", dir, JOURNAL_SPARE_NAME);
 	CHECK(strstr(log, path) != NULL);
 	CHECK_EQ_INT(j.next_jseq, 23 * PER_SEG + 1);
-	CHECK(spare_ready(&j));
+	CHECK(spare_until(&j, spare_is_ready));
 	CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
 	CHECK_EQ_INT(j.spare.hits, 1);
 	journal_close(&j);
@@ -1236,22 +1238,6 @@ static int maps_under(const char *dir)
 		n += strstr(line, dir) != NULL;
 	fclose(f);
 	return n;
-}
-
-/* Waits (at most 5 s) until the spare thread holds no old segment. */
-static bool spare_retired(struct journal *j)
-{
-	for (int i = 0; i < 500; i++) {
-		bool done;
-
-		pthread_mutex_lock(&j->spare.mu);
-		done = j->spare.old_fd < 0;
-		pthread_mutex_unlock(&j->spare.mu);
-		if (done)
-			return true;
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-	}
-	return false;
 }
 
 /* ---- 15. the roll's old segment, and where the spare thread runs ----
@@ -1286,9 +1272,9 @@ static void test_spare_retire(void)
 	if (pinned) /* the writer pinned after open, as the bench and taskset do */
 		CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
 	for (int k = 0; k < 8; k++) {
-		CHECK(spare_ready(&j));
+		CHECK(spare_until(&j, spare_is_ready));
 		CHECK_EQ_INT(append_trades(&j, PER_SEG), 0);
-		CHECK(spare_retired(&j));
+		CHECK(spare_until(&j, spare_is_retired));
 		/* the current segment and the spare, nothing older */
 		mapped = maps_under(dir);
 		CHECK(mapped >= 1 && mapped <= 2);
@@ -1298,7 +1284,7 @@ static void test_spare_retire(void)
 	 * synced once, at close */
 	CHECK_EQ_INT(j.dir_syncs, 1);
 	CHECK(j.dir_unsynced);
-	CHECK(spare_ready(&j));
+	CHECK(spare_until(&j, spare_is_ready));
 	if (pinned) { /* the other thread of this process is the spare thread */
 		DIR *d = opendir("/proc/self/task");
 		struct dirent *de;
