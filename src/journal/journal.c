@@ -391,12 +391,13 @@ static int journal_spare_build(struct journal *j, int *fdp, uint8_t **mapp)
 	return 0;
 }
 
-/* Before a build: keeps this thread off the CPUs the writer is pinned to
+/* Before each job: keeps this thread off the CPUs the writer is pinned to
  * (serve --busy-poll on an isolated core, the bench's pinned receiver).  A
- * build zeroes a whole segment, about 200 ms of CPU for 64 MiB: on the
- * writer's CPU it took the poller's time slices (a p99 of 15-17 ms at
- * half load).  A writer allowed everywhere this thread may run (the usual
- * case), or everywhere but nowhere else, leaves it where it started. */
+ * build zeroes a whole segment, about 200 ms of CPU for 64 MiB, and the
+ * thread inherited the writer's mask: on the writer's CPU it would share
+ * the poller's time slices.  A writer allowed everywhere this thread may
+ * run (the usual case), or everywhere but nowhere else, leaves it where it
+ * started. */
 static void journal_spare_place(int writer_tid, const cpu_set_t *base)
 {
 	cpu_set_t w, mine;
