@@ -303,6 +303,7 @@ static uint16_t mold_buffer_put(struct mold_session *m, const uint8_t *pkt, size
 	if (first + count > m->buf_end)
 		m->buf_end = first + count;
 	/* Packets mostly arrive in order: search for the place from the end. */
+	ENSURE(m->ohead + m->nbuf <= 2 * MOLD_BUFFER_PACKETS);
 	if (m->ohead + m->nbuf == 2 * MOLD_BUFFER_PACKETS) {
 		/* the window reached the end: back to 0, once per buffer's worth */
 		memmove(&m->order[0], &m->order[m->ohead], m->nbuf * sizeof(m->order[0]));
