@@ -972,34 +972,38 @@ static inline bool jf_decimal_swar(const char **pp, const char *end, int64_t *va
 	return true;
 }
 
-/* A decimal given as a number or a string holding one.  A string's digits
- * are read up to the line's end: its closing quote stops them. */
-static inline bool jf_dec_value(struct jf_state *st, const struct jf_line *f, int64_t *v,
-                                uint8_t *dp)
+/* 1 if p (at or past st->end: 0) holds byte c, else 0, read without a
+ * branch (a feed sends a value as a number on one line and a string on the
+ * next; the line has 2 bytes at least, so st->end - 1 is in it). */
+static inline unsigned jf_is(const struct jf_state *st, const char *p, char c)
 {
-	const char *s, *q;
-	uint32_t n;
-
-	if (st->p < st->end && *st->p != '"')
-		return jf_decimal_swar(&st->p, st->end, v, dp);
-	if (!jf_string(st, f, &s, &n))
-		return false;
-	q = s;
-	return jf_decimal_swar(&q, st->end, v, dp) && q == s + n;
+	return (unsigned)(p < st->end) & (unsigned)(*(p < st->end ? p : st->end - 1) == c);
 }
 
-/* Unsigned digits given as a number or a string of digits. */
-static inline bool jf_u64_value(struct jf_state *st, const struct jf_line *f, uint64_t *v)
+/* A decimal given as a number or a string holding one: a string's digits
+ * must reach its closing quote (a backslash, or any other byte, stops them
+ * first, and the line goes to the general scanner). */
+static inline bool jf_dec_value(struct jf_state *st, int64_t *v, uint8_t *dp)
 {
-	const char *s, *q;
-	uint32_t n;
+	unsigned q = jf_is(st, st->p, '"');
+	const char *p = st->p + q;
 
-	if (st->p < st->end && *st->p != '"')
-		return jf_uint(&st->p, st->end, JF_U64_MAX, v) != 0;
-	if (!jf_string(st, f, &s, &n))
+	if (!jf_decimal_swar(&p, st->end, v, dp) || (q & ~jf_is(st, p, '"')))
 		return false;
-	q = s;
-	return jf_uint(&q, s + n, JF_U64_MAX, v) != 0 && q == s + n;
+	st->p = p + q;
+	return true;
+}
+
+/* Unsigned digits given as a number or a string of digits, as jf_dec_value. */
+static inline bool jf_u64_value(struct jf_state *st, uint64_t *v)
+{
+	unsigned q = jf_is(st, st->p, '"');
+	const char *p = st->p + q;
+
+	if (jf_uint(&p, st->end, JF_U64_MAX, v) == 0 || (q & ~jf_is(st, p, '"')))
+		return false;
+	st->p = p + q;
+	return true;
 }
 
 static inline bool jf_pair(struct jf_state *st, const struct jf_line *f, struct jsonl_trade *out)
@@ -1119,22 +1123,22 @@ static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
 	case K_PAIR:
 		return jf_pair(st, f, out);
 	case K_PRICE:
-		return jf_dec_value(st, f, &t->price, &t->price_dp);
+		return jf_dec_value(st, &t->price, &t->price_dp);
 	case K_VOLUME:
-		return jf_dec_value(st, f, &t->qty, &t->qty_dp) && t->qty > 0;
+		return jf_dec_value(st, &t->qty, &t->qty_dp) && t->qty > 0;
 	case K_TIMESTAMP:
 		return jf_string(st, f, &s, &n) && jf_time(s, n, &t->ts_exch_ns, &t->ts_digits);
 	case K_TIMESTAMP_MS:
-		return jf_u64_value(st, f, &st->ms);
+		return jf_u64_value(st, &st->ms);
 	case K_SIDE:
 		return jf_side(st, f, &t->side);
 	case K_TRADE_ID:
-		if (!jf_u64_value(st, f, &t->trade_id))
+		if (!jf_u64_value(st, &t->trade_id))
 			return false;
 		t->flags |= t->trade_id ? TRADE_F_HAS_ID : 0;
 		return true;
 	case K_SEQ:
-		if (!jf_u64_value(st, f, &t->seq))
+		if (!jf_u64_value(st, &t->seq))
 			return false;
 		t->flags |= t->seq ? TRADE_F_HAS_SEQ : 0;
 		return true;

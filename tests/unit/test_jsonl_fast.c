@@ -148,6 +148,9 @@ static const char *const taken[] = {
         "\"note\":\"\\\"\\\"\\\"\\\\\\\\\\/\\b\\f\\n\\r\\t\\uABCD\"}",
         "{\"x\":[\"a\\\"\",{\"y\\\"\":\"\\\\\"}],\"pair\":\"A/B\",\"price\":1,\"volume\":2,"
         "\"timestamp_ms\":5}",
+        /* numbers as strings up to the line's end (the quote is read without a branch) */
+        "{\"pair\":\"A/B\",\"volume\":2,\"timestamp_ms\":5,\"price\":\"1.5\"}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":\"5\"}",
 };
 
 /* Lines the fast path must hand over (the general scanner decides). */
@@ -191,6 +194,13 @@ static const char *const handed[] = {
         "{\"price\":1.123456789,\"volume\":2,\"pair\":\"A/B\",\"timestamp_ms\":5}",
         "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":\"\"}",
         "{\"pair\":\"A/B\",\"price\":\"\",\"volume\":2,\"timestamp_ms\":5,\"seq\":1}",
+        /* an opened quote the digits do not close, a quote after a number */
+        "{\"pair\":\"A/B\",\"volume\":2,\"timestamp_ms\":5,\"price\":\"1.5}",
+        "{\"pair\":\"A/B\",\"volume\":2,\"price\":1,\"timestamp_ms\":\"5",
+        "{\"pair\":\"A/B\",\"price\":1\",\"volume\":2,\"timestamp_ms\":5}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"seq\":\"12\"3}",
+        "{\"pair\":\"A/B\",\"price\":1,\"volume\":2,\"timestamp_ms\":5,\"seq\":\"0x1\"}",
+        "{\"pair\":\"A/B\",\"price\":\"1.5\\\"\",\"volume\":2,\"timestamp_ms\":5}",
         "{}",
         "",
 };
