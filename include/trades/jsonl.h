@@ -14,7 +14,7 @@
  *
  * The parser allocates nothing and never reads outside [line, line+len).
  * Plain lines (what feeds send) take a fast path: one SIMD pass for the
- * quotes (AVX2 or SSE4.2, picked at run time), then the known keys in any
+ * quotes (AVX-512, AVX2 or SSE4.2, picked at run time), then the known keys in any
  * order (a timestamp in the minute of the one before it costs only its
  * seconds); every other line, and every line that may be refused, goes through
  * the strict general scanner, which alone decides refusals and reasons.
@@ -43,6 +43,21 @@ struct jsonl_trade {
  * are tolerated).  Returns MALFORMED_NONE and fills *out, or the reason. */
 enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out);
 
+/* A line's quote bits as the framer found them (one vector pass over the
+ * piece the line is in, so the parser need not read the line twice): bit
+ * (bit0 + i) of quote[] is set when line[i] is '"'; unusual: the line holds
+ * a backslash or a byte below 0x20.  quote[] covers the words the line
+ * touches.  Valid only during the line callback. */
+struct jsonl_marks {
+	const uint64_t *quote;
+	uint32_t bit0;
+	bool unusual;
+};
+
+/* jsonl_parse, given the line's marks (NULL: the parser finds them). */
+enum malformed jsonl_parse_marked(const char *line, size_t len, const struct jsonl_marks *marks,
+                                  struct jsonl_trade *out);
+
 /* The two halves of jsonl_parse, public for the differential test.
  * jsonl_parse_general: the strict scanner, any valid line, every refusal;
  * same contract as jsonl_parse.  jsonl_parse_fast: the lines feeds really
@@ -50,15 +65,18 @@ enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out
  * jsonl.c); returns true with *out exactly as the general scanner fills it,
  * or false with *out zeroed when it does not take the line (never a
  * refusal: the general scanner decides).  jsonl_parse = fast, else general.
- * Neither reads outside [line, line+len). */
+ * marks as jsonl_parse_marked's.  Neither reads outside [line, line+len)
+ * (and marks->quote). */
 enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_trade *out);
-bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out);
+bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *marks,
+                      struct jsonl_trade *out);
 
 /* Kernels of the fast path's quote pass. */
 enum jsonl_isa {
 	JSONL_ISA_SCALAR, /* portable, byte at a time */
 	JSONL_ISA_SSE42,  /* 16 bytes a step */
-	JSONL_ISA_AVX2,   /* 32 bytes a step; the default where the CPU has it */
+	JSONL_ISA_AVX2,   /* 32 bytes a step */
+	JSONL_ISA_AVX512, /* 64 bytes a step (AVX-512 F and BW); the default where the CPU has it */
 };
 
 /* Makes the fast path use kernel isa (the default, picked at load time, is
@@ -76,8 +94,11 @@ struct jsonl_stream {
 };
 
 /* Called once per complete line (no '\n'); too_long is set for a line that
- * was cut (line then holds its first JSONL_LINE_MAX bytes). */
-typedef void (*jsonl_line_fn)(void *ctx, const char *line, size_t len, int too_long);
+ * was cut (line then holds its first JSONL_LINE_MAX bytes).  marks: the
+ * line's quote bits for jsonl_parse_marked, or NULL (a line carried across
+ * reads, or cut). */
+typedef void (*jsonl_line_fn)(void *ctx, const char *line, size_t len, int too_long,
+                              const struct jsonl_marks *marks);
 
 /* Splits buf into lines, calling fn for each complete one; keeps the tail. */
 void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, jsonl_line_fn fn,

@@ -62,7 +62,8 @@ static void decoder_malformed(struct decoder *d, enum malformed why, const char 
 }
 
 /* One JSON line: count it, parse it, intern its pair, submit it. */
-static void decoder_line(void *ctx, const char *line, size_t len, int too_long)
+static void decoder_line(void *ctx, const char *line, size_t len, int too_long,
+                         const struct jsonl_marks *marks)
 {
 	struct decoder *d = ctx;
 	struct jsonl_trade jt;
@@ -76,7 +77,7 @@ static void decoder_line(void *ctx, const char *line, size_t len, int too_long)
 		decoder_malformed(d, MALFORMED_LINE_TOO_LONG, line, len);
 		return;
 	}
-	why = jsonl_parse(line, len, &jt);
+	why = jsonl_parse_marked(line, len, marks, &jt);
 	if (why == MALFORMED_NONE && jt.t.price <= 0 && !d->allow_nonpositive)
 		why = MALFORMED_PRICE_NONPOSITIVE;
 	if (why != MALFORMED_NONE) {
@@ -111,9 +112,9 @@ static void decoder_datagram_lines(struct decoder *d, const char *buf, size_t le
 		size_t n = nl ? (size_t)(nl - buf) : (size_t)(end - buf);
 
 		if (n > JSONL_LINE_MAX)
-			decoder_line(d, buf, JSONL_LINE_MAX, 1);
+			decoder_line(d, buf, JSONL_LINE_MAX, 1, NULL);
 		else
-			decoder_line(d, buf, n, 0);
+			decoder_line(d, buf, n, 0, NULL);
 		buf += n + (nl ? 1 : 0);
 	}
 }

@@ -577,8 +577,9 @@ _Static_assert(JF_LINE_MAX % 64 == 0 && JF_LINE_MAX <= JSONL_LINE_MAX, "whole ma
 _Static_assert(JF_INT_MAX + TRADE_SCALE_DIGITS <= 18, "a fast decimal cannot overflow int64");
 _Static_assert(K_COUNT <= 8, "seen keys fit a byte");
 
-/* Bit i of q[i / 64] set when line[i] is '"'.  bs: the line has a
- * backslash, so a quote bit may be an escaped quote inside a string. */
+/* Bit i of q[i / 64] set when line[i] is '"' (zero past the line).  bs:
+ * the line has a backslash, so a quote bit may be an escaped quote inside
+ * a string. */
 struct jf_line {
 	const char *line;
 	uint32_t len;
@@ -586,59 +587,91 @@ struct jf_line {
 	uint64_t q[JF_WORDS];
 };
 
-/* Quote bits of one 64-byte block (a short block padded with spaces by the
- * caller); false if it holds a backslash or a byte below 0x20. */
-typedef bool (*jf_block_fn)(const char *b, uint64_t *q);
+/* One 64-byte block's bit masks: its quotes, its newlines, and its bytes that
+ * keep a line off the fast path unless checked (a backslash, a byte below
+ * 0x20: a newline is one too). */
+struct jf_masks {
+	uint64_t q, nl, bad;
+};
 
-static bool jf_block_scalar(const char *b, uint64_t *q)
+/* The masks of one 64-byte block (a short block padded with spaces by the
+ * caller). */
+typedef void (*jf_block_fn)(const char *b, struct jf_masks *m);
+
+static void jf_block_scalar(const char *b, struct jf_masks *m)
 {
-	uint64_t m = 0;
-	bool bad = false;
+	uint64_t q = 0, nl = 0, bad = 0;
 
 	for (unsigned i = 0; i < 64; i++) {
 		unsigned char c = (unsigned char)b[i];
 
-		m |= (uint64_t)(c == '"') << i;
-		bad |= c == '\\' || c < 0x20;
+		q |= (uint64_t)(c == '"') << i;
+		nl |= (uint64_t)(c == '\n') << i;
+		bad |= (uint64_t)(c == '\\' || c < 0x20) << i;
 	}
-	*q = m;
-	return !bad;
+	m->q = q;
+	m->nl = nl;
+	m->bad = bad;
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("sse4.2"))) static bool jf_block_sse42(const char *b, uint64_t *q)
+__attribute__((target("sse4.2"))) static void jf_block_sse42(const char *b, struct jf_masks *m)
 {
 	const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-	const __m128i ctl = _mm_set1_epi8(0x1f);
-	uint64_t m = 0;
-	__m128i bad = _mm_setzero_si128();
+	const __m128i nl = _mm_set1_epi8('\n'), ctl = _mm_set1_epi8(0x1f);
+	uint64_t q = 0, n = 0, bad = 0;
 
 	for (unsigned i = 0; i < 4; i++) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+		__m128i x = _mm_or_si128(_mm_cmpeq_epi8(v, bs),
+		                         _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
 
-		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * i);
-		bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, bs));
-		bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+		q |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * i);
+		n |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * i);
+		bad |= (uint64_t)(uint16_t)_mm_movemask_epi8(x) << (16 * i);
 	}
-	*q = m;
-	return _mm_testz_si128(bad, bad);
+	m->q = q;
+	m->nl = n;
+	m->bad = bad;
 }
 
-__attribute__((target("avx2"))) static bool jf_block_avx2(const char *b, uint64_t *q)
+/* The mask of the 32 bytes of v that equal c. */
+__attribute__((target("avx2"))) static inline uint64_t jf_eq32(__m256i v, char c)
 {
-	const __m256i quote = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\');
-	const __m256i ctl = _mm256_set1_epi8(0x1f);
+	return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)));
+}
+
+/* The mask of the 32 bytes of v that are a backslash or below 0x20. */
+__attribute__((target("avx2"))) static inline uint64_t jf_bad32(__m256i v)
+{
+	__m256i ctl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+
+	return (uint32_t)_mm256_movemask_epi8(
+	        _mm256_or_si256(ctl, _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
+}
+
+__attribute__((target("avx2"))) static void jf_block_avx2(const char *b, struct jf_masks *m)
+{
 	__m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)b);
 	__m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b + 32));
-	__m256i bad = _mm256_or_si256(_mm256_cmpeq_epi8(lo, bs), _mm256_cmpeq_epi8(hi, bs));
 
-	bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_min_epu8(lo, ctl), lo));
-	bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_min_epu8(hi, ctl), hi));
-	*q = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, quote)) |
-	     (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, quote)) << 32;
-	return _mm256_testz_si256(bad, bad);
+	m->q = jf_eq32(lo, '"') | jf_eq32(hi, '"') << 32;
+	m->nl = jf_eq32(lo, '\n') | jf_eq32(hi, '\n') << 32;
+	m->bad = jf_bad32(lo) | jf_bad32(hi) << 32;
+}
+
+/* One 64-byte load, the tests straight into mask registers. */
+__attribute__((target("avx512f,avx512bw"))) static void jf_block_avx512(const char *b,
+                                                                        struct jf_masks *m)
+{
+	__m512i v = _mm512_loadu_si512((const void *)b);
+
+	m->q = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"'));
+	m->nl = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+	m->bad = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\')) |
+	         _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f));
 }
 #endif
 
@@ -663,9 +696,16 @@ bool jsonl_fast_isa(enum jsonl_isa isa)
 			return false;
 		jf_block = jf_block_avx2;
 		return true;
+	case JSONL_ISA_AVX512:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw"))
+			return false;
+		jf_block = jf_block_avx512;
+		return true;
 #else
 	case JSONL_ISA_SSE42:
 	case JSONL_ISA_AVX2:
+	case JSONL_ISA_AVX512:
 		return false;
 #endif
 	}
@@ -676,7 +716,8 @@ bool jsonl_fast_isa(enum jsonl_isa isa)
  * widest kernel the CPU has. */
 __attribute__((constructor)) static void jf_dispatch(void)
 {
-	if (!jsonl_fast_isa(JSONL_ISA_AVX2) && !jsonl_fast_isa(JSONL_ISA_SSE42))
+	if (!jsonl_fast_isa(JSONL_ISA_AVX512) && !jsonl_fast_isa(JSONL_ISA_AVX2) &&
+	    !jsonl_fast_isa(JSONL_ISA_SSE42))
 		jsonl_fast_isa(JSONL_ISA_SCALAR);
 }
 
@@ -687,24 +728,45 @@ __attribute__((constructor)) static void jf_dispatch(void)
 static bool jf_classify(struct jf_line *f)
 {
 	uint32_t full = f->len / 64, rest = f->len % 64;
+	struct jf_masks m;
 	char tail[64];
-	uint64_t last;
-	bool ok = true;
+	uint64_t bad = 0;
 
-	for (uint32_t w = 0; w < full; w++)
-		ok &= jf_block(f->line + 64 * w, &f->q[w]);
+	for (uint32_t w = 0; w < full; w++) {
+		jf_block(f->line + 64 * w, &m);
+		f->q[w] = m.q;
+		bad |= m.bad;
+	}
 	for (uint32_t w = full; w < JF_WORDS; w++)
 		f->q[w] = 0;
 	if (rest == 0)
-		return ok;
+		return bad == 0;
 	if (full == 0) {
 		memset(tail, ' ', sizeof(tail));
 		memcpy(tail, f->line, rest);
-		return jf_block(tail, &f->q[0]) && ok;
+		jf_block(tail, &m);
+		f->q[0] = m.q;
+		return (bad | m.bad) == 0;
 	}
-	ok &= jf_block(f->line + f->len - 64, &last);
-	f->q[full] = last >> (64 - rest);
-	return ok;
+	jf_block(f->line + f->len - 64, &m);
+	f->q[full] = m.q >> (64 - rest);
+	return (bad | m.bad) == 0;
+}
+
+/* Fills f->q from the framer's marks: the line's bits shifted down to bit 0,
+ * the bits past its end cleared.  The marks' words reach one past the line's
+ * last (jsonl_seg keeps a zero word after its piece). */
+static void jf_marked(struct jf_line *f, const struct jsonl_marks *mk)
+{
+	const uint64_t *src = mk->quote + mk->bit0 / 64;
+	unsigned sh = mk->bit0 % 64, words = (f->len + 63) / 64;
+
+	for (unsigned w = 0; w < words; w++) /* words <= JF_WORDS */
+		f->q[w] = sh ? src[w] >> sh | src[w + 1] << (64 - sh) : src[w];
+	if (f->len % 64)
+		f->q[words - 1] &= ~0ULL >> (64 - f->len % 64);
+	for (unsigned w = words; w < JF_WORDS; w++)
+		f->q[w] = 0;
 }
 
 /* Whether line has a byte below 0x20 (once jf_classify said it has a
@@ -1206,10 +1268,12 @@ static bool jf_finish(const struct jf_state *st, struct jsonl_trade *out)
 	return true;
 }
 
-bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out)
+bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *marks,
+                      struct jsonl_trade *out)
 {
 	struct jf_line f;
 	struct jf_state st = {line, line + len, 0, 0, 0};
+	bool plain;
 
 	assert(line != NULL || len == 0);
 	assert(out != NULL);
@@ -1219,7 +1283,13 @@ bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out)
 	f.line = line;
 	f.len = (uint32_t)len;
 	f.bs = false;
-	if (!jf_classify(&f)) {
+	if (marks) {
+		jf_marked(&f, marks);
+		plain = !marks->unusual;
+	} else {
+		plain = jf_classify(&f);
+	}
+	if (!plain) {
 		/* A backslash, or a control byte: only the first is taken (in
 		 * values the general scanner skips, jscan_value, such as a
 		 * "note" with escapes: 1 line in 64 of the generated feed) */
@@ -1255,22 +1325,141 @@ bool jsonl_parse_fast(const char *line, size_t len, struct jsonl_trade *out)
 	return false;
 }
 
-enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out)
+enum malformed jsonl_parse_marked(const char *line, size_t len, const struct jsonl_marks *marks,
+                                  struct jsonl_trade *out)
 {
-	if (jsonl_parse_fast(line, len, out))
+	if (jsonl_parse_fast(line, len, marks, out))
 		return MALFORMED_NONE;
 	return jsonl_parse_general(line, len, out);
 }
 
+enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out)
+{
+	return jsonl_parse_marked(line, len, NULL, out);
+}
+
 /* ---- line framing ---- */
 
+#define JSONL_SEG 16384 /* bytes a vector pass frames at a time */
+
+_Static_assert(JSONL_SEG % 64 == 0 && JSONL_SEG > JSONL_LINE_MAX, "a whole line fits a segment");
+
 /* Hands one complete line to fn; a "\r\n" ending loses its '\r' here so
- * every consumer sees the same bytes for CRLF and LF input. */
-static void jsonl_deliver(const char *line, size_t len, int too_long, jsonl_line_fn fn, void *ctx)
+ * every consumer sees the same bytes for CRLF and LF input.  marks: the
+ * line's quote bits, or NULL. */
+static void jsonl_deliver(const char *line, size_t len, int too_long,
+                          const struct jsonl_marks *marks, jsonl_line_fn fn, void *ctx)
 {
 	if (!too_long && len > 0 && line[len - 1] == '\r')
 		len--;
-	fn(ctx, line, len, too_long);
+	fn(ctx, line, len, too_long, marks);
+}
+
+/* One step of the framer at buf (len > 0 bytes): a carried or skipped line's
+ * end, or a line, or the rest of buf into the carry.  Bytes consumed (> 0). */
+static size_t jsonl_step(struct jsonl_stream *s, const char *buf, size_t len, jsonl_line_fn fn,
+                         void *ctx)
+{
+	const char *nl = memchr(buf, '\n', len);
+	size_t seg = nl ? (size_t)(nl - buf) : len;
+	size_t room = JSONL_LINE_MAX - s->len;
+
+	if (s->skipping) {
+		s->skipping = nl == NULL;
+	} else if (nl && s->len == 0 && seg <= JSONL_LINE_MAX) {
+		jsonl_deliver(buf, seg, 0, NULL, fn, ctx); /* no copy needed */
+	} else if (seg <= room) {
+		memcpy(s->buf + s->len, buf, seg);
+		s->len += (uint32_t)seg;
+		if (nl) {
+			jsonl_deliver(s->buf, s->len, 0, NULL, fn, ctx);
+			s->len = 0;
+		}
+	} else {
+		memcpy(s->buf + s->len, buf, room);
+		jsonl_deliver(s->buf, JSONL_LINE_MAX, 1, NULL, fn, ctx);
+		s->len = 0;
+		s->skipping = nl == NULL;
+	}
+	return seg + (nl != NULL);
+}
+
+/* Whether any of bits [from, from + n) of m is set. */
+static bool jsonl_bits_any(const uint64_t *m, uint32_t from, uint32_t n)
+{
+	uint32_t end = from + n;
+
+	for (uint32_t w = from / 64; w * 64 < end; w++) { /* bounded by end */
+		uint64_t x = m[w];
+
+		if (w == from / 64)
+			x &= ~0ULL << (from % 64);
+		if ((w + 1) * 64 > end)
+			x &= ~0ULL >> ((w + 1) * 64 - end);
+		if (x)
+			return true;
+	}
+	return false;
+}
+
+/* The masks of [buf, buf + len) (len <= JSONL_SEG) into q, nl and bad, a
+ * short last block padded with spaces. */
+static void jsonl_seg_masks(const char *buf, uint32_t len, uint64_t *q, uint64_t *nl, uint64_t *bad)
+{
+	uint32_t full = len / 64, rest = len % 64;
+	struct jf_masks m;
+	char tail[64];
+
+	assert(len <= JSONL_SEG);
+	for (uint32_t w = 0; w < full; w++) {
+		jf_block(buf + 64 * w, &m);
+		q[w] = m.q;
+		nl[w] = m.nl;
+		bad[w] = m.bad;
+	}
+	if (rest) {
+		memset(tail, ' ', sizeof(tail));
+		memcpy(tail, buf + 64 * full, rest);
+		jf_block(tail, &m);
+		q[full] = m.q;
+		nl[full] = m.nl;
+		bad[full] = m.bad;
+	}
+}
+
+/* The whole lines among the first JSONL_SEG bytes of buf (len > 0), framed
+ * from one vector pass that also gives the parser their quote bits.  Bytes
+ * consumed: up to the last newline, 0 if there is none (jsonl_step then
+ * takes the bytes: a line too long, or the rest of the stream's read). */
+static size_t jsonl_seg(const char *buf, size_t len, jsonl_line_fn fn, void *ctx)
+{
+	uint64_t q[JSONL_SEG / 64 + 1], nl[JSONL_SEG / 64], bad[JSONL_SEG / 64];
+	uint32_t n = len < JSONL_SEG ? (uint32_t)len : JSONL_SEG, start = 0;
+	struct jsonl_marks marks = {.quote = q};
+
+	jsonl_seg_masks(buf, n, q, nl, bad);
+	q[(n + 63) / 64] = 0;                          /* the word past the piece, for jf_marked */
+	for (uint32_t w = 0; w < (n + 63) / 64; w++) { /* bounded by n */
+		uint64_t m = nl[w];
+
+		while (m) { /* one pass per newline in the word */
+			uint32_t at = w * 64 + (uint32_t)__builtin_ctzll(m);
+			uint32_t ll = at - start;
+			/* the bytes jsonl_deliver hands over: without a '\r' before the '\n' */
+			uint32_t given = ll - (ll > 0 && buf[at - 1] == '\r');
+
+			m &= m - 1;
+			if (ll > JSONL_LINE_MAX) {
+				jsonl_deliver(buf + start, JSONL_LINE_MAX, 1, NULL, fn, ctx);
+			} else {
+				marks.bit0 = start;
+				marks.unusual = jsonl_bits_any(bad, start, given);
+				jsonl_deliver(buf + start, ll, 0, &marks, fn, ctx);
+			}
+			start = at + 1;
+		}
+	}
+	return start;
 }
 
 void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, jsonl_line_fn fn,
@@ -1280,30 +1469,15 @@ void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, json
 
 	assert(s != NULL && fn != NULL && (buf != NULL || len == 0));
 	assert(s->len <= JSONL_LINE_MAX);
-	/* Each pass consumes at least one byte (a line, its '\n', or the rest). */
+	/* Each pass consumes at least one byte (lines, a line, its '\n', or the rest). */
 	for (size_t n = 0; pos < len && n < len; n++) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t seg = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-		size_t room = JSONL_LINE_MAX - s->len;
+		size_t took = 0;
 
-		if (s->skipping) {
-			s->skipping = nl == NULL;
-		} else if (nl && s->len == 0 && seg <= JSONL_LINE_MAX) {
-			jsonl_deliver(buf + pos, seg, 0, fn, ctx); /* no copy needed */
-		} else if (seg <= room) {
-			memcpy(s->buf + s->len, buf + pos, seg);
-			s->len += (uint32_t)seg;
-			if (nl) {
-				jsonl_deliver(s->buf, s->len, 0, fn, ctx);
-				s->len = 0;
-			}
-		} else {
-			memcpy(s->buf + s->len, buf + pos, room);
-			jsonl_deliver(s->buf, JSONL_LINE_MAX, 1, fn, ctx);
-			s->len = 0;
-			s->skipping = nl == NULL;
-		}
-		pos += seg + (nl != NULL);
+		if (s->len == 0 && !s->skipping)
+			took = jsonl_seg(buf + pos, len - pos, fn, ctx);
+		if (took == 0)
+			took = jsonl_step(s, buf + pos, len - pos, fn, ctx);
+		pos += took;
 	}
 	assert(pos == len);
 }
@@ -1312,7 +1486,7 @@ void jsonl_stream_end(struct jsonl_stream *s, jsonl_line_fn fn, void *ctx)
 {
 	assert(s != NULL && fn != NULL);
 	if (!s->skipping && s->len > 0)
-		jsonl_deliver(s->buf, s->len, 0, fn, ctx);
+		jsonl_deliver(s->buf, s->len, 0, NULL, fn, ctx);
 	s->len = 0;
 	s->skipping = 0;
 }

@@ -497,14 +497,36 @@ static void test_mutations(void)
 struct collect {
 	char out[32768];
 	size_t len;
-	int lines, too_long;
+	int lines, too_long, marked;
 };
 
-static void collect_line(void *ctx, const char *line, size_t len, int too_long)
+/* marks, where the framer gave them, must be exactly the line's quotes and
+ * whether it has a backslash or a control byte (never for a cut line). */
+static void check_marks(const char *line, size_t len, int too_long, const struct jsonl_marks *m)
+{
+	bool unusual = false;
+
+	if (!m)
+		return;
+	CHECK(!too_long);
+	for (size_t i = 0; i < len; i++) {
+		uint32_t b = m->bit0 + (uint32_t)i;
+
+		CHECK_EQ_INT((int)(m->quote[b / 64] >> (b % 64) & 1), line[i] == '"');
+		unusual |= line[i] == '\\' || (unsigned char)line[i] < 0x20;
+	}
+	CHECK_EQ_INT(m->unusual, unusual);
+}
+
+static void collect_line(void *ctx, const char *line, size_t len, int too_long,
+                         const struct jsonl_marks *marks)
 {
 	struct collect *c = ctx;
 	int n = snprintf(c->out + c->len, sizeof(c->out) - c->len, "[%zu%s]", len,
 	                 too_long ? "!" : "");
+
+	check_marks(line, len, too_long, marks);
+	c->marked += marks != NULL;
 
 	c->len += (size_t)n;
 	/* Long lines are recorded by length and edges only. */
@@ -620,6 +642,50 @@ static void test_stream_splits(void)
 			mismatches++;
 	}
 	CHECK_EQ_INT(mismatches, 0);
+}
+
+/* Over 40 KiB of JSON-ish lines (quotes, a backslash, a tab, CRLF, 0 to 300
+ * bytes): the framer's vector pass covers more than two of its segments and
+ * restarts at a line it cut.  In one read every line gets marks, each checked
+ * byte for byte by collect_line; split reads give the same lines. */
+static void test_stream_marks(void)
+{
+	static char in[48 * 1024];
+	static struct jsonl_stream s;
+	static struct collect whole, part;
+	int lines = 0;
+	size_t n = 0;
+
+	while (n + 320 < sizeof(in)) { /* bounded by the buffer */
+		size_t len = rng() % 300;
+
+		for (size_t i = 0; i < len; i++) {
+			static const char pick[] = "\"\"\"ab{}:,\\\t 09";
+
+			in[n + i] = pick[rng() % (sizeof(pick) - 1)];
+		}
+		n += len;
+		if (rng() % 8 == 0)
+			in[n++] = '\r';
+		in[n++] = '\n';
+		lines++;
+	}
+	memset(&s, 0, sizeof(s));
+	jsonl_stream_feed(&s, in, n, collect_line, &whole);
+	jsonl_stream_end(&s, collect_line, &whole);
+	CHECK_EQ_INT(whole.lines, lines);
+	CHECK_EQ_INT(whole.marked, lines);
+	for (int i = 0; i < 200; i++) {
+		size_t a = rng() % (n + 1);
+
+		memset(&s, 0, sizeof(s));
+		part.len = 0;
+		jsonl_stream_feed(&s, in, a, collect_line, &part);
+		jsonl_stream_feed(&s, in + a, n - a, collect_line, &part);
+		jsonl_stream_end(&s, collect_line, &part);
+		CHECK(part.len == whole.len && memcmp(part.out, whole.out, whole.len) == 0);
+	}
+	CHECK(part.marked >= 200 * (lines - 1));
 }
 
 /* A too-long line ending right at the end of the stream is reported once. */
@@ -754,6 +820,7 @@ int main(void)
 	test_stream_whole();
 	test_stream_splits();
 	test_stream_long_tail();
+	test_stream_marks();
 	test_log_escape();
 	test_ratelimit();
 	test_log_lines();

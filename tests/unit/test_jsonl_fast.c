@@ -6,7 +6,8 @@
  * corpus: hand-written edge cases, a trades-gen file (argv[1], made by the
  * build), and seeded mutations of both (byte replaced, inserted, deleted,
  * the line cut, a span repeated), each parsed from an exactly sized heap
- * copy so ASan sees any read outside the line.
+ * copy so ASan sees any read outside the line, and again as the framer
+ * delivers it with its quote marks (jsonl_parse_fast must do the same).
  *   test_jsonl_fast [GEN_FILE]
  */
 #include <errno.h>
@@ -20,7 +21,7 @@
 #define MUTATIONS     24     /* per corpus line */
 #define GEN_LINES_MAX 200000 /* of the generated file */
 
-static unsigned long n_lines, n_fast;
+static unsigned long n_lines, n_fast, n_marked;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -30,6 +31,59 @@ static uint64_t rng(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return rng_state;
+}
+
+/* What the fast path did with a line alone, for on_marked. */
+struct marked {
+	size_t len;
+	bool took;
+	unsigned seen;
+	struct jsonl_trade f;
+};
+
+/* The line as the framer delivers it, with its marks: the fast path must do
+ * exactly what it did on the line alone (pair compared by its bytes: it
+ * points into a different buffer). */
+static void on_marked(void *ctx, const char *line, size_t len, int too_long,
+                      const struct jsonl_marks *marks)
+{
+	struct marked *c = ctx;
+	struct jsonl_trade t;
+	bool took;
+
+	if (len == 0)
+		return; /* the empty lines in front of it */
+	c->seen++;
+	CHECK(!too_long && marks != NULL && len == c->len);
+	took = jsonl_parse_fast(line, len, marks, &t);
+	CHECK_EQ_INT(took, c->took);
+	if (!took || !c->took)
+		return;
+	CHECK(memcmp(&t.t, &c->f.t, sizeof(t.t)) == 0);
+	CHECK(t.pair_len == c->f.pair_len && memcmp(t.pair, c->f.pair, t.pair_len) == 0);
+}
+
+/* The line framed from one read behind k empty lines (so its quote bits
+ * start at bit k of the framer's marks), in an exactly sized heap buffer. */
+static void diff_marked(const char *s, size_t len, const struct jsonl_trade *f, bool took)
+{
+	static struct jsonl_stream st;
+	struct marked c = {.len = len, .took = took, .f = *f};
+	size_t k = rng() % 130;
+	char *buf;
+
+	if (len == 0 || len > JSONL_LINE_MAX || memchr(s, '\n', len) || s[len - 1] == '\r')
+		return; /* not delivered as these bytes */
+	buf = malloc(k + len + 1);
+	CHECK(buf != NULL);
+	memset(buf, '\n', k);
+	memcpy(buf + k, s, len);
+	buf[k + len] = '\n';
+	memset(&st, 0, sizeof(st));
+	jsonl_stream_feed(&st, buf, k + len + 1, on_marked, &c);
+	CHECK_EQ_INT(c.seen, 1);
+	free(buf);
+	n_marked++;
 }
 
 /* One line through all three entry points; returns whether fast took it. */
@@ -44,7 +98,7 @@ static bool diff_one(const char *s, size_t len)
 	memcpy(copy, s, len);
 	memset(&zero, 0, sizeof(zero));
 	mg = jsonl_parse_general(copy, len, &g);
-	took = jsonl_parse_fast(copy, len, &f);
+	took = jsonl_parse_fast(copy, len, NULL, &f);
 	mj = jsonl_parse(copy, len, &j);
 	CHECK(mj == mg);
 	CHECK(memcmp(&j, &g, sizeof(g)) == 0);
@@ -60,6 +114,7 @@ static bool diff_one(const char *s, size_t len)
 	else if (mj != mg)
 		fprintf(stderr, "jsonl_parse %d, general %d on: %.*s\n", (int)mj, (int)mg, (int)len,
 		        s);
+	diff_marked(copy, len, &f, took);
 	free(copy);
 	n_lines++;
 	n_fast += took;
@@ -266,7 +321,7 @@ static void test_minute_cache(void)
 		CHECK(n > 0 && (size_t)n < sizeof(line));
 		CHECK(diff_one(line, (size_t)n) == seq[i].took);
 		if (seq[i].ns != 0) {
-			CHECK(jsonl_parse_fast(line, (size_t)n, &t));
+			CHECK(jsonl_parse_fast(line, (size_t)n, NULL, &t));
 			CHECK(t.t.ts_exch_ns == seq[i].ns);
 		}
 	}
@@ -326,8 +381,9 @@ static void test_gen_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = {"scalar", "sse4.2", "avx2"};
-	const enum jsonl_isa isas[] = {JSONL_ISA_SCALAR, JSONL_ISA_SSE42, JSONL_ISA_AVX2};
+	static const char *const names[] = {"scalar", "sse4.2", "avx2", "avx512"};
+	const enum jsonl_isa isas[] = {JSONL_ISA_SCALAR, JSONL_ISA_SSE42, JSONL_ISA_AVX2,
+	                               JSONL_ISA_AVX512};
 	unsigned ran = 0;
 
 	/* Every quote-pass kernel the CPU has, the dispatched default last. */
@@ -337,15 +393,17 @@ int main(int argc, char **argv)
 			continue;
 		}
 		ran++;
-		n_lines = n_fast = 0;
+		n_lines = n_fast = n_marked = 0;
 		rng_state = 0x9e3779b97f4a7c15ULL;
 		test_edges();
 		test_minute_cache();
 		test_lengths();
 		if (argc > 1)
 			test_gen_file(argv[1]);
-		printf("kernel %s: %lu lines compared, %lu taken by the fast path\n", names[i],
-		       n_lines, n_fast);
+		printf("kernel %s: %lu lines compared, %lu taken by the fast path, %lu framed with "
+		       "marks\n",
+		       names[i], n_lines, n_fast, n_marked);
+		CHECK(n_marked * 10 >= n_lines * 9);
 	}
 	CHECK(ran >= 1);
 	CHECK_DONE();
