@@ -29,7 +29,17 @@ enum decoder_format {
 	DECODER_MOLD,      /* MoldUDP64 datagrams carrying ITCH 5.0 */
 };
 
-#define DECODER_PEER_MAX 64
+#define DECODER_PEER_MAX  64
+#define DECODER_SYM_BITS  6 /* the symbol cache has 2^6 entries */
+#define DECODER_SYM_CACHE (1u << DECODER_SYM_BITS)
+
+/* One interned symbol: its length, first and last 4 bytes (len <= 8: all
+ * of them), the bytes, and its instrument id.  len 0: empty. */
+struct decoder_sym {
+	uint32_t head, tail, id;
+	uint8_t len;
+	char sym[TRADE_SYMBOL_MAX];
+};
 
 struct decoder {
 	struct pipeline *pipe;
@@ -43,10 +53,9 @@ struct decoder {
 	int64_t rx_ns;               /* receive stamp of the bytes being decoded */
 	bool rx_kernel;              /* rx_ns came from the kernel */
 	const struct sockaddr *from; /* sender of the current datagram or NULL */
-	/* last symbol interned: consecutive trades mostly repeat the pair */
-	uint32_t cache_id;
-	uint8_t cache_len;
-	char cache_sym[TRADE_SYMBOL_MAX + 1];
+	/* symbols interned, direct-mapped by their first and last 4 bytes (see
+	 * decoder_intern): a feed cycles among few pairs */
+	struct decoder_sym cache[DECODER_SYM_CACHE];
 	struct decoder_itch *itch; /* ITCH/MoldUDP64: the feed's shared state */
 	uint8_t line;              /* MoldUDP64 line: 0 = A, 1 = B, 2 = re-request answers */
 	struct jsonl_stream stream;

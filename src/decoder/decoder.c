@@ -19,22 +19,48 @@ void decoder_init(struct decoder *d, struct pipeline *p, enum decoder_format fmt
 	d->datagram = datagram;
 	d->feed = feed;
 	snprintf(d->peer, sizeof(d->peer), "%s", peer ? peer : "?");
-	d->cache_len = 0;
 }
 
-/* Symbol -> instrument id, with a one-entry cache: feeds mostly repeat the
- * pair of the previous line, and the cache saves the hash lookup. */
+/* The first and last 4 bytes of sym (len 1..TRADE_SYMBOL_MAX): with the
+ * length they are the whole symbol up to 8 bytes.  Below 4 bytes, head
+ * holds them all. */
+static void decoder_sym_words(const char *sym, size_t len, uint32_t *head, uint32_t *tail)
+{
+	if (len >= 4) {
+		memcpy(head, sym, 4);
+		memcpy(tail, sym + len - 4, 4);
+		return;
+	}
+	*head = (uint32_t)(unsigned char)sym[0] | (uint32_t)(unsigned char)sym[len / 2] << 8 |
+	        (uint32_t)(unsigned char)sym[len - 1] << 16;
+	*tail = 0;
+}
+
+/* Symbol -> instrument id, through a direct-mapped cache: a hit costs a
+ * multiply and a compare of two words (and of the middle bytes above 8),
+ * where a miss asks the pipeline (the state's hash index).  An id, once
+ * given, names its symbol for the life of the pipeline. */
 static int64_t decoder_intern(struct decoder *d, const char *sym, size_t len)
 {
+	struct decoder_sym *e;
+	uint32_t head, tail;
 	int64_t id;
 
-	if (len == d->cache_len && len > 0 && memcmp(sym, d->cache_sym, len) == 0)
-		return d->cache_id;
+	if (len == 0 || len > TRADE_SYMBOL_MAX)
+		return pipeline_intern(d->pipe, sym, len); /* its refusal */
+	decoder_sym_words(sym, len, &head, &tail);
+	e = &d->cache[((head ^ tail * 31u ^ (uint32_t)len) * 0x9e3779b1u) >>
+	              (32 - DECODER_SYM_BITS)];
+	if (e->len == len && e->head == head && e->tail == tail &&
+	    (len <= 8 || memcmp(e->sym + 4, sym + 4, len - 8) == 0))
+		return e->id;
 	id = pipeline_intern(d->pipe, sym, len);
-	if (id >= 0 && len <= TRADE_SYMBOL_MAX) {
-		memcpy(d->cache_sym, sym, len);
-		d->cache_len = (uint8_t)len;
-		d->cache_id = (uint32_t)id;
+	if (id >= 0) {
+		e->head = head;
+		e->tail = tail;
+		e->id = (uint32_t)id;
+		e->len = (uint8_t)len;
+		memcpy(e->sym, sym, len);
 	}
 	return id;
 }

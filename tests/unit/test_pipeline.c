@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "trades/decoder.h"
 #include "trades/journal.h"
 #include "trades/log.h"
 #include "trades/pipeline.h"
@@ -247,6 +249,82 @@ static void test_store_failed(void)
 	rm_tree(dir);
 }
 
+/* ---- the decoder's symbol cache ---- */
+
+/* Pair k of test_symbol_cache: 1 or 2 bytes, 7 bytes, or 11 bytes whose
+ * first and last 4 are the same for all; the 7-byte ones share their first 4. */
+static void cache_sym(int k, char *sym, size_t cap)
+{
+	if (k % 3 == 0 && k / 3 < 26)
+		snprintf(sym, cap, "%c", 'A' + k / 3);
+	else if (k % 3 == 0)
+		snprintf(sym, cap, "%c%c", 'a' + k / 3 % 26, 'a' + k / 3 / 26);
+	else if (k % 3 == 1)
+		snprintf(sym, cap, "USD/%03d", k);
+	else
+		snprintf(sym, cap, "HEAD%03dTAIL", k);
+}
+
+/* 150 pairs (more than the cache's entries, so they collide; short ones,
+ * and long ones alike in their first and last 4 bytes), 3000 JSON lines in
+ * a scrambled order through one decoder: every pair's trades must land on
+ * its own instrument (count and last price), whatever the cache held. */
+static void test_symbol_cache(void)
+{
+	struct pipeline_config cfg = {
+	        .inst_cap = 256,
+	        .segment_bytes = JOURNAL_SEGMENT_MIN,
+	        .sync = JOURNAL_SYNC_NONE,
+	};
+	enum { PAIRS = 150, LINES = 3000 };
+	static uint64_t count[PAIRS];
+	static int64_t last[PAIRS];
+	char dir[128], err[512], sym[40], line[160];
+	const struct state *s;
+	struct decoder d;
+	struct pipeline *p;
+	uint64_t r = 12345;
+
+	snprintf(dir, sizeof(dir), "%s/cache", root);
+	CHECK_EQ_INT(mkdir(dir, 0700), 0);
+	cfg.state_dir = dir;
+	p = pipeline_open(&cfg, err, sizeof(err));
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	decoder_init(&d, p, DECODER_JSONL, false, (uint16_t)pipeline_feed(p, "f"), "test");
+	for (int i = 0; i < LINES; i++) {
+		int k = (int)((r = r * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) %
+		        PAIRS;
+		int n;
+
+		cache_sym(k, sym, sizeof(sym));
+		n = snprintf(line, sizeof(line),
+		             "{\"pair\":\"%s\",\"price\":%d,\"volume\":1,"
+		             "\"timestamp_ms\":%d}\n",
+		             sym, 1000 + i, 1 + i);
+		decoder_input(&d, line, (size_t)n, 1, false, NULL);
+		count[k]++;
+		last[k] = (int64_t)(1000 + i) * TRADE_SCALE;
+	}
+	decoder_end(&d);
+	pipeline_commit(p);
+	s = pipeline_state(p);
+	CHECK_EQ_INT(s->feeds[0].accepted + s->feeds[1].accepted, LINES);
+	for (int k = 0; k < PAIRS; k++) {
+		int64_t id;
+
+		cache_sym(k, sym, sizeof(sym));
+		id = state_lookup(s, sym, strlen(sym));
+		CHECK(id >= 0 || count[k] == 0);
+		if (id < 0)
+			continue;
+		CHECK_EQ_INT(s->inst[id].trades, count[k]);
+		CHECK_EQ_INT(s->inst[id].last, last[k]);
+	}
+	pipeline_close(p, false);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/test_pipeline.XXXXXX");
@@ -257,6 +335,7 @@ int main(void)
 	log_set_level(LOG_WARN);
 	test_gap_kill9();
 	test_store_failed();
-	CHECK_EQ_INT(rmdir(root), 0);
+	test_symbol_cache();
+	rm_tree(root);
 	CHECK_DONE();
 }
