@@ -721,36 +721,44 @@ __attribute__((constructor)) static void jf_dispatch(void)
 		jsonl_fast_isa(JSONL_ISA_SCALAR);
 }
 
-/* Fills f->q; false if the line has a backslash or a control byte.  A line
- * of 64 bytes or more ends with a block that overlaps the one before it
- * (shifted into place); only a shorter line is copied, padded with spaces
- * (neither quote nor control). */
-static bool jf_classify(struct jf_line *f)
+/* The masks of [buf, buf + len), block by block, into q, nl and bad (a
+ * word each per 64 bytes); a short last block is padded with spaces
+ * (neither quote, newline nor control). */
+static void jf_run(const char *buf, uint32_t len, uint64_t *q, uint64_t *nl, uint64_t *bad)
 {
-	uint32_t full = f->len / 64, rest = f->len % 64;
+	uint32_t full = len / 64, rest = len % 64;
 	struct jf_masks m;
 	char tail[64];
-	uint64_t bad = 0;
 
 	for (uint32_t w = 0; w < full; w++) {
-		jf_block(f->line + 64 * w, &m);
-		f->q[w] = m.q;
-		bad |= m.bad;
+		jf_block(buf + 64 * w, &m);
+		q[w] = m.q;
+		nl[w] = m.nl;
+		bad[w] = m.bad;
 	}
-	for (uint32_t w = full; w < JF_WORDS; w++)
-		f->q[w] = 0;
-	if (rest == 0)
-		return bad == 0;
-	if (full == 0) {
+	if (rest) {
 		memset(tail, ' ', sizeof(tail));
-		memcpy(tail, f->line, rest);
+		memcpy(tail, buf + 64 * full, rest);
 		jf_block(tail, &m);
-		f->q[0] = m.q;
-		return (bad | m.bad) == 0;
+		q[full] = m.q;
+		nl[full] = m.nl;
+		bad[full] = m.bad;
 	}
-	jf_block(f->line + f->len - 64, &m);
-	f->q[full] = m.q >> (64 - rest);
-	return (bad | m.bad) == 0;
+}
+
+/* Fills f->q (len <= JF_LINE_MAX); false if the line has a backslash or a
+ * control byte. */
+static bool jf_classify(struct jf_line *f)
+{
+	uint64_t nl[JF_WORDS], bad[JF_WORDS], any = 0;
+	uint32_t words = (f->len + 63) / 64;
+
+	jf_run(f->line, f->len, f->q, nl, bad);
+	for (uint32_t w = 0; w < words; w++)
+		any |= bad[w];
+	for (uint32_t w = words; w < JF_WORDS; w++)
+		f->q[w] = 0;
+	return any == 0;
 }
 
 /* Fills f->q from the framer's marks: the line's bits shifted down to bit 0,
@@ -1402,31 +1410,6 @@ static bool jsonl_bits_any(const uint64_t *m, uint32_t from, uint32_t n)
 	return false;
 }
 
-/* The masks of [buf, buf + len) (len <= JSONL_SEG) into q, nl and bad, a
- * short last block padded with spaces. */
-static void jsonl_seg_masks(const char *buf, uint32_t len, uint64_t *q, uint64_t *nl, uint64_t *bad)
-{
-	uint32_t full = len / 64, rest = len % 64;
-	struct jf_masks m;
-	char tail[64];
-
-	assert(len <= JSONL_SEG);
-	for (uint32_t w = 0; w < full; w++) {
-		jf_block(buf + 64 * w, &m);
-		q[w] = m.q;
-		nl[w] = m.nl;
-		bad[w] = m.bad;
-	}
-	if (rest) {
-		memset(tail, ' ', sizeof(tail));
-		memcpy(tail, buf + 64 * full, rest);
-		jf_block(tail, &m);
-		q[full] = m.q;
-		nl[full] = m.nl;
-		bad[full] = m.bad;
-	}
-}
-
 /* The whole lines among the first JSONL_SEG bytes of buf (len > 0), framed
  * from one vector pass that also gives the parser their quote bits.  Bytes
  * consumed: up to the last newline, 0 if there is none (jsonl_step then
@@ -1437,7 +1420,7 @@ static size_t jsonl_seg(const char *buf, size_t len, jsonl_line_fn fn, void *ctx
 	uint32_t n = len < JSONL_SEG ? (uint32_t)len : JSONL_SEG, start = 0;
 	struct jsonl_marks marks = {.quote = q};
 
-	jsonl_seg_masks(buf, n, q, nl, bad);
+	jf_run(buf, n, q, nl, bad);
 	q[(n + 63) / 64] = 0;                          /* the word past the piece, for jf_marked */
 	for (uint32_t w = 0; w < (n + 63) / 64; w++) { /* bounded by n */
 		uint64_t m = nl[w];
