@@ -47,7 +47,8 @@ enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out
  * piece the line is in, so the parser need not read the line twice): bit
  * (bit0 + i) of quote[] is set when line[i] is '"'; unusual: the line holds
  * a backslash or a byte below 0x20.  quote[] covers the words the line
- * touches.  Valid only during the line callback. */
+ * touches and one word after them (read when bit0 is not a multiple of 64).
+ * Valid only during the line callback. */
 struct jsonl_marks {
 	const uint64_t *quote;
 	uint32_t bit0;

@@ -1449,6 +1449,7 @@ void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, json
                        void *ctx)
 {
 	size_t pos = 0;
+	bool rest_seen = false;
 
 	assert(s != NULL && fn != NULL && (buf != NULL || len == 0));
 	assert(s->len <= JSONL_LINE_MAX);
@@ -1456,8 +1457,11 @@ void jsonl_stream_feed(struct jsonl_stream *s, const char *buf, size_t len, json
 	for (size_t n = 0; pos < len && n < len; n++) {
 		size_t took = 0;
 
-		if (s->len == 0 && !s->skipping)
+		/* once a segment has seen every byte left, what it left has no '\n' */
+		if (s->len == 0 && !s->skipping && !rest_seen) {
+			rest_seen = len - pos <= JSONL_SEG;
 			took = jsonl_seg(buf + pos, len - pos, fn, ctx);
+		}
 		if (took == 0)
 			took = jsonl_step(s, buf + pos, len - pos, fn, ctx);
 		pos += took;
