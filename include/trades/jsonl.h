@@ -48,7 +48,8 @@ enum malformed jsonl_parse(const char *line, size_t len, struct jsonl_trade *out
  * (bit0 + i) of quote[] is set when line[i] is '"'; unusual: the line holds
  * a backslash or a byte below 0x20.  quote[] covers the words the line
  * touches and one word after them (read when bit0 is not a multiple of 64).
- * Valid only during the line callback. */
+ * line[len] is the framer's '\n' (or the '\r' before it) and is read too: the
+ * fast path's sentinel.  Valid only during the line callback. */
 struct jsonl_marks {
 	const uint64_t *quote;
 	uint32_t bit0;
@@ -67,7 +68,7 @@ enum malformed jsonl_parse_marked(const char *line, size_t len, const struct jso
  * or false with *out zeroed when it does not take the line (never a
  * refusal: the general scanner decides).  jsonl_parse = fast, else general.
  * marks as jsonl_parse_marked's.  Neither reads outside [line, line+len)
- * (and marks->quote). */
+ * (and marks->quote, and with marks line[len]). */
 enum malformed jsonl_parse_general(const char *line, size_t len, struct jsonl_trade *out);
 bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *marks,
                       struct jsonl_trade *out);

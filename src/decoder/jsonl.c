@@ -577,12 +577,14 @@ _Static_assert(JF_LINE_MAX % 64 == 0 && JF_LINE_MAX <= JSONL_LINE_MAX, "whole ma
 _Static_assert(JF_INT_MAX + TRADE_SCALE_DIGITS <= 18, "a fast decimal cannot overflow int64");
 _Static_assert(K_COUNT <= 8, "seen keys fit a byte");
 
-/* Bit i of q[i / 64] set when line[i] is '"' (zero past the line).  bs:
+/* Bit i of q[i / 64] set when line[i] is '"' (zero past the line), for
+ * the words < wend (those the line touches: no others are read).  bs:
  * the line has a backslash, so a quote bit may be an escaped quote inside
- * a string. */
+ * a string.  line[len] is readable and is '\n' or '\r' (the sentinel): no
+ * token byte, so a check of line[i] for one needs no i < len. */
 struct jf_line {
 	const char *line;
-	uint32_t len;
+	uint32_t len, wend;
 	bool bs;
 	uint64_t q[JF_WORDS];
 };
@@ -756,8 +758,7 @@ static bool jf_classify(struct jf_line *f)
 	jf_run(f->line, f->len, f->q, nl, bad);
 	for (uint32_t w = 0; w < words; w++)
 		any |= bad[w];
-	for (uint32_t w = words; w < JF_WORDS; w++)
-		f->q[w] = 0;
+	f->wend = words;
 	return any == 0;
 }
 
@@ -773,8 +774,7 @@ static void jf_marked(struct jf_line *f, const struct jsonl_marks *mk)
 		f->q[w] = sh ? src[w] >> sh | src[w + 1] << (64 - sh) : src[w];
 	if (f->len % 64)
 		f->q[words - 1] &= ~0ULL >> (64 - f->len % 64);
-	for (unsigned w = words; w < JF_WORDS; w++)
-		f->q[w] = 0;
+	f->wend = words;
 }
 
 /* Whether line has a byte below 0x20 (once jf_classify said it has a
@@ -796,8 +796,8 @@ static inline uint32_t jf_quote(const struct jf_line *f, uint32_t off)
 	if (off >= f->len)
 		return f->len;
 	m = f->q[w] & (~0ULL << (off % 64));
-	while (m == 0) { /* bounded by JF_WORDS */
-		if (++w >= JF_WORDS)
+	while (m == 0) { /* bounded by wend <= JF_WORDS */
+		if (++w >= f->wend)
 			return f->len;
 		m = f->q[w];
 	}
@@ -814,21 +814,24 @@ static inline uint64_t jf_nondigits(uint64_t x)
 	return ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
 }
 
-/* Up to 8 leading ASCII digits of [p, end): their count, value in *v. */
+/* Up to 8 leading ASCII digits of [p, end): their count, value in *v.
+ * Fewer than 8 bytes left are read as the 8 that end at end: the line has
+ * 8 bytes at least (jsonl_parse_fast), and end is its end. */
 static inline unsigned jf_digits8(const char *p, const char *end, uint64_t *v)
 {
 	uint64_t w, x, nd;
-	unsigned n;
+	unsigned n, left = (unsigned)(end - p);
 
-	if (end - p < 8) {
-		uint64_t acc = 0;
-
-		for (n = 0; n < (unsigned)(end - p) && (unsigned)(p[n] - '0') <= 9; n++)
-			acc = acc * 10 + (unsigned)(p[n] - '0');
-		*v = acc;
-		return n;
+	if (left < 8) {
+		if (left == 0) {
+			*v = 0;
+			return 0;
+		}
+		memcpy(&w, end - 8, sizeof(w));
+		w = w >> (8 * (8 - left)) | ~0ULL << (8 * left); /* 0xff, no digit, past end */
+	} else {
+		memcpy(&w, p, sizeof(w)); /* little-endian: p[0] is the low byte */
 	}
-	memcpy(&w, p, sizeof(w)); /* little-endian: p[0] is the low byte */
 	x = w - JF_ZEROS;
 	nd = jf_nondigits(x);
 	n = nd ? (unsigned)__builtin_ctzll(nd) / 8 : 8;
@@ -976,9 +979,11 @@ struct jf_state {
 	uint64_t ms;    /* timestamp_ms when valued */
 };
 
+/* st->p <= st->end throughout, and *st->end is the sentinel (struct
+ * jf_line): a byte compare at st->p needs no bound. */
 static inline void jf_blanks(struct jf_state *st)
 {
-	while (st->p < st->end && *st->p == ' ')
+	while (*st->p == ' ') /* bounded by the sentinel */
 		st->p++;
 }
 
@@ -990,7 +995,7 @@ static inline bool jf_string(struct jf_state *st, const struct jf_line *f, const
 {
 	uint32_t open = (uint32_t)(st->p - f->line), close;
 
-	if (st->p >= st->end || *st->p != '"')
+	if (*st->p != '"')
 		return false;
 	close = jf_quote(f, open + 1);
 	if (close >= f->len)
@@ -1042,12 +1047,14 @@ static inline bool jf_decimal_swar(const char **pp, const char *end, int64_t *va
 	return true;
 }
 
-/* 1 if p (at or past st->end: 0) holds byte c, else 0, read without a
- * branch (a feed sends a value as a number on one line and a string on the
- * next; the line has 2 bytes at least, so st->end - 1 is in it). */
+/* 1 if p (p <= st->end: the sentinel is no c) holds byte c, else 0, read
+ * without a branch (a feed sends a value as a number on one line and a
+ * string on the next). */
 static inline unsigned jf_is(const struct jf_state *st, const char *p, char c)
 {
-	return (unsigned)(p < st->end) & (unsigned)(*(p < st->end ? p : st->end - 1) == c);
+	(void)st;
+	assert(p <= st->end && c != '\n' && c != '\r');
+	return (unsigned)(*p == c);
 }
 
 /* A decimal given as a number or a string holding one: a string's digits
@@ -1233,7 +1240,7 @@ static bool jf_member(struct jf_state *st, const struct jf_line *f, struct jsonl
 		return false;
 	k = st->end - s >= 16 ? jf_key_words(s, n) : jf_key(s, n);
 	jf_blanks(st);
-	if (st->p >= st->end || *st->p != ':')
+	if (*st->p != ':')
 		return false;
 	st->p++;
 	jf_blanks(st);
@@ -1248,7 +1255,7 @@ static bool jf_member(struct jf_state *st, const struct jf_line *f, struct jsonl
 	if (st->seen & (1u << k))
 		return false; /* a duplicate key: the general scanner's refusal */
 	st->seen |= (uint8_t)(1u << k);
-	if (st->p < st->end && *st->p == 'n') {
+	if (*st->p == 'n') {
 		if (!(JF_NULLABLE & (1u << k)) || !jscan_literal(&sc, "null", 4))
 			return false;
 		st->p = sc.p;
@@ -1276,37 +1283,13 @@ static bool jf_finish(const struct jf_state *st, struct jsonl_trade *out)
 	return true;
 }
 
-bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *marks,
-                      struct jsonl_trade *out)
+/* The object of the line f holds, from its '{' to its '}'. */
+static bool jf_object(const struct jf_line *f, struct jsonl_trade *out)
 {
-	struct jf_line f;
-	struct jf_state st = {line, line + len, 0, 0, 0};
-	bool plain;
+	struct jf_state st = {f->line, f->line + f->len, 0, 0, 0};
 
-	assert(line != NULL || len == 0);
-	assert(out != NULL);
-	memset(out, 0, sizeof(*out));
-	if (len < 2 || len > JF_LINE_MAX)
-		return false;
-	f.line = line;
-	f.len = (uint32_t)len;
-	f.bs = false;
-	if (marks) {
-		jf_marked(&f, marks);
-		plain = !marks->unusual;
-	} else {
-		plain = jf_classify(&f);
-	}
-	if (!plain) {
-		/* A backslash, or a control byte: only the first is taken (in
-		 * values the general scanner skips, jscan_value, such as a
-		 * "note" with escapes: 1 line in 64 of the generated feed) */
-		if (jf_has_control(line, len))
-			return false;
-		f.bs = true;
-	}
 	jf_blanks(&st);
-	if (st.p >= st.end || *st.p != '{')
+	if (*st.p != '{')
 		return false;
 	st.p++;
 	/* Each member takes at least 4 bytes ("k":0). */
@@ -1314,23 +1297,59 @@ bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *ma
 		int c;
 
 		jf_blanks(&st);
-		if (!jf_member(&st, &f, out))
-			break;
+		if (!jf_member(&st, f, out))
+			return false;
 		jf_blanks(&st);
-		if (st.p >= st.end)
-			break;
-		c = *st.p++;
+		c = *st.p++; /* the sentinel at worst: neither '}' nor ',' */
 		if (c == '}') {
 			jf_blanks(&st);
-			if (st.p != st.end || !jf_finish(&st, out))
-				break;
-			return true;
+			return st.p == st.end && jf_finish(&st, out);
 		}
 		if (c != ',')
-			break;
+			return false;
 	}
-	memset(out, 0, sizeof(*out));
 	return false;
+}
+
+bool jsonl_parse_fast(const char *line, size_t len, const struct jsonl_marks *marks,
+                      struct jsonl_trade *out)
+{
+	struct jf_line f;
+	char copy[JF_LINE_MAX + 1];
+	bool plain;
+
+	assert(line != NULL || len == 0);
+	assert(out != NULL);
+	memset(out, 0, sizeof(*out));
+	/* 8 bytes at least: jf_digits8 reads the 8 that end at the line's end */
+	if (len < 8 || len > JF_LINE_MAX)
+		return false;
+	f.line = line;
+	f.len = (uint32_t)len;
+	f.bs = false;
+	if (marks != NULL && (line[len] == '\n' || line[len] == '\r')) {
+		jf_marked(&f, marks);
+		plain = !marks->unusual;
+	} else { /* nothing known past the line: a copy, with a sentinel */
+		memcpy(copy, line, len);
+		copy[len] = '\n';
+		f.line = copy;
+		plain = jf_classify(&f);
+	}
+	if (!plain) {
+		/* A backslash, or a control byte: only the first is taken (in
+		 * values the general scanner skips, jscan_value, such as a
+		 * "note" with escapes: 1 line in 64 of the generated feed) */
+		if (jf_has_control(f.line, len))
+			return false;
+		f.bs = true;
+	}
+	if (!jf_object(&f, out)) {
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	out->pair = line + (out->pair - f.line); /* into the caller's line, not the copy */
+	return true;
 }
 
 enum malformed jsonl_parse_marked(const char *line, size_t len, const struct jsonl_marks *marks,
@@ -1392,22 +1411,21 @@ static size_t jsonl_step(struct jsonl_stream *s, const char *buf, size_t len, js
 	return seg + (nl != NULL);
 }
 
-/* Whether any of bits [from, from + n) of m is set. */
+/* Whether any of bits [from, from + n) of m is set: the first and the last
+ * word masked, the words between (none for most lines) whole. */
 static bool jsonl_bits_any(const uint64_t *m, uint32_t from, uint32_t n)
 {
-	uint32_t end = from + n;
+	uint32_t w0 = from / 64, w1 = (from + n - 1) / 64;
+	uint64_t head = ~0ULL << (from % 64), tail = ~0ULL >> (63 - (from + n - 1) % 64), x;
 
-	for (uint32_t w = from / 64; w * 64 < end; w++) { /* bounded by end */
-		uint64_t x = m[w];
-
-		if (w == from / 64)
-			x &= ~0ULL << (from % 64);
-		if ((w + 1) * 64 > end)
-			x &= ~0ULL >> ((w + 1) * 64 - end);
-		if (x)
-			return true;
-	}
-	return false;
+	if (n == 0)
+		return false;
+	if (w0 == w1)
+		return (m[w0] & head & tail) != 0;
+	x = (m[w0] & head) | (m[w1] & tail);
+	for (uint32_t w = w0 + 1; w < w1; w++) /* bounded by n / 64 */
+		x |= m[w];
+	return x != 0;
 }
 
 /* The whole lines among the first JSONL_SEG bytes of buf (len > 0), framed
