@@ -1188,7 +1188,10 @@ static inline int jf_key_words(const char *s, uint32_t n)
 	                                                                      : K_COUNT;
 }
 
-/* The value of known key k at st->p into out; false to hand the line over. */
+/* The value of known key k at st->p into out; false to hand the line over.
+ * Price and volume share one reader, and timestamp_ms, trade_id and seq
+ * another (the destination picked without a branch): the branch on a
+ * shuffled key order has five targets, not eight. */
 static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
                             struct jsonl_trade *out)
 {
@@ -1200,25 +1203,27 @@ static inline bool jf_known(struct jf_state *st, const struct jf_line *f, int k,
 	case K_PAIR:
 		return jf_pair(st, f, out);
 	case K_PRICE:
-		return jf_dec_value(st, &t->price, &t->price_dp);
-	case K_VOLUME:
-		return jf_dec_value(st, &t->qty, &t->qty_dp) && t->qty > 0;
+	case K_VOLUME: {
+		int64_t *v = k == K_PRICE ? &t->price : &t->qty;
+		uint8_t *dp = k == K_PRICE ? &t->price_dp : &t->qty_dp;
+
+		return jf_dec_value(st, v, dp) && (k == K_PRICE || *v > 0);
+	}
 	case K_TIMESTAMP:
 		return jf_string(st, f, &s, &n) && jf_time(s, n, &t->ts_exch_ns, &t->ts_digits);
-	case K_TIMESTAMP_MS:
-		return jf_u64_value(st, &st->ms);
 	case K_SIDE:
 		return jf_side(st, f, &t->side);
+	case K_TIMESTAMP_MS:
 	case K_TRADE_ID:
-		if (!jf_u64_value(st, &t->trade_id))
+	case K_SEQ: {
+		uint64_t *v = k == K_SEQ ? &t->seq : k == K_TRADE_ID ? &t->trade_id : &st->ms;
+		uint8_t flag = k == K_SEQ ? TRADE_F_HAS_SEQ : k == K_TRADE_ID ? TRADE_F_HAS_ID : 0;
+
+		if (!jf_u64_value(st, v))
 			return false;
-		t->flags |= t->trade_id ? TRADE_F_HAS_ID : 0;
+		t->flags |= *v ? flag : 0;
 		return true;
-	case K_SEQ:
-		if (!jf_u64_value(st, &t->seq))
-			return false;
-		t->flags |= t->seq ? TRADE_F_HAS_SEQ : 0;
-		return true;
+	}
 	}
 	return false;
 }
